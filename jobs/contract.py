@@ -1,0 +1,111 @@
+"""The input data contract: the canonical review and item tables.
+
+Every loader in :mod:`jobs.loaders` turns an outside file into these tables, and every later
+stage reads only these columns. Keeping the contract in one module means there is one place
+that says what a review is.
+
+Canonical review table (one row per review)
+-------------------------------------------
+=============  ==========================  ==================================================
+column         dtype                       meaning
+=============  ==========================  ==================================================
+review_id      string, unique              the shop's id, or a stable hash of the review
+user_id        string, required            the shop's customer id (never a name)
+item_id        string, required            the shop's product id
+rating         float64, nullable           stars in [1, 5]; missing when the shop has none
+title          string, may be empty        review headline (Amazon ``summary``)
+text           string                      review body; title and body are kept apart and
+                                            a review needs at least one of them non-empty
+timestamp      datetime64[ns, UTC], null   when the review was written
+helpful_votes  Int64, nullable             helpfulness votes, where the source has them
+verified       boolean, nullable           verified purchase, where the source has it
+source         string                      file (or generator) the row came from
+line           Int64                       1-based line / row number within ``source``
+=============  ==========================  ==================================================
+
+Optional item table: ``item_id`` (required), ``title``, ``category``, ``price``.
+
+Quarantine table (one row per rejected input record): ``source``, ``line``, ``field``,
+``reason``, ``record`` (the raw record as text, with personal fields such as
+``reviewerName`` removed).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+CONTRACT_VERSION = "1"
+
+REVIEW_COLUMNS: dict[str, str] = {
+    "review_id": "string",
+    "user_id": "string",
+    "item_id": "string",
+    "rating": "float64",
+    "title": "string",
+    "text": "string",
+    "timestamp": "datetime64[ns, UTC]",
+    "helpful_votes": "Int64",
+    "verified": "boolean",
+    "source": "string",
+    "line": "Int64",
+}
+
+#: Fields a review source must provide (a column mapping may rename them).
+REQUIRED_REVIEW_FIELDS = ("user_id", "item_id")
+#: At least one of these must be present as a column/key in the source.
+TEXT_FIELDS = ("text", "title")
+
+ITEM_COLUMNS: dict[str, str] = {
+    "item_id": "string",
+    "title": "string",
+    "category": "string",
+    "price": "float64",
+}
+
+QUARANTINE_COLUMNS: dict[str, str] = {
+    "source": "string",
+    "line": "Int64",
+    "field": "string",
+    "reason": "string",
+    "record": "string",
+}
+
+#: Fields that carry personal data and are never stored, whatever the source layout.
+PERSONAL_FIELDS = frozenset({"reviewerName", "reviewer_name", "name", "email", "profileName"})
+
+#: Ratings outside this closed range are quarantined.
+RATING_RANGE = (1.0, 5.0)
+#: Timestamps outside this range are "absurd" and quarantined (the web shop era to tomorrow).
+MIN_TIMESTAMP = pd.Timestamp("1995-01-01", tz="UTC")
+
+
+def max_timestamp() -> pd.Timestamp:
+    """Latest acceptable review time: one day from now (clock skew tolerated)."""
+    return pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
+
+
+def empty_frame(columns: dict[str, str]) -> pd.DataFrame:
+    """An empty frame with the given column dtypes."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+
+
+def conform(df: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """Return ``df`` with exactly ``columns`` in order and cast to their dtypes.
+
+    Missing optional columns are added as nulls; extra columns are dropped.
+    """
+    out = {}
+    n = len(df)
+    for col, dtype in columns.items():
+        if col in df.columns:
+            s = df[col]
+        else:
+            s = pd.Series([None] * n, index=df.index)
+        if dtype.startswith("datetime64"):
+            s = pd.to_datetime(s, utc=True)
+            if str(s.dtype) != dtype:
+                s = s.astype(dtype)
+        else:
+            s = s.astype(dtype)
+        out[col] = s
+    return pd.DataFrame(out, index=df.index).reset_index(drop=True)

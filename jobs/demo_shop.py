@@ -1,0 +1,1609 @@
+"""A deterministic generator of a realistic small web shop: the project's built-in demo data.
+
+``emorec run`` with no arguments runs the whole pipeline on this shop, the tests use it, and
+the benchmarks scale it up to a million reviews. Everything is drawn from a seeded
+:class:`numpy.random.Generator` (one independent child stream per stage), so the same
+:class:`DemoConfig` always gives byte-identical tables.
+
+The shop
+--------
+* Five categories (kitchen, electronics, outdoor, apparel, home). Item titles are composed
+  from category-specific word lists ("Stainless Steel Kettle 1.7L"), prices are log-normal
+  per category, popularity is Zipf-like (a long tail of rarely bought items).
+* Every item has a latent strength in [-1, 1] on each of the eight :data:`ASPECTS`. Most
+  strengths are near 0, about one in six is clearly strong or weak; ``size_fit`` exists only
+  for apparel (0 elsewhere) and ``value`` is lower for items that are expensive within their
+  category.
+* Users have a heavy-tailed number of reviews (at least ``min_reviews_per_user``), a
+  favourite category, a harshness (a rating offset) and, for ``aspect_carer_share`` of them,
+  one aspect they care about. Each user's reviews fall inside a personal active span of the
+  window and are in time order.
+* Ratings follow the user's experience of the item (its aspect strengths, weighted towards
+  the cared aspect, minus harshness, plus noise) and are mapped to stars by fixed quantiles,
+  so the distribution looks like a real shop (about 60 % five-star, 10 % one or two stars).
+* Review texts are natural English: an opening, 1-3 aspect sentences (10+ phrasings per
+  aspect and polarity, with negation such as "not sturdy at all" or "can't complain about the
+  price", contrast such as "... but the handle came loose", intensifiers and exclamation),
+  sometimes a context sentence and a closing; also short reviews ("Love it!"), title-only
+  reviews (empty body), emoji (``emoji_rate``) and typos (``typo_rate``). The polarity of an
+  aspect sentence follows the item's latent strength on that aspect (and the review's tone).
+* In ``rating_text_disagreement`` of the reviews the stars disagree with the text: praising
+  text with three stars (more often from harsh users), complaining text with four or five
+  stars, and sarcasm ("Wow, amazing quality, the kettle lasted a whole week!") with one or
+  two stars.
+
+The planted signal
+------------------
+Only emotion- and aspect-aware methods can find it; the ground truth is in the
+:class:`DemoShop` frames.
+
+1. **Aspect carers talk about their aspect.** A carer's cared aspect is written about in
+   most of their reviews (about 80 %, versus 10-25 % for other users; ``size_fit`` carers
+   only when they buy clothes), usually with strong emotion (intensifiers, exclamation marks,
+   emotional tails such as "..., love it").
+2. **Aspect carers buy by aspect.** Every purchase is drawn with probability proportional to
+   popularity x category preference (the favourite category weighs ``favourite_boost``
+   times more). After a carer's first ``warmup_reviews`` reviews, the weight is multiplied by
+   ``exp(beta * strength of the item on the cared aspect)``. Because an item's aspect
+   strength is visible only through what other reviewers write about that aspect of that
+   item, text features predict a carer's next item beyond co-occurrence.
+   ``review_truth.aspect_choice`` marks the purchases drawn this way.
+3. **A complaint burst.** One moderately popular item gets, in one two-week window near the
+   end of the period, a burst of one- and two-star reviews that complain strongly about one
+   aspect (``delivery`` or ``durability`` by default: "it arrived broken", "it stopped
+   working after 2 days" 😡): every review of that item in the window, plus reviews by extra
+   users, so the burst is several times the item's normal rate. It is recorded in
+   ``incidents`` and flagged in ``review_truth.incident``.
+
+Ground truth frames: ``users`` (cared aspect, harshness, favourite category),
+``item_aspects`` (every item x aspect strength), ``review_aspects`` (one row per aspect
+sentence written, with its polarity), ``incidents`` and ``review_truth`` (per review: text
+tone, disagreement, sarcasm, incident, aspect-driven choice).
+
+Examples
+--------
+>>> shop = generate_demo_shop(n_users=50, n_items=40)  # doctest: +SKIP
+>>> shop.write("demo")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from jobs.contract import ITEM_COLUMNS, REVIEW_COLUMNS, conform
+
+__all__ = [
+    "ASPECTS",
+    "CATEGORIES",
+    "DemoConfig",
+    "DemoShop",
+    "generate_demo_shop",
+]
+
+logger = logging.getLogger(__name__)
+
+ASPECTS: tuple[str, ...] = (
+    "quality",
+    "value",
+    "delivery",
+    "durability",
+    "ease_of_use",
+    "design",
+    "size_fit",
+    "customer_service",
+)
+CATEGORIES: tuple[str, ...] = ("kitchen", "electronics", "outdoor", "apparel", "home")
+
+_A = {a: k for k, a in enumerate(ASPECTS)}
+_C = {c: k for k, c in enumerate(CATEGORIES)}
+_N_ASPECTS = len(ASPECTS)
+_N_CATS = len(CATEGORIES)
+
+SOURCE = "demo"
+
+
+# --------------------------------------------------------------------------------------
+# configuration
+# --------------------------------------------------------------------------------------
+
+
+class DemoConfig(BaseModel):
+    """Size, randomness and planted-signal parameters of the demo shop.
+
+    Attributes
+    ----------
+    n_users, n_items
+        Number of users and items (at least 1 user and 10 items).
+    mean_reviews_per_user
+        Mean reviews per user (heavy-tailed, at least ``min_reviews_per_user`` each; capped at
+        half the number of items because nobody reviews the same item twice). The incident
+        adds a few reviews on top.
+    min_reviews_per_user
+        Minimum number of reviews of every user (default 3).
+    seed
+        Seed of the random generator; the same config gives byte-identical tables.
+    start, days
+        The reviews fall in ``[start, start + days)`` (UTC).
+    typo_rate, emoji_rate
+        Share of reviews with one or two typos (adjacent-letter swaps or drops) / an emoji.
+    rating_text_disagreement
+        Share of reviews whose star rating disagrees with the text's sentiment.
+    aspect_carer_share
+        Share of users who care about one aspect.
+    beta
+        Strength of the planted aspect-driven item choice (see the module docstring).
+    warmup_reviews
+        A carer's first reviews that are chosen without the aspect preference.
+    favourite_boost
+        Weight of the favourite category relative to any other category.
+    zipf_exponent
+        Exponent of the Zipf-like item popularity.
+    short_review_rate, title_only_rate
+        Share of short ("Love it!") and of title-only (empty body) reviews.
+    incident
+        Whether to plant the complaint burst.
+    incident_aspect
+        Aspect of the burst; ``None`` draws ``delivery`` or ``durability``.
+    incident_min_reviews
+        Minimum number of burst reviews; otherwise three times the item's normal rate in
+        the window.
+    incident_days
+        Length of the burst window in days.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_users: int = Field(1000, ge=1)
+    n_items: int = Field(300, ge=10)
+    mean_reviews_per_user: float = Field(8.0, gt=0)
+    min_reviews_per_user: int = Field(3, ge=1)
+    seed: int = Field(42, ge=0)
+    start: str = "2022-01-01"
+    days: int = Field(730, ge=1)
+    typo_rate: float = Field(0.03, ge=0, le=1)
+    emoji_rate: float = Field(0.15, ge=0, le=1)
+    rating_text_disagreement: float = Field(0.12, ge=0, le=0.5)
+    aspect_carer_share: float = Field(0.6, ge=0, le=1)
+    beta: float = Field(2.5, ge=0, le=10)
+    warmup_reviews: int = Field(2, ge=0)
+    favourite_boost: float = Field(4.0, ge=1)
+    zipf_exponent: float = Field(1.0, ge=0, le=3)
+    short_review_rate: float = Field(0.12, ge=0, le=1)
+    title_only_rate: float = Field(0.03, ge=0, le=1)
+    incident: bool = True
+    incident_aspect: str | None = None
+    incident_min_reviews: int = Field(15, ge=1)
+    incident_days: int = Field(14, ge=1)
+
+    @field_validator("start")
+    @classmethod
+    def _check_start(cls, v: str) -> str:
+        try:
+            pd.Timestamp(v)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"start is not a date: {v!r}") from exc
+        return v
+
+    @field_validator("incident_aspect")
+    @classmethod
+    def _check_aspect(cls, v: str | None) -> str | None:
+        if v is not None and v not in ASPECTS:
+            raise ValueError(f"incident_aspect must be one of {ASPECTS}, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _check_counts(self) -> DemoConfig:
+        if self.mean_reviews_per_user < self.min_reviews_per_user:
+            raise ValueError("mean_reviews_per_user must be >= min_reviews_per_user")
+        if self.min_reviews_per_user > self.n_items // 2:
+            raise ValueError("min_reviews_per_user must be <= n_items // 2")
+        if self.short_review_rate + self.title_only_rate > 0.9:
+            raise ValueError("short_review_rate + title_only_rate must be <= 0.9")
+        return self
+
+    @property
+    def start_timestamp(self) -> pd.Timestamp:
+        """``start`` as a UTC timestamp."""
+        ts = pd.Timestamp(self.start)
+        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+# --------------------------------------------------------------------------------------
+# result
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class DemoShop:
+    """The generated shop and its ground truth.
+
+    Attributes
+    ----------
+    reviews
+        Canonical review table (:data:`jobs.contract.REVIEW_COLUMNS`), in time order,
+        ``source == "demo"`` and ``line`` 1..n.
+    items
+        Item table (:data:`jobs.contract.ITEM_COLUMNS`): item_id, title, category, price.
+    users
+        Truth per user: user_id, cared_aspect (``<NA>`` for non-carers), harshness,
+        favourite_category, n_reviews.
+    item_aspects
+        Truth: item_id, aspect, strength in [-1, 1] for every item and aspect (``size_fit``
+        is 0 outside apparel).
+    review_aspects
+        Truth: review_id, aspect, polarity (+1/-1) for every aspect sentence written.
+    incidents
+        Planted complaint bursts: item_id, aspect, start, end, n_reviews.
+    review_truth
+        Truth per review: review_id, tone (1..5, the sentiment the text was written with;
+        for sarcasm its surface tone, 4 or 5),
+        disagreement (stars disagree with text), sarcasm, incident, aspect_choice (item
+        drawn with the carer's aspect preference).
+    config
+        The configuration the shop was generated from.
+    """
+
+    reviews: pd.DataFrame
+    items: pd.DataFrame
+    users: pd.DataFrame
+    item_aspects: pd.DataFrame
+    review_aspects: pd.DataFrame
+    incidents: pd.DataFrame
+    review_truth: pd.DataFrame | None = None
+    config: DemoConfig | None = None
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write the shop as files.
+
+        Parameters
+        ----------
+        out_dir
+            Directory to write to (created if missing).
+
+        Returns
+        -------
+        dict of str to Path
+            ``reviews`` and ``items`` (UTF-8 CSV with header), ``users``, ``item_aspects``,
+            ``review_aspects``, ``incidents`` and ``review_truth`` (Parquet under
+            ``truth/``) and ``readme`` (``README.md`` describing the planted signal).
+        """
+        out = Path(out_dir)
+        truth = out / "truth"
+        truth.mkdir(parents=True, exist_ok=True)
+        paths: dict[str, Path] = {
+            "reviews": out / "reviews.csv",
+            "items": out / "items.csv",
+        }
+        self.reviews.to_csv(paths["reviews"], index=False, encoding="utf-8", lineterminator="\n")
+        self.items.to_csv(paths["items"], index=False, encoding="utf-8", lineterminator="\n")
+        frames = {
+            "users": self.users,
+            "item_aspects": self.item_aspects,
+            "review_aspects": self.review_aspects,
+            "incidents": self.incidents,
+        }
+        if self.review_truth is not None:
+            frames["review_truth"] = self.review_truth
+        for name, frame in frames.items():
+            paths[name] = truth / f"{name}.parquet"
+            frame.to_parquet(paths[name], index=False)
+        paths["readme"] = out / "README.md"
+        paths["readme"].write_text(self._readme(), encoding="utf-8")
+        logger.info("demo shop written to %s (%d reviews)", out, len(self.reviews))
+        return paths
+
+    def _readme(self) -> str:
+        cfg = self.config
+        n_carers = int(self.users["cared_aspect"].notna().sum())
+        lines = [
+            "# emorec demo shop",
+            "",
+            "Synthetic, deterministic web-shop data generated by `jobs.demo_shop`.",
+            "",
+            f"* {len(self.reviews):,} reviews by {len(self.users):,} users on "
+            f"{len(self.items):,} items in {self.items['category'].nunique()} categories",
+        ]
+        if len(self.reviews):
+            ts = self.reviews["timestamp"]
+            lines.append(f"* reviews from {ts.min()} to {ts.max()}")
+        if cfg is not None:
+            lines.append(f"* config: `{cfg.model_dump_json()}`")
+        lines += [
+            "",
+            "## Files",
+            "",
+            "* `reviews.csv`: the canonical review table (review_id, user_id, item_id, rating,"
+            " title, text, timestamp, helpful_votes, verified, source, line).",
+            "* `items.csv`: item_id, title, category, price.",
+            "* `truth/users.parquet`: user_id, cared_aspect (empty for non-carers), harshness,"
+            " favourite_category, n_reviews.",
+            "* `truth/item_aspects.parquet`: item_id, aspect, strength in [-1, 1].",
+            "* `truth/review_aspects.parquet`: review_id, aspect, polarity (+1/-1) for every"
+            " aspect sentence written.",
+            "* `truth/incidents.parquet`: item_id, aspect, start, end, n_reviews.",
+            "* `truth/review_truth.parquet`: review_id, tone, disagreement, sarcasm, incident,"
+            " aspect_choice.",
+            "",
+            "## Planted signal",
+            "",
+            f"1. **Aspect carers** ({n_carers:,} of {len(self.users):,} users, see"
+            " `users.cared_aspect`) write about their cared aspect in most of their reviews,"
+            " with strong emotion.",
+            "2. **Aspect-driven purchases.** Items are drawn with probability proportional to"
+            " popularity x category preference; after a carer's first"
+            f" {cfg.warmup_reviews if cfg else 2} reviews the weight is multiplied by"
+            f" exp({cfg.beta if cfg else 2.5:g} x the item's strength on the cared aspect)."
+            " The strength is visible only through what other reviews say about that aspect"
+            " of that item, so text features predict the carer's next item beyond"
+            " co-occurrence.",
+            "3. **Complaint burst.** One moderately popular item gets a burst of strongly"
+            " negative one- and two-star reviews about one aspect in a two-week window near"
+            " the end:",
+            "",
+        ]
+        if len(self.incidents):
+            for row in self.incidents.itertuples(index=False):
+                lines.append(
+                    f"   * item {row.item_id}, aspect {row.aspect}, {row.start} to {row.end},"
+                    f" {row.n_reviews} reviews"
+                )
+        else:
+            lines.append("   * (no incident planted)")
+        lines += [
+            "",
+            "Stars disagree with the text in about"
+            f" {cfg.rating_text_disagreement if cfg else 0.12:.0%} of the reviews (praising"
+            " text with three stars, complaints with high stars, sarcasm with low stars);"
+            " see `review_truth.disagreement`.",
+            "",
+        ]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# vocabulary: items
+# --------------------------------------------------------------------------------------
+
+# (title noun, noun used in review text, adjectives, specs) per category
+_PRODUCTS: dict[str, list[tuple[str, str, list[str], list[str]]]] = {
+    "kitchen": [
+        ("Kettle", "kettle", ["Stainless Steel", "Glass", "Cordless Electric", "Gooseneck", "Retro"], ["1.7L", "1.5L", "1.2L"]),
+        ("Chef's Knife", "knife", ["Damascus Steel", "Stainless Steel", "Japanese", "Forged"], ['8"', '6"', "20cm"]),
+        ("Frying Pan", "pan", ["Non-Stick", "Cast Iron", "Stainless Steel", "Ceramic", "Copper"], ["24cm", "28cm", "30cm"]),
+        ("Coffee Grinder", "grinder", ["Electric", "Burr", "Manual", "Compact"], ["150W", "200W", "Black"]),
+        ("Cutting Board", "cutting board", ["Bamboo", "Walnut", "Acacia Wood", "Plastic"], ["Large", "Medium", "XL"]),
+        ("Blender", "blender", ["High-Speed", "Personal", "Countertop", "Glass Jar"], ["1000W", "600W", "1.5L"]),
+        ("Toaster", "toaster", ["Stainless Steel", "Retro", "Wide Slot", "Compact"], ["2-Slice", "4-Slice"]),
+        ("Mixing Bowl Set", "bowl set", ["Stainless Steel", "Glass", "Ceramic", "Nesting"], ["5-Piece", "3-Piece"]),
+        ("French Press", "French press", ["Glass", "Stainless Steel", "Double-Wall"], ["1L", "600ml", "350ml"]),
+        ("Storage Container Set", "container set", ["Glass", "BPA-Free", "Stackable", "Airtight"], ["10-Piece", "24-Piece"]),
+    ],
+    "electronics": [
+        ("Bluetooth Speaker", "speaker", ["Portable", "Waterproof", "Mini", "Smart"], ["20W", "40W", "Black", "Blue"]),
+        ("Wireless Headset", "headset", ["Noise Cancelling", "Over-Ear", "Gaming", "Foldable"], ["Black", "White", "Silver"]),
+        ("Power Bank", "power bank", ["Slim", "Fast Charging", "Magnetic", "Solar"], ["10000mAh", "20000mAh", "5000mAh"]),
+        ("USB-C Charger", "charger", ["GaN", "Dual Port", "Compact", "Travel"], ["65W", "30W", "100W"]),
+        ("Smartwatch", "smartwatch", ["Fitness", "Waterproof", "Slim", "Sport"], ["41mm", "45mm", "Black"]),
+        ("Webcam", "webcam", ["HD", "Streaming", "Wide-Angle", "Autofocus"], ["1080p", "4K", "2K"]),
+        ("Mechanical Keyboard", "keyboard", ["RGB", "Wireless", "Compact", "Low-Profile"], ["TKL", "Full Size", "75%"]),
+        ("Wireless Mouse", "mouse", ["Ergonomic", "Silent", "Gaming", "Travel"], ["Black", "Grey", "2.4GHz"]),
+        ("E-Reader", "e-reader", ["Glare-Free", "Waterproof", "Lightweight"], ['6"', '7"', "16GB"]),
+        ("Portable SSD", "SSD", ["Rugged", "Ultra-Slim", "High-Speed"], ["1TB", "500GB", "2TB"]),
+    ],
+    "outdoor": [
+        ("Camping Tent", "tent", ["Ultralight", "Pop-Up", "Waterproof", "Dome"], ["2-Person", "4-Person", "3-Person"]),
+        ("Sleeping Bag", "sleeping bag", ["Mummy", "Down", "Lightweight", "Rectangular"], ["3-Season", "-5C", "Summer"]),
+        ("Hiking Backpack", "backpack", ["Waterproof", "Lightweight", "Trekking", "Daypack"], ["40L", "55L", "30L"]),
+        ("Water Bottle", "water bottle", ["Insulated", "Stainless Steel", "Collapsible", "Sports"], ["750ml", "1L", "500ml"]),
+        ("Headlamp", "headlamp", ["Rechargeable", "LED", "Waterproof", "Running"], ["400 Lumen", "1000 Lumen"]),
+        ("Camping Chair", "chair", ["Folding", "Lightweight", "Padded", "Low"], ["Green", "Black", "Navy"]),
+        ("Trekking Pole Set", "pole set", ["Carbon", "Aluminium", "Foldable"], ["Pair", "Adjustable"]),
+        ("Camping Stove", "stove", ["Portable", "Gas", "Compact", "Two-Burner"], ["3000W", "Mini"]),
+        ("Cooler Box", "cooler", ["Hard-Shell", "Soft", "Electric", "Rolling"], ["25L", "45L", "30L"]),
+        ("Hammock", "hammock", ["Parachute Nylon", "Cotton", "Ultralight"], ["Single", "Double"]),
+    ],
+    "apparel": [
+        ("Rain Jacket", "jacket", ["Men's Waterproof", "Women's Waterproof", "Packable", "Unisex"], ["Navy", "Black", "Olive", "Yellow"]),
+        ("Hoodie", "hoodie", ["Men's", "Women's", "Oversized", "Organic Cotton"], ["Grey", "Black", "Burgundy", "Sage"]),
+        ("Crew Neck T-Shirt", "t-shirt", ["Men's", "Women's", "Organic Cotton", "Slim Fit"], ["White", "Black", "Navy", "Olive"]),
+        ("Wool Sweater", "sweater", ["Merino", "Chunky Knit", "Women's", "Men's"], ["Cream", "Charcoal", "Forest Green"]),
+        ("Down Vest", "vest", ["Men's", "Women's", "Lightweight", "Packable"], ["Black", "Navy", "Red"]),
+        ("Flannel Shirt", "shirt", ["Men's", "Women's", "Brushed Cotton", "Relaxed Fit"], ["Red Check", "Blue Check", "Green"]),
+        ("Beanie", "beanie", ["Ribbed", "Merino", "Cable Knit", "Fleece-Lined"], ["Black", "Mustard", "Grey"]),
+        ("Summer Dress", "dress", ["Floral", "Linen", "Wrap", "Midi"], ["Blue", "White", "Terracotta"]),
+        ("Fleece Jacket", "fleece", ["Men's", "Women's", "Full-Zip", "Sherpa"], ["Black", "Teal", "Grey"]),
+        ("Running Jacket", "running jacket", ["Reflective", "Windproof", "Lightweight"], ["Neon", "Black", "Blue"]),
+    ],
+    "home": [
+        ("Throw Blanket", "blanket", ["Chunky Knit", "Fleece", "Cotton", "Faux Fur"], ['50x60"', "Grey", "Cream"]),
+        ("Desk Lamp", "lamp", ["LED", "Dimmable", "Adjustable", "Industrial"], ["Black", "White", "Brass"]),
+        ("Scented Candle", "candle", ["Soy Wax", "Lavender", "Vanilla", "Three-Wick"], ["400g", "200g"]),
+        ("Bath Towel Set", "towel set", ["Egyptian Cotton", "Quick-Dry", "Bamboo", "Plush"], ["4-Piece", "6-Piece"]),
+        ("Wall Clock", "clock", ["Silent", "Modern", "Vintage", "Minimalist"], ['12"', '16"']),
+        ("Storage Basket", "basket", ["Woven", "Seagrass", "Foldable", "Cotton Rope"], ["Large", "Set of 3"]),
+        ("Picture Frame", "frame", ["Wooden", "Gallery", "Metal", "Rustic"], ["A4", "8x10", "5x7"]),
+        ("Memory Foam Pillow", "pillow", ["Cooling", "Orthopedic", "Contour", "Hotel Quality"], ["Standard", "King"]),
+        ("Shower Curtain", "shower curtain", ["Waterproof", "Linen Look", "Botanical", "Striped"], ["180x200cm", "180x180cm"]),
+        ("Area Rug", "rug", ["Washable", "Shag", "Vintage", "Jute"], ["120x170cm", "160x230cm"]),
+    ],
+}
+
+# median price and log-sd per category
+_PRICE = {
+    "kitchen": (35.0, 0.6),
+    "electronics": (70.0, 0.75),
+    "outdoor": (55.0, 0.7),
+    "apparel": (35.0, 0.45),
+    "home": (30.0, 0.6),
+}
+_CATEGORY_SHARE = np.array([0.22, 0.2, 0.18, 0.22, 0.18])
+
+# How often each aspect is written about, per category (0 = not applicable)
+_MENTION_BASE = np.array(
+    [
+        #  qual  value deliv durab ease  design size  cs
+        [1.0, 0.9, 0.7, 0.9, 0.7, 0.5, 0.0, 0.3],  # kitchen
+        [1.0, 0.9, 0.7, 0.9, 0.8, 0.4, 0.0, 0.4],  # electronics
+        [1.0, 0.8, 0.6, 1.0, 0.6, 0.4, 0.0, 0.3],  # outdoor
+        [0.9, 0.8, 0.6, 0.7, 0.1, 0.8, 1.3, 0.3],  # apparel
+        [0.9, 0.8, 0.7, 0.6, 0.3, 1.0, 0.0, 0.3],  # home
+    ]
+)
+# share of carers per cared aspect
+_CARED_SHARE = np.array([0.17, 0.15, 0.13, 0.15, 0.11, 0.11, 0.06, 0.12])
+
+
+# --------------------------------------------------------------------------------------
+# vocabulary: review text
+# --------------------------------------------------------------------------------------
+
+# Aspect clauses. "{i}" is an intensifier slot, "{n}" the item's noun. Clauses are written
+# as they read mid-sentence; the first letter is capitalised at the start of a sentence.
+_CLAUSES: dict[str, dict[str, list[str]]] = {
+    "quality": {
+        "+": [
+            "the build quality is {i}excellent",
+            "it feels {i}well made",
+            "the materials feel {i}solid and premium",
+            "the quality is {i}great for a {n}",
+            "you can tell the {n} is {i}well built",
+            "the finish is {i}flawless",
+            "the quality is {i}impressive",
+            "I can't fault the quality",
+            "top notch quality, no defects anywhere",
+            "it's not flimsy at all",
+            "the craftsmanship is {i}good",
+            "it feels like a {i}high-end {n}",
+        ],
+        "-": [
+            "the build quality is {i}poor",
+            "it feels {i}cheap and flimsy",
+            "the {n} feels {i}flimsy",
+            "the materials are {i}cheap",
+            "the quality is not good at all",
+            "it's not well made",
+            "the finish was {i}rough out of the box",
+            "quality control is {i}bad, mine had a defect",
+            "it looks nothing like the quality in the photos",
+            "it's {i}poorly made",
+            "the {n} is {i}shoddy, honestly",
+            "for a {n} the quality is {i}disappointing",
+            "the quality is {i}disappointing, sadly",
+            "the quality is {i}awful",
+        ],
+    },
+    "value": {
+        "+": [
+            "it's {i}great value for the money",
+            "can't complain about the price",
+            "it's worth every penny",
+            "the price is {i}fair for what you get",
+            "it's {i}good value compared to the big brands",
+            "it's not expensive at all for the quality",
+            "I'd happily pay more for it",
+            "it was a bargain",
+            "excellent value, no regrets",
+            "it was cheaper than in the stores and just as good",
+            "for the price you really can't go wrong",
+            "I got a {i}good deal on this {n}",
+            "I love getting this much for the price",
+        ],
+        "-": [
+            "it's {i}overpriced for what it is",
+            "it's not worth the money",
+            "it's way too expensive for a {n}",
+            "the price is {i}steep for such a basic {n}",
+            "you can get better for half the price",
+            "it's not worth it at this price",
+            "I feel {i}ripped off",
+            "it's {i}poor value, honestly",
+            "I wouldn't pay this much again",
+            "the price doesn't match the quality",
+            "it's a {i}bad deal even on sale",
+            "there are cheaper options that are just as good",
+            "what a waste of money",
+            "it's a {i}terrible deal",
+        ],
+    },
+    "delivery": {
+        "+": [
+            "delivery was {i}fast",
+            "it arrived a day early",
+            "shipping was {i}quick and the packaging was good",
+            "it arrived {i}well packaged and on time",
+            "no issues with delivery",
+            "it got here in two days",
+            "the parcel arrived in perfect condition",
+            "it showed up sooner than expected",
+            "delivery didn't take long at all",
+            "tracking was accurate and it came on time",
+            "the {n} was {i}carefully packed",
+            "delivery was {i}great",
+            "I love how fast it arrived",
+        ],
+        "-": [
+            "delivery took forever",
+            "it arrived two weeks late",
+            "the box was {i}damaged when it arrived",
+            "shipping was {i}slow",
+            "it didn't arrive on time",
+            "the parcel was left out in the rain",
+            "it arrived with a dent in it",
+            "delivery was a {i}frustrating mess",
+            "I had to wait almost a month for it",
+            "the package never showed up on the promised date",
+            "it came {i}badly packed and scratched",
+            "the courier lost it for a week",
+            "delivery was {i}disappointing",
+            "the late delivery ruined the gift",
+        ],
+    },
+    "durability": {
+        "+": [
+            "it's {i}sturdy",
+            "it's still going strong after a year",
+            "it didn't break after a year of daily use",
+            "it has held up {i}well",
+            "it's {i}durable and has survived a few drops already",
+            "six months in and it still works like new",
+            "there are no signs of wear so far",
+            "it's built to last",
+            "it hasn't broken or worn out at all",
+            "it's {i}tough and takes a beating",
+            "it still looks new after months of use",
+            "it's {i}strong and hasn't broken once",
+            "happy to say it still works perfectly",
+        ],
+        "-": [
+            "it broke after a week",
+            "it's not sturdy at all",
+            "it stopped working after a month",
+            "it fell apart {i}quickly",
+            "it's {i}fragile and cracked within days",
+            "it didn't last two months",
+            "it wore out {i}fast",
+            "it died right after the return window closed",
+            "it's already falling apart",
+            "it didn't survive the first month",
+            "the {n} is {i}fragile",
+            "sadly it broke after a week",
+            "it broke after two weeks, so disappointing",
+            "it's {i}weak and broke within a month",
+        ],
+    },
+    "ease_of_use": {
+        "+": [
+            "it's {i}easy to use",
+            "it's {i}simple and intuitive",
+            "no instructions needed, it just works",
+            "it's not complicated at all",
+            "the {n} is {i}straightforward to use",
+            "even my grandma can use it",
+            "it took no time to figure out",
+            "it's {i}convenient for everyday use",
+            "it's {i}user friendly",
+            "everything about it is easy",
+            "using it is a {i}pleasant experience",
+            "the {n} is {i}easy and fun to use",
+        ],
+        "-": [
+            "it's {i}confusing to use",
+            "the instructions are useless",
+            "it's not intuitive at all",
+            "it took me an hour to figure out",
+            "it's {i}awkward to use",
+            "it's not user friendly",
+            "using it is a {i}frustrating experience",
+            "the {n} is {i}complicated for no reason",
+            "it's {i}inconvenient every single day",
+            "I still can't figure out how to use it properly",
+        ],
+    },
+    "design": {
+        "+": [
+            "it looks {i}beautiful",
+            "the design is {i}sleek",
+            "it's {i}stylish and modern",
+            "the color is {i}gorgeous",
+            "the design is {i}clever",
+            "I love the look of it",
+            "it's lovely to look at",
+            "it looks even better than in the pictures",
+            "the {n} has a {i}nice minimalist look",
+            "everyone asks me where I got it",
+        ],
+        "-": [
+            "it looks {i}cheap",
+            "the design is {i}ugly",
+            "the color is nothing like the photos",
+            "it's {i}bulky and clunky",
+            "the design is not great",
+            "it looks {i}dated",
+            "I don't like the look of it at all",
+            "the shape is {i}awkward",
+            "it's uglier than in the pictures",
+            "the logo is {i}tacky",
+            "the design is {i}bad",
+            "it looks {i}horrible in person",
+        ],
+    },
+    "size_fit": {
+        "+": [
+            "it fits {i}perfectly",
+            "it's true to size",
+            "the fit is {i}great",
+            "it's {i}comfortable and fits like a glove",
+            "the sizing is spot on",
+            "it fits {i}well in my usual size",
+            "the length is just perfect",
+            "it's not tight anywhere",
+            "it's a {i}comfortable fit all day",
+            "it runs true to size, no need to size up",
+            "it fits {i}great",
+        ],
+        "-": [
+            "it runs {i}small",
+            "it doesn't fit at all",
+            "the sizing is way off",
+            "it's {i}tight around the shoulders",
+            "it's {i}baggy even in a small",
+            "the fit is {i}bad",
+            "you have to order two sizes up",
+            "it's not true to size",
+            "it's an {i}uncomfortable fit",
+            "the sleeves are {i}short",
+            "the sizing is {i}awful",
+            "the fit is {i}disappointing",
+        ],
+    },
+    "customer_service": {
+        "+": [
+            "customer service was {i}helpful",
+            "the seller replied {i}quickly",
+            "they sent a replacement right away",
+            "support was {i}friendly and sorted it out",
+            "the refund was processed {i}fast",
+            "the customer service is {i}great",
+            "the seller went above and beyond",
+            "support answered my question within an hour",
+            "there was no hassle at all with the return",
+            "the company really cares about its customers",
+            "the seller was {i}kind and sent a replacement",
+        ],
+        "-": [
+            "customer service was {i}useless",
+            "the seller never replied",
+            "support was {i}rude",
+            "they refused to refund me",
+            "customer service didn't respond for two weeks",
+            "the return process was a {i}frustrating nightmare",
+            "the seller ignored my emails",
+            "support kept sending me canned answers",
+            "customer service is {i}terrible",
+            "they wouldn't replace it even under warranty",
+        ],
+    },
+}
+
+# Category-specific extra clauses
+_CATEGORY_CLAUSES: dict[str, dict[str, dict[str, list[str]]]] = {
+    "kitchen": {
+        "quality": {"+": ["it heats {i}evenly"], "-": ["it heats {i}unevenly"]},
+        "durability": {
+            "+": ["the coating is still like new"],
+            "-": ["the handle came loose", "the coating started peeling", "the handle snapped off"],
+        },
+        "ease_of_use": {"+": ["it's {i}easy to clean"], "-": ["it's a pain to clean"]},
+        "design": {"+": ["it looks great on my counter"], "-": ["it takes up {i}too much counter space"]},
+    },
+    "electronics": {
+        "quality": {"+": ["the sound is {i}crisp"], "-": ["the sound is {i}tinny"]},
+        "durability": {
+            "+": ["the battery still holds a full charge"],
+            "-": ["the battery died after a month", "the charging port stopped working"],
+        },
+        "ease_of_use": {
+            "+": ["pairing was instant", "setup took five minutes"],
+            "-": ["it keeps disconnecting", "the app is {i}buggy", "the buttons are {i}fiddly"],
+        },
+    },
+    "outdoor": {
+        "durability": {
+            "+": ["it survived a week of rain and mud"],
+            "-": ["a seam ripped on the first trip", "the zip broke on day one"],
+        },
+        "ease_of_use": {
+            "+": ["it packs down small and sets up in minutes"],
+            "-": ["setting it up in the wind is a nightmare"],
+        },
+        "quality": {"+": ["it kept me {i}dry in a downpour"], "-": ["it leaked in light rain"]},
+    },
+    "apparel": {
+        "quality": {"+": ["the fabric is {i}soft"], "-": ["the fabric feels {i}scratchy"]},
+        "durability": {
+            "+": ["it still looks new after many washes"],
+            "-": ["the stitching came undone after two washes", "it shrank in the wash", "it pilled after a few wears"],
+        },
+        "design": {"+": ["the color is {i}rich and hasn't faded"], "-": ["the color faded after one wash"]},
+    },
+    "home": {
+        "durability": {"+": ["it still looks brand new"], "-": ["the color faded within weeks"]},
+        "design": {"+": ["it looks great in my living room"], "-": ["it clashes with everything in my room"]},
+        "ease_of_use": {"+": ["it's {i}easy to clean"], "-": ["it's impossible to clean"]},
+    },
+}
+
+# intensifiers per polarity (negative: none that a lexicon reads as positive, like "pretty")
+_INTENS_NORMAL = {"+": ("", "", "", "really ", "very ", "pretty "), "-": ("", "", "", "really ", "very ", "quite ")}
+_INTENS_STRONG = {"+": ("absolutely ", "incredibly ", "extremely ", "super ", "truly ", "really "),
+                  "-": ("absolutely ", "incredibly ", "extremely ", "totally ", "truly ", "really ")}
+
+# Openers, closings, short reviews and titles per tone (index 0 = one star ... 4 = five stars)
+_OPENERS: tuple[tuple[str, ...], ...] = (
+    (
+        "Terrible {n}.", "Worst purchase ever.", "Do not buy this!", "Complete waste of money.",
+        "Awful.", "Total junk.", "Very disappointed.", "I regret buying this {n}.",
+        "Absolutely horrible.", "What a disaster.",
+    ),
+    (
+        "Kind of disappointed.", "Not what I expected.", "Expected more from this {n}.", "Meh.",
+        "Not great.", "I wanted to like it.", "Underwhelming.", "I wouldn't buy it again.",
+        "Sadly not a good {n}.",
+    ),
+    (
+        "It's okay.", "Mixed feelings about this {n}.", "Not bad, not great.", "An average {n}.",
+        "It does the job, mostly.", "Decent, with some caveats.", "Hmm, it's fine I guess.",
+        "Some good, some bad.", "It's alright.",
+    ),
+    (
+        "Really nice {n}.", "Pretty happy with it.", "A good {n} overall.", "Does what it says.",
+        "Nice purchase.", "I like it a lot.", "Solid {n}.", "Happy with this one.",
+        "Works well so far.",
+    ),
+    (
+        "Love this {n}!", "Absolutely love it.", "Best {n} I've ever owned.",
+        "It exceeded my expectations.", "So happy with this purchase!", "Fantastic {n}.",
+        "Wow, just wow.", "This is perfect.", "Really happy with it!", "Amazing!",
+        "Highly recommend this {n}.",
+    ),
+)
+_CLOSINGS: tuple[tuple[str, ...], ...] = (
+    ("Returning it.", "Avoid!", "Stay away.", "Never again.", "Save your money.", "One star is too many."),
+    ("Probably returning it.", "I wouldn't recommend it.", "Look elsewhere.", "Not worth the hassle."),
+    ("Might return it.", "It's fine for now.", "Okay for the price I guess.", "Think twice before buying.", "Not sure I'd buy it again."),
+    ("I'd recommend it.", "Overall a good buy.", "Happy enough.", "Worth a look.", "I'd buy it again."),
+    ("Would buy again!", "Highly recommend.", "Five stars from me.", "Already ordered another one for my sister.", "No regrets at all.", "10/10."),
+)
+_SHORT: tuple[tuple[str, ...], ...] = (
+    ("Junk.", "Terrible.", "Waste of money.", "Awful, avoid.", "Garbage.", "Horrible {n}."),
+    ("Disappointing.", "Not great.", "Meh.", "Could be better.", "Not impressed."),
+    ("Okay.", "It's fine.", "Average.", "Meh, it works.", "Nothing special.", "It's ok I guess."),
+    ("Good.", "Nice {n}.", "Works fine, happy.", "Pretty good.", "As expected.", "Good product."),
+    ("Love it!", "Perfect!", "Great {n}!", "Excellent.", "Amazing product.", "Love it, thanks!", "Super happy!", "Awesome {n}!"),
+)
+_TITLES: tuple[tuple[str, ...], ...] = (
+    ("Terrible", "Avoid", "Waste of money", "Do not buy", "Returned it", "Awful {n}", "Total junk"),
+    ("Disappointed", "Not worth it", "Meh", "Expected more", "Not great", "Underwhelming"),
+    ("It's okay", "Average", "Mixed feelings", "Not bad, not great", "Could be better", "Decent"),
+    ("Good {n}", "Very nice", "Solid choice", "Pretty good", "Happy with it", "Does the job"),
+    ("Great {n}", "Love it!", "Perfect {n}", "Best purchase this year", "Five stars", "Exactly what I needed", "Highly recommend", "Fantastic!"),
+)
+_ASPECT_TITLES: dict[str, dict[str, list[str]]] = {
+    "quality": {"+": ["Excellent quality", "Really well made", "Great build"], "-": ["Poor quality", "Cheaply made", "Flimsy"]},
+    "value": {"+": ["Great value", "Worth every penny", "Bargain!"], "-": ["Overpriced", "Not worth the money", "Rip-off"]},
+    "delivery": {"+": ["Fast delivery", "Arrived early", "Quick shipping"], "-": ["Slow delivery", "Arrived damaged", "Took forever to arrive"]},
+    "durability": {"+": ["Built to last", "Still going strong", "Very sturdy"], "-": ["Broke after a week", "Fell apart", "Not durable"]},
+    "ease_of_use": {"+": ["So easy to use", "Simple and intuitive", "Easy setup"], "-": ["Confusing", "Hard to use", "Frustrating"]},
+    "design": {"+": ["Beautiful design", "Looks amazing", "Stylish"], "-": ["Ugly", "Looks cheap", "Clunky design"]},
+    "size_fit": {"+": ["Perfect fit", "True to size", "Fits great"], "-": ["Runs small", "Doesn't fit", "Sizing is off"]},
+    "customer_service": {"+": ["Great customer service", "Helpful seller", "Great support"], "-": ["Terrible customer service", "Seller never replied", "No refund"]},
+}
+_FILLERS: tuple[str, ...] = (
+    "I bought this as a gift for my dad.",
+    "I've been using it for about three months now.",
+    "I did a lot of research before buying.",
+    "This replaced an old {n} I had for years.",
+    "I use it almost every day.",
+    "I ordered it after reading the reviews here.",
+    "My partner picked this one.",
+    "I was looking for a new {n} for a while.",
+    "Bought it on sale last month.",
+    "Second one I've bought.",
+    "Got it for our new apartment.",
+)
+# emotional interjections after the aspect sentences, per tone
+_EMOTION: tuple[tuple[str, ...], ...] = (
+    ("So frustrating!", "Ugh.", "What a joke.", "Absolutely furious.", "I'm so angry.", "Really disappointing.", "Horrible experience."),
+    ("A bit disappointing.", "Such a shame.", "Frustrating.", "Bummer.", "Sad, really."),
+    ("Oh well.", "Hmm.", "We'll see how it holds up."),
+    ("Pleased overall.", "Nice.", "Glad I bought it."),
+    ("So happy!", "Love it so much!", "Thrilled!", "Delighted!", "Brilliant!", "Love love love it!"),
+)
+# emotional tails of an aspect clause (negative, positive)
+_TAILS: tuple[tuple[str, ...], ...] = (
+    (", which is so annoying", ", really disappointing", ", totally unacceptable", ", ridiculous",
+     ", such a letdown", ", useless", ", what a joke", ", so frustrating"),
+    (", love it", ", so good", ", brilliant", ", which is great", ", very happy about that",
+     ", awesome", ", I'm impressed", ", perfect"),
+)
+_JOINERS: tuple[str, ...] = (" but ", ", but ", ", although ", "; however, ", ", though ", ", yet ")
+
+# (text, aspect) of sarcastic reviews (read positively by a lexicon, one or two stars)
+_SARCASM: tuple[tuple[str, str], ...] = (
+    ("Oh great, it broke on day two. Just what I always wanted.", "durability"),
+    ("Wow, amazing quality, the {n} lasted a whole week!", "durability"),
+    ("Brilliant, it stopped working the day after the return window closed. Well done.", "durability"),
+    ("Fantastic, it only took three weeks to arrive. I love waiting.", "delivery"),
+    ("Great job on the packaging, the {n} arrived in pieces.", "delivery"),
+    ("Love paying premium prices for plastic junk. Brilliant.", "value"),
+    ("What a great deal, I paid double for half a {n}. Thanks!", "value"),
+    ("Customer service was so helpful, they only ignored me five times.", "customer_service"),
+    ("Perfect, if you enjoy reading a forty page manual to turn it on.", "ease_of_use"),
+    ("Beautiful design, if you like things that look like a toy.", "design"),
+    ("Wonderful. Another {n} for the landfill.", "quality"),
+    ("Truly the best {n} ever... said no one.", "quality"),
+    ("Amazing, the finish came off in my hands. Superb craftsmanship.", "quality"),
+)
+_SARCASM_TITLES: tuple[str, ...] = ("Just great", "Wonderful...", "Amazing. Really.", "Thanks a lot", "Well done", "Brilliant")
+
+_INCIDENT_CLAUSES: dict[str, tuple[str, ...]] = {
+    "delivery": (
+        "it arrived broken",
+        "the box was crushed and the {n} inside was smashed",
+        "it arrived two weeks late and damaged",
+        "the parcel showed up soaked and broken",
+        "it arrived with parts missing",
+        "it came broken in a torn box",
+        "it arrived broken and the replacement arrived broken too",
+    ),
+    "durability": (
+        "it stopped working after 2 days",
+        "it broke the first time I used it",
+        "it died after three days",
+        "the {n} fell apart after two uses",
+        "it stopped working after a couple of days, clearly a bad batch",
+        "it broke within a week, same as everyone else's",
+        "mine died after two days and the replacement died too",
+    ),
+    "quality": (
+        "the {n} is defective, clearly a bad batch",
+        "mine came with a huge crack",
+        "it's obviously from a faulty batch, it doesn't work at all",
+        "the {n} came out of the box defective",
+        "it's faulty, nothing works as it should",
+    ),
+}
+_INCIDENT_TITLES: dict[str, tuple[str, ...]] = {
+    "delivery": ("Arrived broken", "Damaged on arrival", "Broken in the box", "DO NOT BUY"),
+    "durability": ("Broke after 2 days", "Stopped working", "Dead in days", "DO NOT BUY"),
+    "quality": ("Defective", "Bad batch!", "Faulty", "DO NOT BUY"),
+}
+
+# typos that would make an embarrassing word ("clock" -> "cock") are skipped
+_UNFORTUNATE = re.compile(r"cock|shit|fart|butt|tit\b|cunt|dick|piss", re.IGNORECASE)
+
+_EMOJI_POS = ("😍", "👍", "😊", "❤️", "🙌", "👌", "🥰", "😀", "😍😍", "👍👍")
+_EMOJI_MID = ("😐", "🤷", "🙂", "🤔", "😕")
+_EMOJI_NEG = ("😡", "💔", "🙄", "👎", "😤", "😞", "😠", "😡😡")
+_EMOJI_SARC = ("🙄", "🙃", "👏", "🙄🙄")
+
+
+@dataclass(frozen=True)
+class _Pools:
+    """Flat string tables built from the vocabulary, with offsets for vectorised picks."""
+
+    clause_cap: np.ndarray  # object: capitalised clauses
+    clause_low: np.ndarray  # object: clauses as written
+    clause_off: np.ndarray  # (n_cats, n_aspects, 2 polarities, 2 strengths) start offsets
+    clause_cnt: np.ndarray  # same shape: counts
+    strings: np.ndarray  # object: all other phrases
+    off: dict[str, np.ndarray]  # name -> offsets per class
+    cnt: dict[str, np.ndarray]  # name -> counts per class
+    sarcasm_aspect: np.ndarray  # aspect index per sarcasm text
+
+
+_ARTICLE = re.compile(r"\b([Aa])n? (?=(\w))")
+
+
+def _articled(s: str) -> str:
+    """Fix "a"/"an" before the next word ("a incredibly" -> "an incredibly")."""
+    return _ARTICLE.sub(lambda m: m.group(1) + ("n " if m.group(2).lower() in "aeiou" else " "), s)
+
+
+@functools.lru_cache(maxsize=1)
+def _pools() -> _Pools:
+    cap: list[str] = []
+    low: list[str] = []
+    shape = (_N_CATS, _N_ASPECTS, 2, 2)
+    c_off = np.zeros(shape, dtype=np.int64)
+    c_cnt = np.zeros(shape, dtype=np.int64)
+    for ci, cat in enumerate(CATEGORIES):
+        for ai, asp in enumerate(ASPECTS):
+            for pi, sign in enumerate(("-", "+")):
+                templates = list(_CLAUSES[asp][sign])
+                templates += _CATEGORY_CLAUSES.get(cat, {}).get(asp, {}).get(sign, [])
+                for si, intens in enumerate((_INTENS_NORMAL[sign], _INTENS_STRONG[sign])):
+                    c_off[ci, ai, pi, si] = len(cap)
+                    for t in templates:
+                        for word in intens:  # every template equally likely
+                            s = t.replace("{i}", word)
+                            if "a {i}" in t or "an {i}" in t:
+                                s = _articled(s)
+                            low.append(s)
+                            cap.append(s[0].upper() + s[1:])
+                    c_cnt[ci, ai, pi, si] = len(cap) - c_off[ci, ai, pi, si]
+
+    strings: list[str] = []
+    off: dict[str, np.ndarray] = {}
+    cnt: dict[str, np.ndarray] = {}
+
+    def add(name: str, groups: list[tuple[str, ...]] | list[list[str]]) -> None:
+        o, c = [], []
+        for g in groups:
+            o.append(len(strings))
+            strings.extend(g)
+            c.append(len(g))
+        off[name] = np.asarray(o, dtype=np.int64)
+        cnt[name] = np.asarray(c, dtype=np.int64)
+
+    add("opener", list(_OPENERS))
+    add("closing", list(_CLOSINGS))
+    add("short", list(_SHORT))
+    add("title", list(_TITLES))
+    add("aspect_title", [_ASPECT_TITLES[a][s] for a in ASPECTS for s in ("-", "+")])
+    add("filler", [_FILLERS])
+    add("emotion", list(_EMOTION))
+    add("tail", list(_TAILS))
+    add("sarcasm", [tuple(t for t, _ in _SARCASM)])
+    add("sarcasm_title", [_SARCASM_TITLES])
+    add("incident", [_INCIDENT_CLAUSES.get(a, ()) for a in ASPECTS])
+    add("incident_title", [_INCIDENT_TITLES.get(a, ("DO NOT BUY", "Awful")) for a in ASPECTS])
+    add("emoji", [_EMOJI_NEG, _EMOJI_MID, _EMOJI_POS, _EMOJI_SARC])
+    add("joiner", [_JOINERS])
+    return _Pools(
+        clause_cap=np.asarray(cap, dtype=object),
+        clause_low=np.asarray(low, dtype=object),
+        clause_off=c_off,
+        clause_cnt=c_cnt,
+        strings=np.asarray(strings, dtype=object),
+        off=off,
+        cnt=cnt,
+        sarcasm_aspect=np.asarray([_A[a] for _, a in _SARCASM], dtype=np.int64),
+    )
+
+
+def _pick(pools: _Pools, name: str, cls: np.ndarray | int, u: np.ndarray) -> np.ndarray:
+    """Index into ``pools.strings``: a uniform pick (``u`` in [0, 1)) within class ``cls``."""
+    off = pools.off[name][cls]
+    cnt = pools.cnt[name][cls]
+    return off + np.minimum((u * cnt).astype(np.int64), cnt - 1)
+
+
+# --------------------------------------------------------------------------------------
+# generation stages
+# --------------------------------------------------------------------------------------
+
+
+def _ids(prefix: str, n: int, min_width: int) -> np.ndarray:
+    width = max(min_width, len(str(n)))
+    return np.asarray([f"{prefix}{k:0{width}d}" for k in range(1, n + 1)], dtype=object)
+
+
+@dataclass
+class _ItemsOut:
+    frame: pd.DataFrame
+    ids: np.ndarray
+    cat: np.ndarray
+    noun: np.ndarray
+    pop: np.ndarray
+    strength: np.ndarray  # (n_items, n_aspects)
+    overall: np.ndarray
+
+
+def _make_items(cfg: DemoConfig, rng: np.random.Generator) -> _ItemsOut:
+    n = cfg.n_items
+    # balanced categories (every category has items), shares roughly _CATEGORY_SHARE
+    base = np.repeat(np.arange(_N_CATS), 2)  # at least two items per category
+    rest = rng.choice(_N_CATS, size=n - base.size, p=_CATEGORY_SHARE)
+    cat = rng.permutation(np.concatenate([base, rest]))
+
+    titles = np.empty(n, dtype=object)
+    nouns = np.empty(n, dtype=object)
+    price = np.empty(n)
+    u = rng.random((n, 3))
+    z = rng.standard_normal(n)
+    for ci, cname in enumerate(CATEGORIES):
+        idx = np.flatnonzero(cat == ci)
+        products = _PRODUCTS[cname]
+        pi = (u[idx, 0] * len(products)).astype(np.int64)
+        med, sd = _PRICE[cname]
+        price[idx] = np.maximum(np.floor(med * np.exp(sd * z[idx])) + 0.99, 4.99)
+        for k, j, ua, us in zip(idx, pi, u[idx, 1], u[idx, 2]):
+            tnoun, noun, adjs, specs = products[j]
+            adj = adjs[int(ua * len(adjs))]
+            spec = specs[int(us * len(specs))]
+            titles[k] = f"{adj} {tnoun} {spec}"
+            nouns[k] = noun
+
+    # Zipf-like popularity on a random ranking
+    ranks = rng.permutation(n) + 1
+    pop = 1.0 / ranks.astype(float) ** cfg.zipf_exponent
+    pop /= pop.sum()
+
+    # latent aspect strengths: mostly near 0, some clearly strong or weak
+    strength = rng.normal(0.0, 0.2, size=(n, _N_ASPECTS))
+    strong = rng.random((n, _N_ASPECTS)) < 0.17
+    sign = np.where(rng.random((n, _N_ASPECTS)) < 0.55, 1.0, -1.0)
+    strength = np.where(strong, sign * rng.uniform(0.5, 1.0, size=(n, _N_ASPECTS)), strength)
+    # value suffers when an item is expensive within its category
+    strength[:, _A["value"]] -= 0.25 * z
+    applicable = _MENTION_BASE[cat] > 0
+    strength = np.where(applicable, np.clip(strength, -1.0, 1.0), 0.0)
+    strength = np.round(strength, 3)
+
+    w = _MENTION_BASE[cat]
+    overall = (strength * w).sum(axis=1) / w.sum(axis=1) + rng.normal(0.0, 0.15, size=n)
+
+    ids = _ids("I", n, 4)
+    frame = conform(
+        pd.DataFrame(
+            {
+                "item_id": ids,
+                "title": titles,
+                "category": np.asarray(CATEGORIES, dtype=object)[cat],
+                "price": price,
+            }
+        ),
+        ITEM_COLUMNS,
+    )
+    return _ItemsOut(frame, ids, cat, nouns, pop, strength, overall)
+
+
+@dataclass
+class _UsersOut:
+    ids: np.ndarray
+    fav: np.ndarray
+    harsh: np.ndarray
+    cared: np.ndarray  # aspect index or -1
+    count: np.ndarray
+
+
+def _make_users(cfg: DemoConfig, rng: np.random.Generator, items: _ItemsOut) -> _UsersOut:
+    n = cfg.n_users
+    cat_pop = np.bincount(items.cat, weights=items.pop, minlength=_N_CATS)
+    fav = rng.choice(_N_CATS, size=n, p=cat_pop / cat_pop.sum())
+    harsh = np.round(rng.normal(0.0, 0.5, size=n), 3)
+    carer = rng.random(n) < cfg.aspect_carer_share
+    cared = np.where(carer, rng.choice(_N_ASPECTS, size=n, p=_CARED_SHARE / _CARED_SHARE.sum()), -1)
+    # people who care about fit buy clothes
+    fav = np.where(cared == _A["size_fit"], _C["apparel"], fav)
+    # heavy-tailed activity: Poisson with a log-normal rate
+    extra_mean = cfg.mean_reviews_per_user - cfg.min_reviews_per_user
+    lam = extra_mean * rng.lognormal(-0.5, 1.0, size=n)  # E[lognormal(-.5, 1)] = 1
+    count = cfg.min_reviews_per_user + rng.poisson(lam)
+    count = np.minimum(count, max(cfg.min_reviews_per_user, cfg.n_items // 2))
+    return _UsersOut(_ids("U", n, 5), fav, harsh, cared.astype(np.int64), count.astype(np.int64))
+
+
+def _choice_cdf(cfg: DemoConfig, items: _ItemsOut) -> np.ndarray:
+    """Row ``fav * (n_aspects + 1) + cared`` (``cared == n_aspects``: none): the item CDF."""
+    n_groups = _N_CATS * (_N_ASPECTS + 1)
+    w = np.empty((n_groups, cfg.n_items))
+    for f in range(_N_CATS):
+        catw = np.where(items.cat == f, cfg.favourite_boost, 1.0)
+        for a in range(_N_ASPECTS + 1):
+            g = f * (_N_ASPECTS + 1) + a
+            w[g] = items.pop * catw
+            if a < _N_ASPECTS:
+                w[g] *= np.exp(cfg.beta * items.strength[:, a])
+    cdf = np.cumsum(w, axis=1)
+    cdf /= cdf[:, -1:]
+    cdf[:, -1] = 1.0
+    return cdf
+
+
+def _sample_items(cdf: np.ndarray, group: np.ndarray, u: np.ndarray) -> np.ndarray:
+    n_items = cdf.shape[1]
+    flat = (cdf + np.arange(cdf.shape[0])[:, None]).ravel()
+    pos = np.searchsorted(flat, group + u, side="right")
+    return np.clip(pos - group * n_items, 0, n_items - 1)
+
+
+def _dedupe(
+    user: np.ndarray,
+    item: np.ndarray,
+    group: np.ndarray,
+    cdf: np.ndarray,
+    starts: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Redraw repeated (user, item) pairs so that nobody reviews an item twice.
+
+    ``user`` is sorted and user ``u``'s rows start at ``starts[u]``.
+    """
+    n_items = cdf.shape[1]
+    item = item.copy()
+    for _ in range(40):
+        key = user * n_items + item
+        order = np.argsort(key, kind="stable")
+        sk = key[order]
+        dup = order[1:][sk[1:] == sk[:-1]]
+        if dup.size == 0:
+            return item
+        item[dup] = _sample_items(cdf, group[dup], rng.random(dup.size))
+    # rare leftovers: give each the first unused item of a random permutation
+    key = user * n_items + item
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    dup = np.sort(order[1:][sk[1:] == sk[:-1]])
+    ends = np.append(starts[1:], user.size)
+    logger.debug("demo shop: %d repeated purchases reassigned by hand", dup.size)
+    for r in dup:
+        u = user[r]
+        mine = item[starts[u] : ends[u]]
+        if int((mine == item[r]).sum()) < 2:
+            continue  # an earlier reassignment already fixed it
+        used = set(mine.tolist())
+        for cand in rng.permutation(n_items):
+            if int(cand) not in used:
+                item[r] = cand
+                break
+    return item
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+# --------------------------------------------------------------------------------------
+# main entry point
+# --------------------------------------------------------------------------------------
+
+
+def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> DemoShop:
+    """Generate the demo shop.
+
+    Parameters
+    ----------
+    config
+        The configuration; defaults to ``DemoConfig()``.
+    **overrides
+        Fields of :class:`DemoConfig` that replace those of ``config`` (validated).
+
+    Returns
+    -------
+    DemoShop
+        Reviews, items and the ground truth of the planted signal.
+
+    Examples
+    --------
+    >>> shop = generate_demo_shop(n_users=20, n_items=30, seed=1)
+    >>> shop.reviews["user_id"].value_counts().min() >= 3
+    True
+    """
+    if config is None:
+        cfg = DemoConfig(**overrides)
+    else:
+        cfg = DemoConfig.model_validate({**config.model_dump(), **overrides}) if overrides else config
+    t0 = time.perf_counter()
+    seeds = np.random.SeedSequence(cfg.seed).spawn(8)
+    r_items, r_users, r_inter, r_inc, r_rate, r_text, r_meta, r_dup = (
+        np.random.default_rng(s) for s in seeds
+    )
+
+    items = _make_items(cfg, r_items)
+    users = _make_users(cfg, r_users, items)
+
+    # ---- interactions: who reviewed what, when --------------------------------------
+    n_asp1 = _N_ASPECTS + 1
+    user = np.repeat(np.arange(cfg.n_users), users.count)
+    n = user.size
+    starts = np.concatenate([[0], np.cumsum(users.count)[:-1]])
+    pos = np.arange(n) - starts[user]  # 0-based position in the user's history
+    secs_total = cfg.days * 86400
+    span = secs_total * r_inter.uniform(0.3, 1.0, size=cfg.n_users)
+    ustart = r_inter.random(cfg.n_users) * (secs_total - span)
+    x = r_inter.random(n)
+    x = x[np.lexsort((x, user))]  # sorted within each user (user is already sorted)
+    t = np.floor(ustart[user] + x * span[user]).astype(np.int64)
+    aspect_choice = (users.cared[user] >= 0) & (pos >= cfg.warmup_reviews)
+    group = users.fav[user] * n_asp1 + np.where(aspect_choice, users.cared[user], _N_ASPECTS)
+    cdf = _choice_cdf(cfg, items)
+    item = _sample_items(cdf, group, r_inter.random(n))
+    item = _dedupe(user, item, group, cdf, starts, r_dup)
+
+    # ---- the complaint burst ---------------------------------------------------------
+    incident = np.zeros(n, dtype=bool)
+    inc_rows: list[dict[str, Any]] = []
+    inc_aspect = -1
+    if cfg.incident:
+        rank = np.argsort(-items.pop, kind="stable")
+        lo = min(4, cfg.n_items - 1)
+        hi = max(lo + 1, min(cfg.n_items, max(15, cfg.n_items // 20)))
+        inc_item = int(rank[r_inc.integers(lo, hi)])
+        if cfg.incident_aspect is not None:
+            inc_aspect = _A[cfg.incident_aspect]
+        else:
+            inc_aspect = _A[("delivery", "durability")[int(r_inc.integers(2))]]
+        win = min(cfg.incident_days, cfg.days) * 86400
+        w_start = max(0, secs_total - 28 * 86400 - win)
+        w_end = min(secs_total, w_start + win)
+        in_window = (item == inc_item) & (t >= w_start) & (t < w_end)
+        expected = int(in_window.sum())
+        target = max(cfg.incident_min_reviews, 3 * expected)
+        reviewed = np.unique(user[item == inc_item])
+        candidates = np.setdiff1d(np.arange(cfg.n_users), reviewed)
+        n_add = min(max(target - expected, 0), candidates.size)
+        add_users = np.sort(r_inc.choice(candidates, size=n_add, replace=False))
+        add_t = w_start + np.floor(r_inc.random(n_add) * (w_end - w_start)).astype(np.int64)
+        user = np.concatenate([user, add_users])
+        item = np.concatenate([item, np.full(n_add, inc_item)])
+        t = np.concatenate([t, add_t])
+        pos = np.concatenate([pos, np.full(n_add, -1)])
+        aspect_choice = np.concatenate([aspect_choice, np.zeros(n_add, dtype=bool)])
+        incident = np.concatenate([in_window, np.ones(n_add, dtype=bool)])
+        n = user.size
+        start_ts = cfg.start_timestamp
+        inc_rows.append(
+            {
+                "item_id": items.ids[inc_item],
+                "aspect": ASPECTS[inc_aspect],
+                "start": start_ts + pd.Timedelta(seconds=int(w_start)),
+                "end": start_ts + pd.Timedelta(seconds=int(w_end)),
+                "n_reviews": int(incident.sum()),
+            }
+        )
+
+    # global time order (ties: user, then history position); review ids follow it
+    order = np.lexsort((pos, user, t))
+    user, item, t, incident, aspect_choice = (a[order] for a in (user, item, t, incident, aspect_choice))
+    cat = items.cat[item]
+    cared = users.cared[user]
+    is_carer = cared >= 0
+
+    # ---- ratings, text tone, disagreement --------------------------------------------
+    cared_s = np.where(is_carer, items.strength[item, np.maximum(cared, 0)], 0.0)
+    latent = (
+        1.6 * items.overall[item]
+        + 1.4 * cared_s
+        - users.harsh[user]
+        + r_rate.normal(0.0, 0.55, size=n)
+    )
+    normal = ~incident
+    cuts = np.quantile(latent[normal], [0.065, 0.10, 0.18, 0.40]) if normal.any() else np.zeros(4)
+    rating = (1 + np.searchsorted(cuts, latent)).astype(np.int64)
+    harsh_user = users.harsh[user] > 0.5
+    wdis = np.array([0.0, 1.0, 1.0, 1.8, 1.0, 0.9])[rating] * np.where(harsh_user, 2.0, 1.0)
+    wmean = wdis[normal].mean() if normal.any() else 1.0
+    p_dis = np.clip(cfg.rating_text_disagreement * wdis / wmean, 0.0, 1.0)
+    u_rate = r_rate.random((n, 3))
+    disagree = normal & (u_rate[:, 0] < p_dis)
+    tone = rating.copy()
+    sarcasm = disagree & (rating <= 2) & (u_rate[:, 1] < 0.7)
+    tone = np.where(disagree & (rating <= 2), np.where(u_rate[:, 2] < 0.5, 5, 4), tone)
+    tone = np.where(disagree & (rating == 3), np.where(u_rate[:, 2] < 0.5, 5, 4), tone)
+    # complaints or a lukewarm text with four or five stars
+    tone = np.where(
+        disagree & (rating >= 4),
+        np.where(u_rate[:, 2] < 0.5, 3, np.where(u_rate[:, 2] < 0.9, 2, 1)),
+        tone,
+    )
+    # the burst: one and two stars, strongly negative
+    rating = np.where(incident, np.where(u_rate[:, 1] < 0.75, 1, 2), rating)
+    tone = np.where(incident, rating, tone)
+    sarcasm &= ~incident
+
+    # ---- review text -----------------------------------------------------------------
+    texts, titles, asp, pol, n_written = _write_texts(
+        cfg, r_text, items, item, cat, cared, tone, disagree, sarcasm, incident, inc_aspect
+    )
+
+    # ---- assemble ------------------------------------------------------------------
+    review_ids = _ids("R", n, 7)
+    start_ns = cfg.start_timestamp.value
+    ts = pd.to_datetime(start_ns + t * 1_000_000_000, utc=True)
+    helpful = r_meta.negative_binomial(0.3, 0.35, size=n)
+    verified = r_meta.random(n) < 0.88
+    reviews = conform(
+        pd.DataFrame(
+            {
+                "review_id": review_ids,
+                "user_id": users.ids[user],
+                "item_id": items.ids[item],
+                "rating": rating.astype(np.float64),
+                "title": titles,
+                "text": texts,
+                "timestamp": ts,
+                "helpful_votes": helpful,
+                "verified": verified,
+                "source": SOURCE,
+                "line": np.arange(1, n + 1),
+            }
+        ),
+        REVIEW_COLUMNS,
+    )
+
+    slot_rows, slot_cols = np.nonzero(np.arange(3)[None, :] < n_written[:, None])
+    review_aspects = pd.DataFrame(
+        {
+            "review_id": pd.array(review_ids[slot_rows], dtype="string"),
+            "aspect": pd.array(
+                np.asarray(ASPECTS, dtype=object)[asp[slot_rows, slot_cols]], dtype="string"
+            ),
+            "polarity": pol[slot_rows, slot_cols].astype(np.int8),
+        }
+    )
+    users_df = pd.DataFrame(
+        {
+            "user_id": pd.array(users.ids, dtype="string"),
+            "cared_aspect": pd.array(
+                [ASPECTS[a] if a >= 0 else None for a in users.cared], dtype="string"
+            ),
+            "harshness": users.harsh,
+            "favourite_category": pd.array(
+                np.asarray(CATEGORIES, dtype=object)[users.fav], dtype="string"
+            ),
+            "n_reviews": np.bincount(user, minlength=cfg.n_users).astype(np.int64),
+        }
+    )
+    item_aspects = pd.DataFrame(
+        {
+            "item_id": pd.array(np.repeat(items.ids, _N_ASPECTS), dtype="string"),
+            "aspect": pd.array(np.tile(np.asarray(ASPECTS, dtype=object), cfg.n_items), dtype="string"),
+            "strength": items.strength.ravel(),
+        }
+    )
+    incidents = pd.DataFrame(
+        inc_rows, columns=["item_id", "aspect", "start", "end", "n_reviews"]
+    ).astype({"item_id": "string", "aspect": "string", "n_reviews": "int64"})
+    if incidents.empty:
+        incidents["start"] = pd.Series(dtype="datetime64[ns, UTC]")
+        incidents["end"] = pd.Series(dtype="datetime64[ns, UTC]")
+    else:
+        incidents["start"] = incidents["start"].astype("datetime64[ns, UTC]")
+        incidents["end"] = incidents["end"].astype("datetime64[ns, UTC]")
+    review_truth = pd.DataFrame(
+        {
+            "review_id": pd.array(review_ids, dtype="string"),
+            "tone": tone.astype(np.int8),
+            "disagreement": disagree | sarcasm,
+            "sarcasm": sarcasm,
+            "incident": incident,
+            "aspect_choice": aspect_choice,
+        }
+    )
+    logger.info(
+        "generated demo shop: %d reviews, %d users, %d items in %.2f s",
+        n,
+        cfg.n_users,
+        cfg.n_items,
+        time.perf_counter() - t0,
+    )
+    return DemoShop(
+        reviews=reviews,
+        items=items.frame,
+        users=users_df,
+        item_aspects=item_aspects,
+        review_aspects=review_aspects,
+        incidents=incidents,
+        review_truth=review_truth,
+        config=cfg,
+    )
+
+
+def _write_texts(
+    cfg: DemoConfig,
+    rng: np.random.Generator,
+    items: _ItemsOut,
+    item: np.ndarray,
+    cat: np.ndarray,
+    cared: np.ndarray,
+    tone: np.ndarray,
+    disagree: np.ndarray,
+    sarcasm: np.ndarray,
+    incident: np.ndarray,
+    inc_aspect: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Compose titles and bodies; return texts, titles, aspects, polarities, n aspect slots."""
+    P = _pools()
+    S = P.strings
+    n = item.size
+    ti = tone - 1  # 0..4
+    is_carer = cared >= 0
+    cared0 = np.maximum(cared, 0)
+    strength = items.strength[item]  # (n, n_aspects)
+    base = _MENTION_BASE[cat]
+    cared_ok = is_carer & (base[np.arange(n), cared0] > 0)
+
+    # review shape: short, title-only, regular (1-3 aspect sentences), long
+    u = rng.random((n, 9))
+    shape_scale = np.where(cared_ok, 0.4, 1.0)  # carers write real reviews more often
+    title_only = u[:, 0] < cfg.title_only_rate * shape_scale
+    short = ~title_only & (u[:, 0] < (cfg.title_only_rate + cfg.short_review_rate) * shape_scale)
+    special = sarcasm | incident
+    title_only &= ~special
+    short &= ~special
+    regular = ~(title_only | short | special)
+    n_asp = np.where(u[:, 1] < 0.45, 1, np.where(u[:, 1] < 0.82, 2, 3))
+    long = regular & (n_asp == 3) & (u[:, 2] < 0.6)
+
+    # which aspects: Gumbel top-3 over mention weights (strong aspects get mentioned more)
+    with np.errstate(divide="ignore"):
+        keys = np.log(base * (0.2 + np.abs(strength))) + rng.gumbel(size=(n, _N_ASPECTS))
+    force = cared_ok & (u[:, 3] < 0.85)
+    keys[force, cared0[force]] = np.inf
+    asp = np.argsort(-keys, axis=1, kind="stable")[:, :3]
+    # polarity follows the item's latent strength and the review's tone
+    # (a text written against the stars leans harder on its tone)
+    # (a four-star text often names a downside)
+    bias = np.array([0.0, -2.4, -1.3, 0.0, 0.5, 2.4])[tone] * np.where(disagree, 1.5, 1.0)
+    logit = 3.5 * strength[np.arange(n)[:, None], asp] + bias[:, None]
+    pol = np.where(rng.random((n, 3)) < _sigmoid(logit), 1, -1)
+    # a three-star text is mixed: the last sentence contradicts an otherwise uniform text
+    last = np.clip(n_asp - 1, 0, 2)
+    mixed = (tone == 3) & (n_asp >= 2) & (pol[:, 0] == pol[np.arange(n), last])
+    mixed &= (pol[:, 0] == pol[:, 1]) | (n_asp == 2)
+    pol[mixed, last[mixed]] *= -1
+    strong = rng.random((n, 3)) < np.array([0.0, 0.3, 0.08, 0.05, 0.08, 0.35])[tone][:, None]
+    is_cared_slot = asp == cared[:, None]
+    strong |= is_cared_slot & (rng.random((n, 3)) < 0.8)
+    n_written = np.where(regular, n_asp, 0)
+
+    # sarcasm and incident reviews carry one aspect each (incident: maybe a second one)
+    u2 = rng.random((n, 6))
+    sarc_pick = _pick(P, "sarcasm", 0, u2[:, 0])
+    sarc_asp = P.sarcasm_aspect[sarc_pick - P.off["sarcasm"][0]]
+    asp[sarcasm, 0] = sarc_asp[sarcasm]
+    pol[sarcasm, 0] = -1
+    n_written = np.where(sarcasm, 1, n_written)
+    if inc_aspect >= 0 and incident.any():
+        asp[incident, 0] = inc_aspect
+        pol[incident, 0] = -1
+        strong[incident, 0] = True
+        second = incident & (u2[:, 1] < 0.3) & (inc_aspect != _A["customer_service"])
+        asp[second, 1] = _A["customer_service"]
+        pol[second, 1] = -1
+        n_written = np.where(incident, np.where(second, 2, 1), n_written)
+
+    # clause strings for the three slots
+    pidx = (pol > 0).astype(np.int64)
+    sidx = strong.astype(np.int64)
+    coff = P.clause_off[cat[:, None], asp, pidx, sidx]
+    ccnt = P.clause_cnt[cat[:, None], asp, pidx, sidx]
+    cidx = coff + np.minimum((rng.random((n, 3)) * ccnt).astype(np.int64), ccnt - 1)
+    cap = P.clause_cap[cidx]
+    low = P.clause_low[cidx]
+    # incident clause replaces slot 0 where dedicated templates exist
+    if inc_aspect >= 0 and P.cnt["incident"][inc_aspect] > 0:
+        rows = np.flatnonzero(incident)
+        inc_s = S[_pick(P, "incident", inc_aspect, u2[rows, 2])]
+        cap[rows, 0] = np.asarray([s[0].upper() + s[1:] for s in inc_s], dtype=object)
+        low[rows, 0] = inc_s
+
+    # emotional tails ("..., so frustrating"), mostly on strong sentences
+    u_tail = rng.random((n, 3, 2))
+    tail = S[_pick(P, "tail", pidx, u_tail[..., 0])]
+    has_tail = u_tail[..., 1] < np.where(strong, 0.35, 0.1)
+    has_tail &= np.arange(3)[None, :] < np.where(incident, 0, n_written)[:, None]
+    cap = np.where(has_tail, cap + tail, cap)
+    low = np.where(has_tail, low + tail, low)
+
+    # sentence ends: "!" more likely for strong emotion
+    p_bang = np.where(strong, 0.6, np.array([0.0, 0.15, 0.05, 0.03, 0.08, 0.25])[tone][:, None])
+    end = np.where(rng.random((n, 3)) < p_bang, "!", ".").astype(object)
+
+    # aspect body, contrast-joined where polarity flips
+    u3 = rng.random((n, 8))
+    body = cap[:, 0].copy()
+    contrasted = np.zeros(n, dtype=bool)  # at most one "but" per review
+    for j in (1, 2):
+        has = n_written > j
+        if not has.any():
+            continue
+        contrast = has & (pol[:, j] != pol[:, j - 1]) & (u3[:, j] < 0.7) & ~contrasted
+        contrasted |= contrast
+        plain = has & ~contrast
+        joiner = S[_pick(P, "joiner", 0, u3[:, 2 + j])]
+        body[contrast] = body[contrast] + joiner[contrast] + low[contrast, j]
+        body[plain] = body[plain] + end[plain, j - 1] + " " + cap[plain, j]
+    last = np.clip(n_written - 1, 0, 2)
+    body = body + end[np.arange(n), last]
+
+    opener = S[_pick(P, "opener", ti, u3[:, 5])]
+    closing = S[_pick(P, "closing", ti, u3[:, 6])]
+    filler = S[_pick(P, "filler", 0, u3[:, 7])]
+    use_opener = (regular & ((u[:, 4] < np.where(tone <= 2, 0.9, 0.75)) | long)) | incident
+    emotion = S[_pick(P, "emotion", ti, u3[:, 0])]
+    use_emotion = regular & (u[:, 8] > 1.0 - np.array([0.0, 0.35, 0.3, 0.05, 0.05, 0.2])[tone])
+    use_closing = (regular & ((u[:, 5] < 0.3) | long)) | (incident & (u[:, 5] < 0.4))
+
+    text = np.where(use_opener, opener + " ", "").astype(object)
+    text = text + np.where(long, filler + " ", "")
+    text = text + body
+    text = text + np.where(use_emotion, " " + emotion, "")
+    text = text + np.where(use_closing, " " + closing, "")
+    text[short] = S[_pick(P, "short", ti[short], u2[short, 3])]
+    text[sarcasm] = S[sarc_pick[sarcasm]]
+    text[title_only] = ""
+
+    # titles: tone-based, aspect-based when the first sentence agrees with the tone
+    title = S[_pick(P, "title", ti, u2[:, 4])]
+    agrees = regular & ((pol[:, 0] > 0) == (tone >= 4)) & (tone != 3) & (u[:, 6] < 0.3)
+    at = _pick(P, "aspect_title", asp[:, 0] * 2 + pidx[:, 0], u2[:, 5])
+    title[agrees] = S[at[agrees]]
+    title[sarcasm] = S[_pick(P, "sarcasm_title", 0, u2[sarcasm, 5])]
+    if inc_aspect >= 0 and incident.any():
+        title[incident] = S[_pick(P, "incident_title", inc_aspect, u2[incident, 5])]
+    no_title = (u[:, 7] < 0.08) & ~title_only
+    title[no_title] = ""
+
+    # item nouns
+    noun = items.noun[item]
+    text = np.asarray(
+        [s.replace("{n}", w) if "{" in s else s for s, w in zip(text, noun)], dtype=object
+    )
+    title = np.asarray(
+        [s.replace("{n}", w) if "{" in s else s for s, w in zip(title, noun)], dtype=object
+    )
+
+    # typos: one or two adjacent swaps or drops
+    u4 = rng.random((n, 6))
+    typo_rows = np.flatnonzero((u4[:, 0] < cfg.typo_rate) & (text != ""))
+    for r in typo_rows:
+        s = text[r]
+        for k in range(1 + int(u4[r, 1] < 0.3)):
+            if len(s) < 4:
+                break
+            p = 1 + int(u4[r, 2 + k] * (len(s) - 3))
+            while p < len(s) - 2 and not (s[p].isalpha() and s[p + 1].isalpha()):
+                p += 1
+            if not (s[p].isalpha() and s[p + 1].isalpha()):
+                break
+            if u4[r, 4] < 0.5 and s[p] != s[p + 1]:
+                typo = s[:p] + s[p + 1] + s[p] + s[p + 2 :]  # swap adjacent letters
+            else:
+                typo = s[:p] + s[p + 1 :]  # drop a letter
+            if not _UNFORTUNATE.search(typo[max(0, p - 8) : p + 8]):
+                s = typo
+        text[r] = s
+
+    # emoji at the end of the body
+    p_emoji = np.where(incident, max(cfg.emoji_rate, 0.5), cfg.emoji_rate) if cfg.emoji_rate > 0 else 0.0
+    emo = (u4[:, 5] < p_emoji) & (text != "")
+    eclass = np.where(sarcasm, 3, np.where(tone >= 4, 2, np.where(tone == 3, 1, 0)))
+    rows = np.flatnonzero(emo)
+    if rows.size:
+        e = S[_pick(P, "emoji", eclass[rows], rng.random(rows.size))]
+        text[rows] = text[rows] + " " + e
+
+    return text, title, asp, pol, n_written

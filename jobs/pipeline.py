@@ -1,0 +1,200 @@
+"""The pipeline stages. Each reads the previous stage's tables from the workspace and
+writes its own: ingest -> score -> profile -> train -> recommend.
+
+Stage functions are plain functions of a :class:`~jobs.store.Workspace` and a config; the
+CLI (:mod:`jobs.cli`) only parses arguments, takes the workspace lock, records the run and
+prints summaries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+import profiles
+import sentiment
+from recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceConfig
+
+from .contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS, conform
+from .loaders import LoadResult, load_items, load_reviews
+from .store import Workspace, WorkspaceError
+
+log = logging.getLogger(__name__)
+
+SCORE_CHUNK = 2000
+RECOMMENDER_MODEL = "recommender"
+
+
+@dataclass
+class StageResult:
+    """What a stage did: counts, seconds, tables written, and notes for the user."""
+
+    stage: str
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class _Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+# --- ingest ---------------------------------------------------------------------------
+def clean_reviews(result: LoadResult) -> LoadResult:
+    """Clean and scrub review text for storage; rows left with no text move to quarantine."""
+    reviews = result.reviews.copy()
+    for col in ("title", "text"):
+        reviews[col] = pd.Series([sentiment.prepare_for_storage(t) for t in reviews[col].fillna("")], index=reviews.index, dtype="string")
+    empty = (reviews["title"] == "") & (reviews["text"] == "")
+    if not empty.any():
+        return LoadResult(reviews, result.quarantine, result.n_read, result.n_duplicates, result.source)
+    moved = result.reviews.loc[empty]
+    q = pd.DataFrame({
+        "source": moved["source"], "line": moved["line"], "field": "text",
+        "reason": "empty text after removing HTML and control characters",
+        "record": moved[["review_id", "user_id", "item_id", "title", "text"]].astype(str).to_json(orient="records", lines=True).splitlines(),
+    })
+    quarantine = pd.concat([result.quarantine, conform(q, QUARANTINE_COLUMNS)], ignore_index=True)
+    return LoadResult(reviews.loc[~empty].reset_index(drop=True), quarantine, result.n_read, result.n_duplicates, result.source)
+
+
+def ingest(ws: Workspace, sources: Sequence[Path], mapping: dict[str, str] | None = None, items: Path | None = None) -> StageResult:
+    """Load, validate, clean and store review files (replacing the ``reviews`` table)."""
+    res = StageResult("ingest")
+    with _Timer() as t:
+        if not sources:
+            raise ValueError("ingest needs at least one review file")
+        loaded = [clean_reviews(load_reviews(Path(s), mapping=mapping)) for s in sources]
+        reviews = pd.concat([r.reviews for r in loaded], ignore_index=True)
+        quarantine = pd.concat([r.quarantine for r in loaded], ignore_index=True)
+        dup_ids = reviews["review_id"].duplicated()
+        if dup_ids.any():  # the same review id in two files: keep the first, quarantine the rest
+            d = reviews.loc[dup_ids]
+            q = pd.DataFrame({"source": d["source"], "line": d["line"], "field": "review_id",
+                              "reason": "duplicate review_id across input files", "record": d["review_id"]})
+            quarantine = pd.concat([quarantine, conform(q, QUARANTINE_COLUMNS)], ignore_index=True)
+            reviews = reviews.loc[~dup_ids]
+        reviews = conform(reviews, REVIEW_COLUMNS)
+        quarantine = conform(quarantine, QUARANTINE_COLUMNS)
+        meta = {"sources": [str(s) for s in sources]}
+        res.outputs.append(str(ws.write_table("reviews", reviews, meta)))
+        res.outputs.append(str(ws.write_table("quarantine", quarantine, meta)))
+        if items is not None:
+            res.outputs.append(str(ws.write_table("items", load_items(Path(items), mapping=None), {"source": str(items)})))
+    res.seconds = t.seconds
+    res.counts = {
+        "read": sum(r.n_read for r in loaded), "reviews": len(reviews), "quarantined": len(quarantine),
+        "duplicates_collapsed": sum(r.n_duplicates for r in loaded) + int(dup_ids.sum()),
+        "users": int(reviews["user_id"].nunique()), "items": int(reviews["item_id"].nunique()),
+    }
+    if len(quarantine):
+        reasons = quarantine["reason"].str.replace(r"[:(].*$", "", regex=True).str.strip().value_counts().head(5)
+        res.notes.append(
+            f"{len(quarantine)} input rows quarantined in {ws.table_path('quarantine')} ("
+            + ", ".join(f"{n} {r}" for r, n in reasons.items()) + "); see `emorec query \"SELECT * FROM quarantine\"`"
+        )
+    return res
+
+
+# --- score ----------------------------------------------------------------------------
+def score(ws: Workspace, scorer_name: str = "lexicon") -> StageResult:
+    """Score every review; rows whose text and scorer are unchanged are reused, not rescored."""
+    res = StageResult("score")
+    with _Timer() as t:
+        scorer = sentiment.get_scorer(scorer_name)
+        reviews = ws.read_table("reviews", columns=["review_id", "title", "text"])
+        texts = sentiment.review_text(reviews["title"], reviews["text"])
+        hashes = sentiment.text_hash(texts)
+        features = pd.DataFrame(index=reviews.index, columns=list(sentiment.FEATURE_COLUMNS), dtype="float64")
+        todo = np.ones(len(reviews), dtype=bool)
+        if ws.has_table("review_scores") and ws.table_metadata("review_scores").get("model_version") == scorer.model_version:
+            cached = ws.read_table("review_scores").drop_duplicates("text_hash").set_index("text_hash")
+            hit = hashes.isin(cached.index).to_numpy()
+            if hit.any():
+                features.loc[hit] = cached.loc[hashes[hit], list(sentiment.FEATURE_COLUMNS)].to_numpy(dtype=np.float64)
+            todo = ~hit
+        idx = np.flatnonzero(todo)
+        with tqdm(total=len(idx), desc="score", unit="review", disable=None) as bar:
+            for start in range(0, len(idx), SCORE_CHUNK):
+                chunk = idx[start:start + SCORE_CHUNK]
+                features.iloc[chunk] = scorer.score(texts.iloc[chunk].tolist()).to_numpy(dtype=np.float64)
+                bar.update(len(chunk))
+        out = pd.concat([reviews[["review_id"]], hashes.rename("text_hash"), features], axis=1).astype(sentiment.SCORE_COLUMNS)
+        meta = {"schema_version": sentiment.SCHEMA_VERSION, "scorer": scorer.name, "model_version": scorer.model_version}
+        res.outputs.append(str(ws.write_table("review_scores", out, meta)))
+    res.seconds = t.seconds
+    res.counts = {"scored": int(todo.sum()), "reused": int((~todo).sum()), "empty_text": int(out["is_empty"].sum())}
+    return res
+
+
+# --- profile --------------------------------------------------------------------------
+def scored_reviews(ws: Workspace) -> pd.DataFrame:
+    """Reviews joined with their scores (the input of the profile stage)."""
+    reviews = ws.read_table("reviews", columns=["review_id", "user_id", "item_id", "rating", "timestamp"])
+    scores = ws.read_table("review_scores")
+    missing = ~reviews["review_id"].isin(scores["review_id"])
+    if missing.any():
+        raise WorkspaceError(f"{int(missing.sum())} reviews have no scores (the reviews changed after scoring); run `emorec score`")
+    return reviews.merge(scores, on="review_id", how="inner", validate="one_to_one")
+
+
+def profile(ws: Workspace, config: profiles.ProfileConfig | None = None) -> StageResult:
+    """Build user and item profiles from scored reviews."""
+    config = config or profiles.ProfileConfig()
+    res = StageResult("profile")
+    with _Timer() as t:
+        scored = scored_reviews(ws)
+        users = profiles.build_user_profiles(scored, config)
+        items = profiles.build_item_profiles(scored, config)
+        meta = {"config": config.model_dump(), "score_metadata": ws.table_metadata("review_scores")}
+        res.outputs.append(str(ws.write_table("user_profiles", users, {**meta, "version": profiles.USER_PROFILE_VERSION})))
+        res.outputs.append(str(ws.write_table("item_profiles", items, {**meta, "version": profiles.ITEM_PROFILE_VERSION})))
+    res.seconds = t.seconds
+    res.counts = {"user_profiles": len(users), "item_profiles": len(items)}
+    return res
+
+
+# --- train / recommend ----------------------------------------------------------------
+def train(ws: Workspace, config: ServiceConfig | None = None, version: str = "latest") -> StageResult:
+    """Train the recommender on the stored reviews and publish it in the workspace."""
+    config = config or ServiceConfig()
+    res = StageResult("train")
+    with _Timer() as t:
+        reviews = ws.read_table("reviews", columns=["user_id", "item_id", "rating", "timestamp"])
+        service = RecommendationService(config).fit(reviews)
+        with ws.new_model_version(RECOMMENDER_MODEL, version) as folder:
+            service.save_pretrained(folder)
+        res.outputs.append(str(ws.model_path(RECOMMENDER_MODEL)))
+    res.seconds = t.seconds
+    res.counts = {"train_users": len(service.users_), "train_items": len(service.items_), "interactions": int(service.seen_.nnz)}
+    return res
+
+
+def load_service(ws: Workspace) -> RecommendationService:
+    return RecommendationService.from_pretrained(ws.model_path(RECOMMENDER_MODEL))
+
+
+def recommend(ws: Workspace, n: int = 10, service: RecommendationService | None = None) -> StageResult:
+    """Top-``n`` for every user the recommender knows, written to ``recommendations``."""
+    res = StageResult("recommend")
+    with _Timer() as t:
+        service = service or load_service(ws)
+        recs = service.recommend(service.users_.ids.tolist(), n=n)
+        res.outputs.append(str(ws.write_table("recommendations", recs.astype(RECOMMENDATION_COLUMNS), {"n": n})))
+    res.seconds = t.seconds
+    res.counts = {"users": int(recs["user_id"].nunique()), "recommendations": len(recs),
+                  "from_fallback": int((recs["source"] == service.fallback_.name).sum())}
+    return res

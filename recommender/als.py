@@ -1,0 +1,87 @@
+"""Implicit-feedback matrix factorisation (Hu, Koren & Volinsky 2008) through ``implicit``."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field
+from implicit.cpu.als import AlternatingLeastSquares
+from threadpoolctl import threadpool_limits
+
+from .base import Recommender, register, top_n
+
+
+class ALSConfig(BaseModel):
+    """Hyper-parameters of :class:`ALS` (``implicit.cpu.als.AlternatingLeastSquares``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    factors: int = Field(64, ge=1)
+    regularization: float = Field(0.05, ge=0)
+    alpha: float = Field(2.0, gt=0, description="confidence = alpha * interaction weight (implicit's convention)")
+    iterations: int = Field(15, ge=1)
+    seed: int = 42
+    num_threads: int = Field(0, ge=0, description="0 = all cores; results do not depend on it")
+
+
+@register
+class ALS(Recommender):
+    """Alternating least squares on implicit feedback.
+
+    Fitted state: ``user_factors_`` (n_users x factors) and ``item_factors_``
+    (n_items x factors). Users unseen at training are scored by solving their factors from
+    the given history row (``implicit``'s ``recalculate_user``), so a model can serve new
+    users without refitting.
+    """
+
+    name = "als"
+    Config = ALSConfig
+    _state = ("user_factors_", "item_factors_")
+
+    def fit(self, user_items: sp.csr_matrix) -> ALS:
+        # implicit's own threads do the work; nested BLAS threads only slow it down.
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = self._implicit_model()
+            model.fit(sp.csr_matrix(user_items, dtype=np.float32), show_progress=False)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        return self
+
+    @property
+    def n_items(self) -> int:
+        return self.item_factors_.shape[0]
+
+    def _implicit_model(self):
+        c = self.config
+        return AlternatingLeastSquares(
+            factors=c.factors, regularization=c.regularization, alpha=c.alpha,
+            iterations=c.iterations, random_state=c.seed, num_threads=c.num_threads,
+        )
+
+    def _solve_users(self, user_items: sp.csr_matrix) -> np.ndarray:
+        """User factors for history rows, by ``implicit``'s own least-squares user step."""
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = self._implicit_model()
+            model.user_factors, model.item_factors = self.user_factors_, self.item_factors_
+            return np.asarray(
+                model.recalculate_user(np.arange(user_items.shape[0]), sp.csr_matrix(user_items, dtype=np.float32)),
+                dtype=np.float32,
+            )
+
+    def score_items(self, userid: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        userid = np.asarray(userid)
+        known = (userid >= 0) & (userid < self.user_factors_.shape[0])
+        U = np.zeros((len(userid), self.item_factors_.shape[1]), dtype=np.float32)
+        U[known] = self.user_factors_[userid[known]]
+        if (~known).any():
+            U[~known] = self._solve_users(user_items[np.flatnonzero(~known)])
+        return U @ self.item_factors_.T
+
+    def similar_items(self, itemid, N: int = 10):
+        single = np.isscalar(itemid)
+        itemid = np.atleast_1d(np.asarray(itemid, dtype=np.int64))
+        norms = np.linalg.norm(self.item_factors_, axis=1) + 1e-12
+        normed = self.item_factors_ / norms[:, None]
+        sims = normed[itemid] @ normed.T
+        sims[np.arange(len(itemid)), itemid] = -np.inf
+        ids, scores = top_n(sims, N)
+        return (ids[0], scores[0]) if single else (ids, scores)

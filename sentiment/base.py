@@ -1,0 +1,80 @@
+"""The scorer contract: a batch of texts in, one row of features per text out."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .schema import FEATURE_COLUMNS, SCHEMA_VERSION
+
+
+class Scorer(ABC):
+    """A review scorer.
+
+    Subclasses set ``name`` and ``version`` and implement :meth:`_score_nonempty`. Empty
+    texts never reach a model: they get the defined neutral row, flagged ``is_empty``.
+    """
+
+    name: str = "abstract"
+    version: str = "0"
+
+    @property
+    def model_version(self) -> str:
+        """Identifies the scorer and its weights; part of every cache key."""
+        return f"{self.name}-{self.version}-schema{SCHEMA_VERSION}"
+
+    def score(self, texts: Sequence[str]) -> pd.DataFrame:
+        """Score a batch of texts.
+
+        Parameters
+        ----------
+        texts
+            Review texts (already cleaned, see :func:`sentiment.text.clean_text`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per input text, in input order, with the columns of
+            :data:`sentiment.schema.FEATURE_COLUMNS`.
+        """
+        texts = ["" if t is None else str(t) for t in texts]
+        n = len(texts)
+        out = {
+            "p_negative": np.zeros(n, np.float32),
+            "p_neutral": np.ones(n, np.float32),
+            "p_positive": np.zeros(n, np.float32),
+            "valence": np.zeros(n, np.float32),
+            "is_empty": np.array([not t.strip() for t in texts], dtype=bool),
+            "n_tokens": np.array([len(t.split()) for t in texts], dtype=np.int32),
+        }
+        idx = np.flatnonzero(~out["is_empty"])
+        if len(idx):
+            feats = self._score_nonempty([texts[i] for i in idx])
+            for col, values in feats.items():
+                out[col][idx] = values
+        return pd.DataFrame({c: out[c].astype(t) for c, t in FEATURE_COLUMNS.items()})
+
+    @abstractmethod
+    def _score_nonempty(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Feature arrays for non-empty texts (polarity probabilities and valence)."""
+
+
+def review_text(title: pd.Series, text: pd.Series) -> pd.Series:
+    """The text a scorer sees: title and body joined as ``"title. body"``."""
+    title = title.fillna("").astype(str).str.strip()
+    text = text.fillna("").astype(str).str.strip()
+    sep = np.where((title != "") & (text != ""), np.where(title.str[-1:].isin([".", "!", "?"]), " ", ". "), "")
+    return title + pd.Series(sep, index=title.index) + text
+
+
+def text_hash(texts: pd.Series) -> pd.Series:
+    """Stable 16-hex-digit hash of each text (the scoring-cache key with the model version)."""
+    return pd.Series(
+        [hashlib.blake2b(t.encode("utf-8"), digest_size=8).hexdigest() for t in texts],
+        index=texts.index,
+        dtype="string",
+    )

@@ -1,0 +1,83 @@
+"""VADER lexicon scorer: the fast path, no model weights.
+
+VADER (Hutto & Gilbert, 2014; MIT licence, lexicon shipped inside ``vaderSentiment``) handles
+negation ("not good"), intensifiers, capitals, punctuation and many emoji. We add valence for
+common e-commerce emoji that its emoji table describes with neutral words (😡 is "pouting
+face", 👎 "thumbs down"), so they count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Scorer
+
+#: Emoji whose VADER description carries no sentiment, mapped to words VADER scores.
+EMOJI_WORDS: dict[str, str] = {
+    "😡": " furious ", "😠": " angry ", "🤬": " furious ", "👎": " bad ", "💔": " heartbroken ",
+    "🙄": " annoyed ", "😤": " frustrated ", "😒": " unhappy ", "😞": " disappointed ",
+    "😩": " miserable ", "🤮": " disgusting ", "🤢": " disgusting ", "💩": " awful ",
+    "👍": " good ", "👌": " good ", "🔥": " awesome ", "💯": " perfect ", "🙌": " great ",
+    "👏": " great ", "✅": " good ", "⭐": " good ", "🌟": " great ", "❤️": " love ",
+}
+
+#: Softmax temperature and neutral band turning VADER's compound score into 3 probabilities.
+POLARITY_SCALE = 4.0
+NEUTRAL_BAND = 0.25
+
+
+def compound_to_polarity(compound: np.ndarray) -> np.ndarray:
+    """Map compound scores in [-1, 1] to (negative, neutral, positive) probabilities.
+
+    ``softmax(s * [-c, band - |c|, c])``: neutral wins near 0, each pole near +-1.
+    """
+    c = np.asarray(compound, dtype=np.float64)
+    logits = POLARITY_SCALE * np.stack([-c, NEUTRAL_BAND - np.abs(c), c], axis=1)
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class LexiconScorer(Scorer):
+    """VADER with negation and emoji handling.
+
+    Examples
+    --------
+    >>> LexiconScorer().score(["not good at all 😡"]).valence.iloc[0] < 0
+    True
+    """
+
+    name = "lexicon"
+    version = "vader3.3.2-emoji1"
+
+    def __init__(self) -> None:
+        self._analyzer = None
+
+    def _get_analyzer(self):
+        if self._analyzer is None:
+            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+            self._analyzer = SentimentIntensityAnalyzer()
+        return self._analyzer
+
+    @staticmethod
+    def _with_emoji_words(text: str) -> str:
+        for emoji, words in EMOJI_WORDS.items():
+            if emoji in text:
+                text = text.replace(emoji, words)
+        return text
+
+    def _score_nonempty(self, texts: list[str]) -> dict[str, np.ndarray]:
+        analyzer = self._get_analyzer()
+        compound = np.fromiter(
+            (analyzer.polarity_scores(self._with_emoji_words(t))["compound"] for t in texts),
+            dtype=np.float64,
+            count=len(texts),
+        )
+        probs = compound_to_polarity(compound)
+        return {
+            "p_negative": probs[:, 0],
+            "p_neutral": probs[:, 1],
+            "p_positive": probs[:, 2],
+            "valence": compound,
+        }

@@ -1,0 +1,83 @@
+"""Text cleaning and personal-data scrubbing for review texts.
+
+Pure functions, applied before anything is stored: HTML is unescaped and its tags removed,
+control characters dropped, whitespace normalised, and e-mail addresses, URLs and phone
+numbers replaced by ``[email]``, ``[url]`` and ``[phone]``. Emoji and stopwords are kept:
+both carry sentiment ("not", 😡) and models need them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+EMAIL_TOKEN = "[email]"
+URL_TOKEN = "[url]"
+PHONE_TOKEN = "[phone]"
+
+_TAG = re.compile(r"<[^<>]{0,500}>")
+_BR = re.compile(r"<\s*(br|/p|p|/div|li)\b[^>]*>", re.IGNORECASE)
+_SPACE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_NEWLINES = re.compile(r"\s*\n\s*")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+_URL = re.compile(
+    r"(?:https?://|ftp://|www\.)[^\s<>\"']+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|co|de|uk|fr|info|biz)/[^\s<>\"']*",
+    re.IGNORECASE,
+)
+# Candidate phone numbers: an optional + or 00 prefix, then digits with spaces, dots, dashes,
+# slashes or brackets between them. Candidates are accepted by _looks_like_phone.
+_PHONE = re.compile(r"(?<![\w/.,$€£])(?:\+|\b00)?\(?\d[\d\s().\-/]{5,}\d(?![\w/])")
+_NANP = re.compile(r"^\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]\d{4}$")
+
+
+def _looks_like_phone(candidate: str) -> bool:
+    digits = sum(ch.isdigit() for ch in candidate)
+    stripped = candidate.strip()
+    if stripped.startswith(("+", "00")):
+        return 8 <= digits <= 15
+    if _NANP.match(stripped):
+        return True
+    # Local numbers without a country prefix: need separators typical of phone numbers and
+    # enough digits, so dates (12-24-2013), sizes (10 12) and prices are left alone.
+    groups = re.split(r"[\s.\-/()]+", stripped)
+    return 9 <= digits <= 15 and len(groups) >= 3 and stripped.startswith(("(", "0"))
+
+
+def scrub_pii(text: str) -> str:
+    """Replace e-mail addresses, URLs and phone numbers with placeholder tokens.
+
+    Examples
+    --------
+    >>> scrub_pii("mail me at jane.doe@example.co.uk or call +44 20 7946 0958")
+    'mail me at [email] or call [phone]'
+    """
+    text = _EMAIL.sub(EMAIL_TOKEN, text)
+    text = _URL.sub(URL_TOKEN, text)
+    return _PHONE.sub(lambda m: PHONE_TOKEN if _looks_like_phone(m.group(0)) else m.group(0), text)
+
+
+def clean_text(text: str | None) -> str:
+    """Unescape HTML, drop tags and control characters, normalise whitespace.
+
+    Emoji, punctuation, case and stopwords are kept. ``None`` becomes ``""``.
+    """
+    if not text:
+        return ""
+    if "&" in text:
+        text = html.unescape(text)
+    if "<" in text:
+        text = _BR.sub("\n", text)
+        text = _TAG.sub(" ", text)
+    text = "".join(
+        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+        or ch == "\u200d"  # zero-width joiner: part of emoji sequences
+    )
+    text = _SPACE.sub(" ", text)
+    text = _NEWLINES.sub("\n", text)
+    return text.strip()
+
+
+def prepare_for_storage(text: str | None) -> str:
+    """The one transform applied to review titles and bodies before they are stored."""
+    return scrub_pii(clean_text(text))

@@ -1,0 +1,47 @@
+import numpy as np
+import pandas as pd
+
+from sentiment import LexiconScorer, get_scorer, review_text, text_hash
+from sentiment.schema import FEATURE_COLUMNS
+
+
+def test_schema_polarity_and_order():
+    texts = ["I love it, works perfectly 😍", "not good at all, it broke 😡", "", "it is a cable"]
+    df = LexiconScorer().score(texts)
+    assert list(df.columns) == list(FEATURE_COLUMNS)
+    assert len(df) == 4
+    np.testing.assert_allclose(df[["p_negative", "p_neutral", "p_positive"]].sum(axis=1), 1.0, atol=1e-5)
+    assert df.valence[0] > 0.5 and df.p_positive[0] > 0.9
+    assert df.valence[1] < -0.3 and df.p_negative[1] > 0.9
+    assert df.is_empty.tolist() == [False, False, True, False]
+    assert df.loc[2, "p_neutral"] == 1.0 and df.loc[2, "valence"] == 0.0
+    assert df.p_neutral[3] > df.p_positive[3] and df.p_neutral[3] > df.p_negative[3]
+
+
+def test_negation_and_emoji_matter():
+    s = LexiconScorer()
+    good, not_good = s.score(["this is good", "this is not good"]).valence
+    assert good > 0 > not_good
+    plain, angry = s.score(["it arrived", "it arrived 😡"]).valence
+    assert angry < plain
+
+
+def test_bad_inputs_do_not_crash():
+    texts = ["😍😍😍", "x" * 100_000, "Das ist nicht gut", "\x00\x01\x02", None]
+    df = LexiconScorer().score(texts)
+    assert len(df) == 5 and df.is_empty.tolist() == [False, False, False, False, True]
+
+
+def test_get_scorer_unknown_lists_valid():
+    import pytest
+
+    with pytest.raises(ValueError, match="lexicon"):
+        get_scorer("nope")
+
+
+def test_review_text_and_hash():
+    t = review_text(pd.Series(["Great", "Wow!", None, ""]), pd.Series(["works", "ok", "body", ""]))
+    assert t.tolist() == ["Great. works", "Wow! ok", "body", ""]
+    h = text_hash(t)
+    assert h.str.len().eq(16).all() and h[0] != h[1]
+    assert text_hash(pd.Series(["Great. works"]))[0] == h[0]

@@ -1,0 +1,116 @@
+"""End-to-end: the CLI on the demo shop, on the real Amazon file, and on bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pandas as pd
+import pytest
+
+from jobs.cli import main
+from jobs.store import Workspace
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("demo") / "ws"
+    assert main(["run", "-w", str(ws), "--demo-users", "150", "-q"]) == 0
+    return Workspace(ws)
+
+
+def test_demo_run_writes_every_table(demo_ws):
+    assert set(demo_ws.tables()) >= {"reviews", "quarantine", "items", "review_scores", "user_profiles",
+                                     "item_profiles", "recommendations", "runs"}
+    reviews = demo_ws.read_table("reviews")
+    recs = demo_ws.read_table("recommendations")
+    users = demo_ws.read_table("user_profiles")
+    assert len(users) == reviews.user_id.nunique() == recs.user_id.nunique() == 150
+    assert (recs.groupby("user_id").size() == 10).all()
+    seen = set(zip(reviews.user_id, reviews.item_id))
+    assert not any((u, i) in seen for u, i in zip(recs.user_id, recs.item_id))
+    scores = demo_ws.read_table("review_scores")
+    assert len(scores) == len(reviews) and scores.valence.between(-1, 1).all()
+    assert demo_ws.table_metadata("review_scores")["schema_version"] == "1"
+    runs = demo_ws.read_table("runs")
+    assert runs.status.tolist() == ["ok"] and runs.data_fingerprint.iloc[0]
+
+
+def test_demo_text_sentiment_agrees_with_stars(demo_ws):
+    scored = demo_ws.query("SELECT r.rating, s.valence FROM reviews r JOIN review_scores s USING (review_id)")
+    assert scored.rating.corr(scored.valence, method="spearman") > 0.3
+
+
+def test_rescoring_reuses_unchanged_reviews(demo_ws, capsys):
+    assert main(["score", "-w", str(demo_ws.root)]) == 0
+    out = capsys.readouterr().out
+    assert "scored=0" in out and f"reused={len(demo_ws.read_table('reviews')):,}" in out
+
+
+def test_recommend_one_user_prints_list(demo_ws, capsys):
+    user = demo_ws.read_table("reviews").user_id.iloc[0]
+    assert main(["recommend", "-w", str(demo_ws.root), "--user", user, "-n", "3", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["rank"] for r in rows] == [1, 2, 3] and all(r["user_id"] == user for r in rows)
+    assert all(r["title"] for r in rows)
+
+
+def test_query_and_runs_commands(demo_ws, capsys):
+    assert main(["query", "-w", str(demo_ws.root), "SELECT count(*) AS n FROM recommendations"]) == 0
+    assert "1500" in capsys.readouterr().out
+    assert main(["runs", "-w", str(demo_ws.root)]) == 0
+    assert "run" in capsys.readouterr().out
+
+
+def test_stage_before_its_input_is_a_clear_error(tmp_path, caplog):
+    assert main(["profile", "-w", str(tmp_path / "empty")]) == 2
+    assert "emorec ingest" in caplog.text
+
+
+def _amazon_line(i: int, **over) -> str:
+    rec = {"reviewerID": f"U{i % 20}", "asin": f"I{i % 7}", "reviewerName": "Jane Secret", "helpful": [0, 0],
+           "reviewText": f"review number {i} is great", "overall": 5.0, "summary": "ok",
+           "unixReviewTime": 1393545600 + i}
+    rec.update(over)
+    return json.dumps(rec)
+
+
+def test_three_broken_lines_among_100(tmp_path, capsys):
+    lines = [_amazon_line(i) for i in range(100)]
+    lines[10] = "{not json"
+    lines[50] = _amazon_line(50, asin="")
+    lines[90] = _amazon_line(90, overall=9)
+    path = tmp_path / "reviews.json.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("\n".join(lines) + "\n")
+    ws = tmp_path / "ws"
+    assert main(["run", "-w", str(ws), "--reviews", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "reviews=97" in out and "quarantined=3" in out
+    q = Workspace(ws).read_table("quarantine")
+    assert q.line.tolist() == [11, 51, 91]
+    assert q.field.tolist()[1:] == ["item_id", "rating"]
+    stored = Workspace(ws).query("SELECT * FROM reviews").to_json(date_format="iso") + q.to_json()
+    assert "Jane Secret" not in stored
+
+
+def test_missing_required_column_fails_naming_it(tmp_path, caplog):
+    path = tmp_path / "r.csv"
+    pd.DataFrame({"customer": ["a"], "item_id": ["x"], "text": ["fine"]}).to_csv(path, index=False)
+    assert main(["ingest", "-w", str(tmp_path / "ws"), "--reviews", str(path)]) == 2
+    assert "user_id" in caplog.text and "customer" in caplog.text
+    assert main(["ingest", "-w", str(tmp_path / "ws"), "--reviews", str(path), "--map", "user=customer"]) == 0
+
+
+@pytest.mark.realdata
+def test_amazon_end_to_end(amazon_file, tmp_path, capsys):
+    ws = Workspace(tmp_path / "ws")
+    assert main(["run", "-w", str(ws.root), "--reviews", str(amazon_file)]) == 0
+    reviews = ws.read_table("reviews")
+    assert (len(reviews), reviews.user_id.nunique(), reviews.item_id.nunique()) == (10_261, 1_429, 900)
+    assert len(ws.read_table("quarantine")) == 0
+    recs = ws.read_table("recommendations")
+    assert recs.user_id.nunique() == 1_429 and len(recs) == 14_290
+    seen = set(zip(reviews.user_id, reviews.item_id))
+    assert not any((u, i) in seen for u, i in zip(recs.user_id, recs.item_id))
+    assert "reviewerName" not in reviews.columns
