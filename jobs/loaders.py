@@ -5,15 +5,21 @@ Supported review layouts
 * JSON lines, plain or gzip (detected by its magic bytes): the Amazon 2014 layout
   (``reviewerID, asin, overall, reviewText, summary, unixReviewTime, reviewTime, helpful``),
   the Amazon 2018 layout (``verified, vote, style, image`` as well) and objects with canonical
-  keys. The layout is recognised per record by the keys it has.
+  keys. The layout is recognised per record by the keys it has: each field is read from the first
+  key of its alias list (:data:`REVIEW_ALIASES`) that the record has.
 * CSV / TSV (delimiter sniffed from the header line) and Parquet (read in row-group batches),
   with canonical column names, common aliases (case-insensitive) or an explicit mapping.
+  A CSV row with more fields than the header is an error (pandas would cut it silently).
 
 Every input record ends up either in ``reviews`` or in ``quarantine`` (``n_read == len(reviews) +
 len(quarantine)``): a record that fails a check is quarantined with the canonical field, a human
 reason and the raw record without personal fields; duplicates are collapsed, counted and also
 written to the quarantine. A file without a column for a required field raises
 :class:`SchemaError` at once.
+
+Duplicates are exact copies (user, item, rating, title, text, time) and copies with the same user,
+time, title and non-empty text (the 2018 dumps repeat a review under each product variant); they are
+recognised across chunks by 16-byte digests, so memory grows by about 70 bytes per review.
 """
 
 from __future__ import annotations
@@ -137,13 +143,17 @@ class _Chunk:
 
 
 # --- column mapping --------------------------------------------------------------------------------------
-def _field_name(name: str, fields: Iterable[str] = REVIEW_ALIASES) -> str:
-    """The canonical field for a canonical or short name (``user`` -> ``user_id``)."""
+def _canonical(name: str) -> str:
+    """The canonical spelling of a field name (``User`` -> ``user_id``); not checked."""
     key = name.strip().lower()
-    key = _SHORT_NAMES.get(key, key)
-    fields = tuple(fields)
-    if key not in fields:
-        raise ValueError(f"unknown field {name!r} in column mapping; valid fields: {', '.join(fields)} "
+    return _SHORT_NAMES.get(key, key)
+
+
+def _field_name(name: str) -> str:
+    """The canonical review field for a canonical or short name; ValueError for an unknown one."""
+    key = _canonical(name)
+    if key not in REVIEW_ALIASES:
+        raise ValueError(f"unknown field {name!r} in column mapping; valid fields: {', '.join(REVIEW_ALIASES)} "
                          f"(short names: {', '.join(_SHORT_NAMES)})")
     return key
 
@@ -172,7 +182,10 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
         name, sep, column = (part.strip() for part in str(pair).partition("="))
         if not (sep and name and column):
             raise ValueError(f"malformed column mapping {pair!r}: expected FIELD=COLUMN, e.g. user=customer_id")
-        mapping[_field_name(name)] = column
+        field_name = _field_name(name)
+        if mapping.get(field_name, column) != column:
+            raise ValueError(f"field {field_name!r} is mapped twice ({mapping[field_name]!r} and {column!r})")
+        mapping[field_name] = column
     return mapping
 
 
@@ -314,7 +327,9 @@ def _read_jsonl(path: Path, mapping: Mapping[str, str], chunk_size: int) -> Iter
                     sample.update(layout)
                     n_sampled += 1
             if n_read >= chunk_size and (checked or n_sampled >= _SCHEMA_SAMPLE):
-                checked = checked or _check_keys(sample, n_sampled, mapping, path)
+                if not checked:
+                    _check_keys(sample, n_sampled, mapping, path)
+                    checked = True
                 yield chunk()
                 rows, raws, lines, rejected, n_read = [], [], [], [], 0
     if n_sampled and not checked:
@@ -323,12 +338,11 @@ def _read_jsonl(path: Path, mapping: Mapping[str, str], chunk_size: int) -> Iter
         yield chunk()
 
 
-def _check_keys(keys: set[str], n_objects: int, mapping: Mapping[str, str], path: Path) -> bool:
+def _check_keys(keys: set[str], n_objects: int, mapping: Mapping[str, str], path: Path) -> None:
     """The file-level check of JSON keys (see :func:`_check_schema`)."""
     found = sorted(keys)
     _check_schema(_resolve(found, mapping, REVIEW_ALIASES), found, mapping, REVIEW_ALIASES, _REVIEW_REQUIRED,
                   f"{path} (keys of the first {n_objects} JSON objects)")
-    return True
 
 
 def _csv_source(path: Path, chunk_size: int) -> tuple[list[str], Iterator[pd.DataFrame]]:
@@ -476,7 +490,7 @@ def _string_ns(text: str) -> int:
     if _NUMBER.fullmatch(text):
         return _epoch_ns(float(text) if "." in text else int(text))
     try:
-        return _datetime_ns(datetime.fromisoformat(text.replace("z", "Z")))
+        return _datetime_ns(datetime.fromisoformat(text))
     except ValueError:
         return _datetime_ns(datetime.strptime(text, "%m %d, %Y"))
 
@@ -571,35 +585,59 @@ def _parse_price(value: Any) -> float:
     return price
 
 
-def _apply(parse: Callable[[Any], Any], values: np.ndarray, memo: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _apply(parse: Callable[[Any], Any], values: Sequence[Any], memo: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Parse each value (with ``memo``, once per distinct value).
 
     Returns the parsed values and the reasons (None where the value is valid).
     """
-    n = len(values)
-    out, why = np.full(n, None, dtype=object), np.full(n, None, dtype=object)
-    seen: dict[Any, tuple[Any, str | None]] = {}
-    for i, v in enumerate(values):
-        if memo:
+    if memo:
+        index: dict[Any, int] = {}
+        uniques: list[Any] = []
+        codes = []
+        for v in values:
             try:
                 key = (v.__class__, tuple(v) if v.__class__ is list else v)
-                hit = seen.get(key)
+                code = index.get(key)
             except TypeError:  # unhashable: a nested list, an array
-                key = hit = None
-            if hit is None:
-                try:
-                    hit = (parse(v), None)
-                except _Invalid as exc:
-                    hit = (None, str(exc))
+                key = code = None
+            if code is None:
+                code = len(uniques)
+                uniques.append(v)
                 if key is not None:
-                    seen[key] = hit
-            out[i], why[i] = hit
-        else:
-            try:
-                out[i] = parse(v)
-            except _Invalid as exc:
-                why[i] = str(exc)
-    return out, why
+                    index[key] = code
+            codes.append(code)
+        out, why = _apply(parse, uniques)
+        at = np.asarray(codes, dtype=np.intp)
+        return out[at], why[at]
+    parsed, reasons = [], {}
+    for i, v in enumerate(values):
+        try:
+            parsed.append(parse(v))
+        except _Invalid as exc:
+            parsed.append(None)
+            reasons[i] = str(exc)
+    why = np.full(len(parsed), None, dtype=object)
+    why[list(reasons)] = list(reasons.values())
+    return _objects(parsed, len(parsed)), why
+
+
+def _parse_timestamps(values: np.ndarray, latest_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_apply` of :func:`_parse_timestamp`, vectorized for the common all-integer column in range."""
+    if len(values) and all(v.__class__ is int for v in values):
+        try:
+            x = values.astype(np.int64)
+        except OverflowError:
+            x = None
+        if x is not None:
+            ms = np.abs(x) > 1e11
+            secs = np.where(ms, x / 1e3, x)
+            if ((secs >= MIN_TIMESTAMP.value / 1e9) & (secs <= latest_ns / 1e9)).all():
+                return np.where(ms, x * 10**6, x * 10**9), np.full(len(x), None, dtype=object)
+    return _apply(partial(_parse_timestamp, latest_ns=latest_ns), values, memo=True)
+
+
+def _has_text(text: str | None) -> bool:
+    return bool(text) and not text.isspace()
 
 
 # --- validation ------------------------------------------------------------------------------------------
@@ -636,10 +674,17 @@ class _DedupState:
     review_ids: _SeenDigests = field(default_factory=_SeenDigests)
 
 
-def _digest(df: pd.DataFrame) -> np.ndarray:
-    """A 16-byte digest of each row (two independent 64-bit hashes)."""
-    h = [pd.util.hash_pandas_object(df, index=False, hash_key=k).to_numpy() for k in _HASH_KEYS]
-    return np.ascontiguousarray(np.column_stack(h)).view("S16").ravel()
+def _hashes(values: np.ndarray) -> np.ndarray:
+    """Two independent 64-bit hashes of each value, shape (2, n)."""
+    return np.stack([pd.util.hash_array(values, hash_key=key, categorize=False) for key in _HASH_KEYS])
+
+
+def _digest(hashes: Sequence[np.ndarray]) -> np.ndarray:
+    """16-byte digests of rows, from the :func:`_hashes` of their columns (order matters)."""
+    h = np.zeros_like(hashes[0])
+    for column in hashes:
+        h = (h * np.uint64(0x100000001B3)) ^ column
+    return np.ascontiguousarray(h.T).view("S16").ravel()
 
 
 def _iso(ns: np.ndarray) -> np.ndarray:
@@ -652,11 +697,11 @@ def _iso(ns: np.ndarray) -> np.ndarray:
     return out
 
 
-def _stable_ids(user: Iterable[str], item: Iterable[str], iso: Iterable[str], title: Iterable[str],
-                text: Iterable[str]) -> list[str]:
+def _stable_ids(user: np.ndarray, item: np.ndarray, iso: np.ndarray, title: np.ndarray, text: np.ndarray,
+                ) -> np.ndarray:
     """ "r" + the first 16 hex digits of sha1(user, item, time, title, text joined by U+001F)."""
-    return ["r" + hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
-            for parts in zip(user, item, iso, title, text)]
+    return _objects(("r" + hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+                     for parts in zip(user, item, iso, title, text)), len(user))
 
 
 def _record_text(record: dict | str) -> str:
@@ -669,7 +714,8 @@ def _record_text(record: dict | str) -> str:
     return record if extra <= 0 else f"{record[:_MAX_RECORD]}…[truncated {extra} chars]"
 
 
-def _records(originals: Sequence[dict] | pd.DataFrame, positions: np.ndarray) -> list[str]:
+def _records(originals: Sequence[bytes] | pd.DataFrame, positions: np.ndarray) -> list[str]:
+    """The quarantine text of some records of a chunk."""
     rows = (originals.iloc[positions].to_dict("records") if isinstance(originals, pd.DataFrame)
             else [_parse_json_line(originals[i]) for i in positions])
     return [_record_text(r) for r in rows]
@@ -683,26 +729,26 @@ def _quarantine(source: str, lines: Iterable[int], fields: Iterable[str], reason
 
 def _checks(chunk: _Chunk) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Parse every field; returns parsed values, and the first failing field and reason per record."""
-    latest = max_timestamp().value
-    parsers = {
-        "user_id": (partial(_parse_id, name="user_id"), False),
-        "item_id": (partial(_parse_id, name="item_id"), False),
-        "rating": (_parse_rating, True),
-        "timestamp": (partial(_parse_timestamp, latest_ns=latest), True),
-        "title": (partial(_parse_text, name="title"), False),
-        "text": (partial(_parse_text, name="text"), False),
-        "helpful_votes": (_parse_votes, True),
-        "verified": (_parse_verified, True),
-        "review_id": (_parse_review_id, False),
+    parsers = {  # in the order of the checks
+        "user_id": partial(_apply, partial(_parse_id, name="user_id")),
+        "item_id": partial(_apply, partial(_parse_id, name="item_id")),
+        "rating": partial(_apply, _parse_rating, memo=True),
+        "timestamp": partial(_parse_timestamps, latest_ns=max_timestamp().value),
+        "title": partial(_apply, partial(_parse_text, name="title")),
+        "text": partial(_apply, partial(_parse_text, name="text")),
+        "helpful_votes": partial(_apply, _parse_votes, memo=True),
+        "verified": partial(_apply, _parse_verified, memo=True),
+        "review_id": partial(_apply, _parse_review_id),
     }
     parsed, failures = {}, []
-    for name, (parse, memo) in parsers.items():
-        parsed[name], why = _apply(parse, chunk.fields[name], memo)
+    n = len(chunk.lines)
+    for name, parse_column in parsers.items():
+        parsed[name], why = parse_column(chunk.fields[name])
         failures.append((name, why))
         if name == "text":
-            empty = [not (a or "").strip() and not (b or "").strip() for a, b in zip(parsed["title"], parsed["text"])]
+            empty = ~(np.fromiter(map(_has_text, parsed["title"]), bool, n) |
+                      np.fromiter(map(_has_text, parsed["text"]), bool, n))
             failures.append(("text", np.where(empty, "empty text (no title and no body)", None)))
-    n = len(chunk.lines)
     reason, failed = np.full(n, None, dtype=object), np.full(n, "", dtype=object)
     for name, why in reversed(failures):  # the first failing check wins
         bad = why != None  # noqa: E711 (elementwise)
@@ -716,36 +762,38 @@ def _validate(chunk: _Chunk, source: str, state: _DedupState) -> LoadResult:
     good = reason == None  # noqa: E711 (elementwise)
     pos = np.flatnonzero(good)
     lines = chunk.lines[pos]
-    ns = parsed["timestamp"][pos].astype(np.int64)
-    reviews = pd.DataFrame({
-        **{c: pd.array(parsed[c][pos], dtype="string") for c in ("review_id", "user_id", "item_id", "title", "text")},
-        "rating": parsed["rating"][pos].astype(np.float64),
-        "timestamp": pd.Series(ns.view("M8[ns]")).dt.tz_localize("UTC"),
-        "helpful_votes": pd.array(parsed["helpful_votes"][pos], dtype="Int64"),
-        "verified": pd.array(parsed["verified"][pos], dtype="boolean"),
-        "source": source,
-        "line": lines,
-    })
-    need = reviews["review_id"].isna().to_numpy()
+    v = {name: values[pos] for name, values in parsed.items()}  # the valid records
+    v["rating"], v["timestamp"] = v["rating"].astype(np.float64), v["timestamp"].astype(np.int64)
+    need = v["review_id"] == None  # noqa: E711 (elementwise)
     if need.any():
-        at = pos[need]
-        reviews.loc[need, "review_id"] = _stable_ids(*(parsed[c][at] for c in ("user_id", "item_id")), _iso(ns[need]),
-                                                     *(parsed[c][at] for c in ("title", "text")))
+        v["review_id"][need] = _stable_ids(v["user_id"][need], v["item_id"][need], _iso(v["timestamp"][need]),
+                                           v["title"][need], v["text"][need])
 
     # duplicates: exact copies, then the 2018 dumps' copies under other product variants
-    dup = np.zeros(len(reviews), dtype=np.int64)
-    if len(reviews):
-        dup = state.exact.earlier(
-            _digest(reviews[["user_id", "item_id", "rating", "title", "text", "timestamp"]]), lines)
-        variant = (dup == 0) & (ns != _NAT) & reviews["text"].str.strip().ne("").to_numpy()
+    dup = np.zeros(len(pos), dtype=np.int64)
+    if len(pos):
+        h = {c: _hashes(v[c]) for c in ("user_id", "item_id", "rating", "title", "text", "timestamp")}
+        dup = state.exact.earlier(_digest([h[c] for c in ("user_id", "item_id", "rating", "title", "text",
+                                                          "timestamp")]), lines)
+        variant = (dup == 0) & (v["timestamp"] != _NAT) & np.fromiter(map(_has_text, v["text"]), bool, len(pos))
         if variant.any():
             dup[variant] = state.variant.earlier(
-                _digest(reviews.loc[variant, ["user_id", "timestamp", "title", "text"]]), lines[variant])
-    same_id = np.zeros(len(reviews), dtype=np.int64)
+                _digest([h[c][:, variant] for c in ("user_id", "timestamp", "title", "text")]), lines[variant])
+    same_id = np.zeros(len(pos), dtype=np.int64)
     keep = dup == 0
     if keep.any():
-        same_id[keep] = state.review_ids.earlier(_digest(reviews.loc[keep, ["review_id"]]), lines[keep])
+        same_id[keep] = state.review_ids.earlier(_digest([_hashes(v["review_id"][keep])]), lines[keep])
     is_dup, is_same_id = dup > 0, same_id > 0
+    kept = ~(is_dup | is_same_id)
+    reviews = pd.DataFrame({
+        **{c: pd.array(v[c][kept], dtype="string") for c in ("review_id", "user_id", "item_id", "title", "text")},
+        "rating": v["rating"][kept],
+        "timestamp": pd.Series(v["timestamp"][kept].view("M8[ns]")).dt.tz_localize("UTC"),
+        "helpful_votes": pd.array(v["helpful_votes"][kept], dtype="Int64"),
+        "verified": pd.array(v["verified"][kept], dtype="boolean"),
+        "source": source,
+        "line": lines[kept],
+    })
 
     bad = np.flatnonzero(~good)
     parts = [
@@ -761,7 +809,7 @@ def _validate(chunk: _Chunk, source: str, state: _DedupState) -> LoadResult:
     parts = [p for p in parts if len(p)]
     quarantine = (pd.concat(parts, ignore_index=True).sort_values("line", kind="stable") if parts
                   else empty_frame(QUARANTINE_COLUMNS))
-    return LoadResult(conform(reviews.loc[~(is_dup | is_same_id)], REVIEW_COLUMNS),
+    return LoadResult(conform(reviews, REVIEW_COLUMNS),
                       conform(quarantine, QUARANTINE_COLUMNS), chunk.n_read, int(is_dup.sum()), source)
 
 
@@ -929,9 +977,10 @@ def load_items(path: str | Path, mapping: Mapping[str, str] | None = None) -> pd
         the message names the row and the value.
     """
     path = Path(path)
-    mapping = {f: str(c) for k, c in (mapping or {}).items()
-               if (f := _SHORT_NAMES.get(k.strip().lower(), k.strip().lower())) in ITEM_ALIASES}
+    mapping = {_canonical(k): str(c) for k, c in (mapping or {}).items() if _canonical(k) in ITEM_ALIASES}
     df = _read_whole(path)
+    if df.empty and not len(df.columns):  # an empty file
+        return empty_frame(ITEM_COLUMNS)
     found = list(df.columns)
     resolved = _resolve(found, mapping, ITEM_ALIASES)
     _check_schema(resolved, found, mapping, ITEM_ALIASES, [("item_id",)], path)

@@ -101,7 +101,8 @@ def ingest(ws: Workspace, sources: Sequence[Path], mapping: dict[str, str] | Non
         "users": int(reviews["user_id"].nunique()), "items": int(reviews["item_id"].nunique()),
     }
     if len(quarantine):
-        reasons = quarantine["reason"].str.replace(r"[:(].*$", "", regex=True).str.strip().value_counts().head(5)
+        reasons = (quarantine["reason"].str.replace(r"[:(].*$", "", regex=True)
+                   .str.replace(r"\d+", "N", regex=True).str.strip().value_counts().head(5))
         res.notes.append(
             f"{len(quarantine)} input rows quarantined in {ws.table_path('quarantine')} ("
             + ", ".join(f"{n} {r}" for r, n in reasons.items()) + "); see `emorec query \"SELECT * FROM quarantine\"`"

