@@ -52,6 +52,14 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
 
 
+def _score_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scorer", choices=["auto", "lexicon", "transformer"], default="auto",
+                   help="review scorer; auto = transformer when `emorec train-sentiment` has fine-tuned one, else lexicon (default: %(default)s)")
+    p.add_argument("--sentiment-model", type=Path, metavar="DIR", help="transformer model folder (default: the workspace's fine-tuned one, else the shipped emotion model)")
+    p.add_argument("--aspects", type=Path, metavar="TOML", help="aspect config adding or overriding aspects ([aspects] name = [seed words])")
+    p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization of the transformer (faster on CPU)")
+
+
 def _profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--half-life-days", type=float, default=180.0, help="recency half-life of profiles (default: %(default)s)")
 
@@ -65,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     _ingest_args(p, required=False)
     p.add_argument("--demo-users", type=int, default=1000, help="size of the generated demo shop when no --reviews (default: %(default)s)")
     p.add_argument("-n", "--top-n", type=int, default=10, help="items per user (default: %(default)s)")
-    p.add_argument("--scorer", default="lexicon", help="review scorer (default: %(default)s)")
+    _score_args(p)
     _profile_args(p)
     _train_args(p)
 
@@ -78,8 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", parents=[common], help="load and validate review files into the workspace")
     _ingest_args(p, required=True)
 
-    p = sub.add_parser("score", parents=[common], help="score every review (polarity, valence)")
-    p.add_argument("--scorer", default="lexicon", help="review scorer (default: %(default)s)")
+    p = sub.add_parser("score", parents=[common], help="score every review (polarity, emotions, aspects)")
+    _score_args(p)
+
+    p = sub.add_parser("train-sentiment", parents=[common], help="fine-tune the transformer on the shop's reviews (stars as labels)")
+    p.add_argument("--epochs", type=int, default=2, help="training epochs (default: %(default)s)")
+    p.add_argument("--max-train", type=int, help="subsample the training reviews to bound CPU time")
+    p.add_argument("--max-length", type=int, default=160, help="tokens per review while training (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=13, help="random seed (default: %(default)s)")
+    p.add_argument("--threads", type=int, help="torch threads (fix it for bit-identical reruns)")
+
+    p = sub.add_parser("train-emotions", help="reproduce the shipped emotion model from GoEmotions (see its MODEL_CARD.md)", add_help=False)
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of python -m jobs.train_emotions (--help for them)")
+    p.set_defaults(verbose=0, quiet=False, workspace=DEFAULT_WORKSPACE)
 
     p = sub.add_parser("profile", parents=[common], help="build user and item profiles")
     _profile_args(p)
@@ -104,6 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
 # --- commands -------------------------------------------------------------------------
 def _service_config(args) -> ServiceConfig:
     return ServiceConfig(model=args.model, als={"factors": args.factors, "iterations": args.iterations, "seed": args.seed})
+
+
+def _scorer(args, ws: Workspace):
+    return pipeline.resolve_scorer(ws, args.scorer, args.sentiment_model, args.aspects, args.quantize)
+
+
+def _sentiment_training(args):
+    from dataclasses import replace
+
+    from sentiment.finetune import SHOP_TRAINING
+
+    return replace(SHOP_TRAINING, epochs=args.epochs, max_length=args.max_length, seed=args.seed, threads=args.threads)
 
 
 def _report(results: list[pipeline.StageResult], out) -> None:
@@ -134,7 +165,7 @@ def cmd_run(args, ws: Workspace, out) -> int:
             sources, items = _demo_sources(ws, args.demo_users, args.seed)
         run.data_fingerprint = fingerprint(sources + ([items] if items else []))
         results = [pipeline.ingest(ws, sources, mapping, items)]
-        results.append(pipeline.score(ws, args.scorer))
+        results.append(pipeline.score(ws, _scorer(args, ws)))
         results.append(pipeline.profile(ws, ProfileConfig(half_life_days=args.half_life_days)))
         results.append(pipeline.train(ws, _service_config(args), version=run.run_id))
         results.append(pipeline.recommend(ws, args.top_n))
@@ -164,7 +195,9 @@ def cmd_stage(args, ws: Workspace, out) -> int:
             run.data_fingerprint = fingerprint(args.reviews)
             result = pipeline.ingest(ws, args.reviews, parse_mapping(args.map), args.items)
         elif args.command == "score":
-            result = pipeline.score(ws, args.scorer)
+            result = pipeline.score(ws, _scorer(args, ws))
+        elif args.command == "train-sentiment":
+            result = pipeline.train_sentiment(ws, _sentiment_training(args), args.max_train, version=run.run_id)
         elif args.command == "profile":
             result = pipeline.profile(ws, ProfileConfig(half_life_days=args.half_life_days))
         elif args.command == "train":
@@ -235,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return cmd_demo(args, out)
+        if args.command == "train-emotions":
+            from .train_emotions import main as train_emotions_main
+
+            return train_emotions_main(args.args)
         ws = Workspace(args.workspace)
         if args.command == "query":
             return cmd_query(args, ws, out)

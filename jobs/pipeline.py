@@ -23,7 +23,7 @@ import sentiment
 from recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceConfig
 
 from .contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS, conform
-from .loaders import LoadResult, load_items, load_reviews
+from .loaders import LoadResult, iter_review_chunks, load_items
 from .store import Workspace, WorkspaceError
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,12 @@ def ingest(ws: Workspace, sources: Sequence[Path], mapping: dict[str, str] | Non
     with _Timer() as t:
         if not sources:
             raise ValueError("ingest needs at least one review file")
-        loaded = [clean_reviews(load_reviews(Path(s), mapping=mapping)) for s in sources]
+        loaded = []
+        with tqdm(desc="ingest", unit="row", disable=None) as bar:
+            for src in sources:
+                for chunk in iter_review_chunks(Path(src), mapping=mapping):
+                    loaded.append(clean_reviews(chunk))
+                    bar.update(chunk.n_read)
         reviews = pd.concat([r.reviews for r in loaded], ignore_index=True)
         quarantine = pd.concat([r.quarantine for r in loaded], ignore_index=True)
         dup_ids = reviews["review_id"].duplicated()
@@ -111,33 +116,95 @@ def ingest(ws: Workspace, sources: Sequence[Path], mapping: dict[str, str] | Non
 
 
 # --- score ----------------------------------------------------------------------------
-def score(ws: Workspace, scorer_name: str = "lexicon") -> StageResult:
+SENTIMENT_MODEL = "sentiment"
+
+
+def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = None,
+                   aspects: Path | None = None, quantize: bool = False) -> sentiment.Scorer:
+    """The scorer a run uses.
+
+    ``auto`` is the transformer with the workspace's fine-tuned model when
+    ``emorec train-sentiment`` has made one, else the lexicon scorer. ``transformer`` uses
+    ``model_path``, else the workspace's fine-tuned model, else the shipped emotion model.
+    ``aspects`` is a TOML file adding or overriding aspects.
+    """
+    from sentiment.aspects import AspectConfig
+
+    aspect_config = AspectConfig.from_toml(aspects) if aspects else AspectConfig()
+    tuned = None
+    try:
+        tuned = ws.model_path(SENTIMENT_MODEL)
+    except WorkspaceError:
+        pass
+    if name == "auto":
+        name = "transformer" if (model_path or tuned) else "lexicon"
+    if name == "transformer":
+        path = Path(model_path) if model_path else tuned
+        return sentiment.get_scorer("transformer", model_path=path, aspects=aspect_config, quantize=quantize)
+    if model_path:
+        raise ValueError(f"--sentiment-model is only used by the transformer scorer, not {name!r}")
+    return sentiment.get_scorer(name, aspects=aspect_config)
+
+
+def score(ws: Workspace, scorer: sentiment.Scorer | None = None) -> StageResult:
     """Score every review; rows whose text and scorer are unchanged are reused, not rescored."""
     res = StageResult("score")
     with _Timer() as t:
-        scorer = sentiment.get_scorer(scorer_name)
+        scorer = scorer or resolve_scorer(ws)
+        columns = list(scorer.columns)
         reviews = ws.read_table("reviews", columns=["review_id", "title", "text"])
         texts = sentiment.review_text(reviews["title"], reviews["text"])
         hashes = sentiment.text_hash(texts)
-        features = pd.DataFrame(index=reviews.index, columns=list(sentiment.FEATURE_COLUMNS), dtype="float64")
+        features = pd.DataFrame(np.nan, index=reviews.index, columns=columns)
         todo = np.ones(len(reviews), dtype=bool)
         if ws.has_table("review_scores") and ws.table_metadata("review_scores").get("model_version") == scorer.model_version:
             cached = ws.read_table("review_scores").drop_duplicates("text_hash").set_index("text_hash")
             hit = hashes.isin(cached.index).to_numpy()
             if hit.any():
-                features.loc[hit] = cached.loc[hashes[hit], list(sentiment.FEATURE_COLUMNS)].to_numpy(dtype=np.float64)
+                features.loc[hit] = cached.loc[hashes[hit], columns].to_numpy(dtype=np.float64, na_value=np.nan)
             todo = ~hit
         idx = np.flatnonzero(todo)
-        with tqdm(total=len(idx), desc="score", unit="review", disable=None) as bar:
+        with tqdm(total=len(idx), desc=f"score ({scorer.name})", unit="review", disable=None) as bar:
             for start in range(0, len(idx), SCORE_CHUNK):
                 chunk = idx[start:start + SCORE_CHUNK]
-                features.iloc[chunk] = scorer.score(texts.iloc[chunk].tolist()).to_numpy(dtype=np.float64)
+                features.iloc[chunk] = scorer.score(texts.iloc[chunk].tolist()).to_numpy(dtype=np.float64, na_value=np.nan)
                 bar.update(len(chunk))
-        out = pd.concat([reviews[["review_id"]], hashes.rename("text_hash"), features], axis=1).astype(sentiment.SCORE_COLUMNS)
-        meta = {"schema_version": sentiment.SCHEMA_VERSION, "scorer": scorer.name, "model_version": scorer.model_version}
+        dtypes = {**sentiment.schema.KEY_COLUMNS, **scorer.columns}
+        out = pd.concat([reviews[["review_id"]], hashes.rename("text_hash"), features], axis=1).astype(dtypes)
+        meta = {"schema_version": sentiment.SCHEMA_VERSION, "scorer": scorer.name, "model_version": scorer.model_version,
+                "aspects": scorer.aspects.model_dump()}
         res.outputs.append(str(ws.write_table("review_scores", out, meta)))
     res.seconds = t.seconds
     res.counts = {"scored": int(todo.sum()), "reused": int((~todo).sum()), "empty_text": int(out["is_empty"].sum())}
+    res.notes.append(f"scorer {scorer.model_version}")
+    return res
+
+
+def train_sentiment(ws: Workspace, training=None, max_train: int | None = None, base_model: Path | None = None,
+                    version: str = "latest") -> StageResult:
+    """Fine-tune the transformer's polarity on the stored reviews' stars; publish it."""
+    import json
+
+    from sentiment.finetune import finetune_polarity
+    from sentiment.transformer import SHIPPED_MODEL
+
+    res = StageResult("train-sentiment")
+    with _Timer() as t:
+        reviews = ws.read_table("reviews", columns=["user_id", "title", "text", "rating"])
+        texts = sentiment.review_text(reviews["title"], reviews["text"]).tolist()
+        model, report = finetune_polarity(texts, reviews["rating"].to_numpy(dtype=np.float64, na_value=np.nan),
+                                          reviews["user_id"].to_numpy(dtype=object), base_model or SHIPPED_MODEL,
+                                          training=training, max_train=max_train)
+        with ws.new_model_version(SENTIMENT_MODEL, version) as folder:
+            model.save_pretrained(folder)
+            (folder / "eval.json").write_text(json.dumps(report, indent=2))
+        res.outputs.append(str(ws.model_path(SENTIMENT_MODEL)))
+    res.seconds = t.seconds
+    res.counts = {**report["split"], "steps": report["steps"]}
+    res.notes.append(
+        f"held-out users ({report['split_users']['test']}): accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}; "
+        f"report in {ws.model_path(SENTIMENT_MODEL) / 'eval.json'}"
+    )
     return res
 
 

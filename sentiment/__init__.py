@@ -2,21 +2,27 @@
 
 from .base import Scorer, review_text, text_hash
 from .lexicon import LexiconScorer
-from .schema import FEATURE_COLUMNS, SCHEMA_VERSION, SCORE_COLUMNS
+from .schema import FEATURE_COLUMNS, SCHEMA_VERSION, score_columns
 from .text import clean_text, prepare_for_storage, scrub_pii
 
-SCORERS: dict[str, type[Scorer]] = {"lexicon": LexiconScorer}
+SCORERS = ("lexicon", "transformer")
 
 
-def get_scorer(name: str = "lexicon") -> Scorer:
-    """Return a scorer by name; unknown names raise ``ValueError`` listing the valid ones."""
-    try:
-        return SCORERS[name]()
-    except KeyError:
-        raise ValueError(f"unknown scorer {name!r}; valid scorers: {', '.join(sorted(SCORERS))}") from None
+def get_scorer(name: str = "lexicon", **kwargs) -> Scorer:
+    """Return a scorer by name (keyword arguments go to its constructor).
+
+    Unknown names raise ``ValueError`` listing the valid ones.
+    """
+    if name == "lexicon":
+        return LexiconScorer(**kwargs)
+    if name == "transformer":
+        from .transformer import TransformerScorer
+
+        return TransformerScorer(**kwargs)
+    raise ValueError(f"unknown scorer {name!r}; valid scorers: {', '.join(SCORERS)}")
 
 
 __all__ = [
-    "FEATURE_COLUMNS", "SCHEMA_VERSION", "SCORE_COLUMNS", "SCORERS", "LexiconScorer", "Scorer",
+    "FEATURE_COLUMNS", "SCHEMA_VERSION", "SCORERS", "score_columns", "LexiconScorer", "Scorer",
     "clean_text", "get_scorer", "prepare_for_storage", "review_text", "scrub_pii", "text_hash",
 ]

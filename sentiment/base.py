@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .schema import FEATURE_COLUMNS, SCHEMA_VERSION
+from .schema import FEATURE_COLUMNS, SCHEMA_VERSION, aspect_columns
 
 
 class Scorer(ABC):
@@ -17,15 +17,32 @@ class Scorer(ABC):
 
     Subclasses set ``name`` and ``version`` and implement :meth:`_score_nonempty`. Empty
     texts never reach a model: they get the defined neutral row, flagged ``is_empty``.
+
+    Parameters
+    ----------
+    aspects
+        The aspect set (:class:`sentiment.aspects.AspectConfig`); the default e-commerce set
+        when omitted.
     """
 
     name: str = "abstract"
     version: str = "0"
 
+    def __init__(self, aspects=None) -> None:
+        from .aspects import AspectConfig
+
+        self.aspects = aspects if aspects is not None else AspectConfig()
+
     @property
     def model_version(self) -> str:
-        """Identifies the scorer and its weights; part of every cache key."""
-        return f"{self.name}-{self.version}-schema{SCHEMA_VERSION}"
+        """Identifies the scorer, its weights and its aspect set; part of every cache key."""
+        aspect_key = hashlib.blake2b(self.aspects.model_dump_json().encode(), digest_size=4).hexdigest()
+        return f"{self.name}-{self.version}-schema{SCHEMA_VERSION}-aspects{aspect_key}"
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Feature columns and dtypes this scorer outputs (schema columns + its aspects)."""
+        return {**FEATURE_COLUMNS, **aspect_columns(self.aspects.aspects)}
 
     def score(self, texts: Sequence[str]) -> pd.DataFrame:
         """Score a batch of texts.
@@ -38,29 +55,29 @@ class Scorer(ABC):
         Returns
         -------
         pandas.DataFrame
-            One row per input text, in input order, with the columns of
-            :data:`sentiment.schema.FEATURE_COLUMNS`.
+            One row per input text, in input order, with the columns of :attr:`columns`.
         """
         texts = ["" if t is None else str(t) for t in texts]
         n = len(texts)
-        out = {
-            "p_negative": np.zeros(n, np.float32),
-            "p_neutral": np.ones(n, np.float32),
-            "p_positive": np.zeros(n, np.float32),
-            "valence": np.zeros(n, np.float32),
-            "is_empty": np.array([not t.strip() for t in texts], dtype=bool),
-            "n_tokens": np.array([len(t.split()) for t in texts], dtype=np.int32),
-        }
+        out: dict[str, np.ndarray] = {}
+        for col, dtype in self.columns.items():
+            fill = 0 if dtype.startswith(("int", "bool")) else np.nan
+            out[col] = np.full(n, fill, dtype=np.float64 if fill is np.nan else dtype)
+        out["p_neutral"][:], out["valence"][:] = 1.0, 0.0
+        out["p_negative"][:] = out["p_positive"][:] = 0.0
+        out["is_empty"] = np.array([not t.strip() for t in texts], dtype=bool)
+        out["n_tokens"] = np.array([len(t.split()) for t in texts], dtype=np.int32)
         idx = np.flatnonzero(~out["is_empty"])
         if len(idx):
             feats = self._score_nonempty([texts[i] for i in idx])
             for col, values in feats.items():
                 out[col][idx] = values
-        return pd.DataFrame({c: out[c].astype(t) for c, t in FEATURE_COLUMNS.items()})
+        return pd.DataFrame({c: out[c].astype(t) for c, t in self.columns.items()})
 
     @abstractmethod
     def _score_nonempty(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Feature arrays for non-empty texts (polarity probabilities and valence)."""
+        """Feature arrays for non-empty texts; columns not returned keep their defaults
+        (null emotions, no aspect mentions)."""
 
 
 def review_text(title: pd.Series, text: pd.Series) -> pd.Series:

@@ -21,29 +21,14 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .labels import EKMAN_GROUPS, GOEMOTIONS_LABELS, POLARITY_LABELS  # noqa: F401  (re-exported)
+
 log = logging.getLogger(__name__)
 
 BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 ADAPTER_FILE = "adapter.safetensors"
 CONFIG_FILE = "config.json"
 
-GOEMOTIONS_LABELS = (
-    "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity",
-    "desire", "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear",
-    "gratitude", "grief", "joy", "love", "nervousness", "optimism", "pride", "realization", "relief",
-    "remorse", "sadness", "surprise", "neutral",
-)
-EKMAN_GROUPS: dict[str, tuple[str, ...]] = {
-    "anger": ("anger", "annoyance", "disapproval"),
-    "disgust": ("disgust",),
-    "fear": ("fear", "nervousness"),
-    "joy": ("joy", "amusement", "approval", "excitement", "gratitude", "love", "optimism", "relief",
-            "pride", "admiration", "desire", "caring"),
-    "sadness": ("sadness", "disappointment", "embarrassment", "grief", "remorse"),
-    "surprise": ("surprise", "realization", "confusion", "curiosity"),
-    "neutral": ("neutral",),
-}
-POLARITY_LABELS = ("negative", "neutral", "positive")
 
 
 def base_model_path() -> Path:
@@ -234,3 +219,33 @@ def length_batches(lengths: Sequence[int], max_tokens: int = 8192, max_batch: in
         longest = max(longest, n)
     if batch:
         yield np.asarray(batch)
+
+
+def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids per text (with [CLS]/[SEP], truncated, not padded)."""
+    return tokenizer(list(texts), truncation=True, max_length=max_length, add_special_tokens=True)["input_ids"]
+
+
+def collate(ids: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad a batch of token id lists; returns ``(input_ids, attention_mask)``."""
+    longest = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), longest), dtype=torch.long)
+    for i, x in enumerate(ids):
+        input_ids[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
+        mask[i, : len(x)] = 1
+    return input_ids, mask
+
+
+def encode_batches(
+    model: nn.Module, ids: Sequence[Sequence[int]], max_tokens: int = 8192, max_batch: int = 64
+) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]]:
+    """Run ``model`` over length-bucketed batches under ``inference_mode``.
+
+    Yields ``(indices, outputs, attention_mask)`` per batch; ``indices`` say which inputs the
+    rows belong to, so callers scatter results back into input order.
+    """
+    with torch.inference_mode():
+        for idx in length_batches([len(x) for x in ids], max_tokens=max_tokens, max_batch=max_batch):
+            input_ids, mask = collate([ids[i] for i in idx])
+            yield idx, model(input_ids, mask), mask

@@ -8,6 +8,9 @@ face", 👎 "thumbs down"), so they count.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+
 import numpy as np
 
 from .base import Scorer
@@ -38,8 +41,32 @@ def compound_to_polarity(compound: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+@functools.cache
+def _analyzer():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def _with_emoji_words(text: str) -> str:
+    for emoji, words in EMOJI_WORDS.items():
+        if emoji in text:
+            text = text.replace(emoji, words)
+    return text
+
+
+def vader_compound(texts: Sequence[str]) -> np.ndarray:
+    """VADER compound score in [-1, 1] per text, with :data:`EMOJI_WORDS` applied."""
+    analyzer = _analyzer()
+    return np.fromiter(
+        (analyzer.polarity_scores(_with_emoji_words(t))["compound"] for t in texts), dtype=np.float64, count=len(texts)
+    )
+
+
 class LexiconScorer(Scorer):
-    """VADER with negation and emoji handling.
+    """VADER with negation and emoji handling; aspects scored per clause with VADER too.
+
+    Emotion columns stay null: a lexicon has no emotion model.
 
     Examples
     --------
@@ -50,34 +77,12 @@ class LexiconScorer(Scorer):
     name = "lexicon"
     version = "vader3.3.2-emoji1"
 
-    def __init__(self) -> None:
-        self._analyzer = None
-
-    def _get_analyzer(self):
-        if self._analyzer is None:
-            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-            self._analyzer = SentimentIntensityAnalyzer()
-        return self._analyzer
-
-    @staticmethod
-    def _with_emoji_words(text: str) -> str:
-        for emoji, words in EMOJI_WORDS.items():
-            if emoji in text:
-                text = text.replace(emoji, words)
-        return text
-
     def _score_nonempty(self, texts: list[str]) -> dict[str, np.ndarray]:
-        analyzer = self._get_analyzer()
-        compound = np.fromiter(
-            (analyzer.polarity_scores(self._with_emoji_words(t))["compound"] for t in texts),
-            dtype=np.float64,
-            count=len(texts),
-        )
+        from .aspects import aspect_features, lexicon_clause_valence
+
+        compound = vader_compound(texts)
         probs = compound_to_polarity(compound)
-        return {
-            "p_negative": probs[:, 0],
-            "p_neutral": probs[:, 1],
-            "p_positive": probs[:, 2],
-            "valence": compound,
-        }
+        feats = {"p_negative": probs[:, 0], "p_neutral": probs[:, 1], "p_positive": probs[:, 2], "valence": compound}
+        aspects = aspect_features(texts, self.aspects, lexicon_clause_valence)
+        feats.update({c: aspects[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in aspects.columns})
+        return feats

@@ -1,28 +1,41 @@
 """The per-review feature schema shared by every scorer.
 
 ``review_scores`` rows carry ``review_id``, ``text_hash`` and the feature columns below. The
-schema version and the scorer's name and version are stored with the scores (Parquet
-metadata) so a later stage can tell what produced them.
+schema version, the scorer's name and model version, and the aspect set are stored with the
+scores (Parquet metadata) so later stages can tell what produced them.
 
-Schema 1
+Schema 2
 --------
 p_negative, p_neutral, p_positive
     Polarity probabilities; they sum to 1.
 valence
-    Signed sentiment in [-1, 1] (VADER compound for the lexicon scorer).
+    Signed sentiment in [-1, 1]: VADER's compound score (lexicon scorer), or
+    ``p_positive - p_negative`` (transformer scorer).
+emo_<label>
+    Probability of each of the 28 GoEmotions labels (27 emotions + neutral), independent
+    sigmoids. Null for the lexicon scorer, which has no emotion model.
+ekman_<group>
+    Ekman grouping (anger, disgust, fear, joy, sadness, surprise, neutral): the maximum of
+    its member labels' probabilities. Null for the lexicon scorer.
+asp_<aspect>_mentions, asp_<aspect>_sentiment
+    Clauses of the review that mention the aspect, and their mean valence in [-1, 1]
+    (null when the aspect is not mentioned). The aspect set is configurable
+    (:class:`sentiment.aspects.AspectConfig`) and recorded in the metadata.
 is_empty
     True when the review had no text; its row is the defined neutral row
-    (p_neutral = 1, valence = 0).
+    (p_neutral = 1, valence = 0, no emotions, no aspects).
 n_tokens
     Whitespace tokens in the scored text.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = "1"
+from .labels import EKMAN_GROUPS, GOEMOTIONS_LABELS
+
+SCHEMA_VERSION = "2"
 
 POLARITY_COLUMNS = ("p_negative", "p_neutral", "p_positive")
-FEATURE_COLUMNS: dict[str, str] = {
+CORE_COLUMNS: dict[str, str] = {
     "p_negative": "float32",
     "p_neutral": "float32",
     "p_positive": "float32",
@@ -30,5 +43,22 @@ FEATURE_COLUMNS: dict[str, str] = {
     "is_empty": "bool",
     "n_tokens": "int32",
 }
+EMOTION_COLUMNS: dict[str, str] = {f"emo_{label}": "float32" for label in GOEMOTIONS_LABELS}
+EKMAN_COLUMNS: dict[str, str] = {f"ekman_{group}": "float32" for group in EKMAN_GROUPS}
+#: Columns every scorer outputs whatever the aspect set (aspect columns come after these).
+FEATURE_COLUMNS: dict[str, str] = {**CORE_COLUMNS, **EMOTION_COLUMNS, **EKMAN_COLUMNS}
 KEY_COLUMNS: dict[str, str] = {"review_id": "string", "text_hash": "string"}
-SCORE_COLUMNS: dict[str, str] = {**KEY_COLUMNS, **FEATURE_COLUMNS}
+
+
+def aspect_columns(aspects) -> dict[str, str]:
+    """``asp_<a>_mentions`` (int32) and ``asp_<a>_sentiment`` (float32) per aspect name."""
+    out: dict[str, str] = {}
+    for name in aspects:
+        out[f"asp_{name}_mentions"] = "int32"
+        out[f"asp_{name}_sentiment"] = "float32"
+    return out
+
+
+def score_columns(aspects=()) -> dict[str, str]:
+    """All columns of the ``review_scores`` table for an aspect set."""
+    return {**KEY_COLUMNS, **FEATURE_COLUMNS, **aspect_columns(aspects)}

@@ -7,8 +7,12 @@ from sentiment.schema import FEATURE_COLUMNS
 
 def test_schema_polarity_and_order():
     texts = ["I love it, works perfectly 😍", "not good at all, it broke 😡", "", "it is a cable"]
-    df = LexiconScorer().score(texts)
-    assert list(df.columns) == list(FEATURE_COLUMNS)
+    scorer = LexiconScorer()
+    df = scorer.score(texts)
+    assert list(df.columns) == list(scorer.columns)
+    assert list(df.columns)[: len(FEATURE_COLUMNS)] == list(FEATURE_COLUMNS)
+    assert df.filter(like="emo_").isna().all().all()  # a lexicon has no emotion model
+    assert df.asp_durability_mentions[1] == 1 and df.asp_durability_sentiment[1] < 0
     assert len(df) == 4
     np.testing.assert_allclose(df[["p_negative", "p_neutral", "p_positive"]].sum(axis=1), 1.0, atol=1e-5)
     assert df.valence[0] > 0.5 and df.p_positive[0] > 0.9

@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pytest
 
+import sentiment
 from jobs.cli import main
 from jobs.store import Workspace
 
@@ -31,7 +32,7 @@ def test_demo_run_writes_every_table(demo_ws):
     assert not any((u, i) in seen for u, i in zip(recs.user_id, recs.item_id))
     scores = demo_ws.read_table("review_scores")
     assert len(scores) == len(reviews) and scores.valence.between(-1, 1).all()
-    assert demo_ws.table_metadata("review_scores")["schema_version"] == "1"
+    assert demo_ws.table_metadata("review_scores")["schema_version"] == sentiment.SCHEMA_VERSION
     runs = demo_ws.read_table("runs")
     assert runs.status.tolist() == ["ok"] and runs.data_fingerprint.iloc[0]
 

@@ -1,0 +1,122 @@
+"""Scoring throughput: emorec's transformer scorer (full feature vector) vs a plain Hugging Face
+loop, and the lexicon scorer, on real review texts.
+
+    python benchmarks/sentiment_speed.py [--n 1000] [--threads 2] [--model DIR]
+
+Prints reviews/s, real (non-padding) tokens/s and useful GFLOP/s next to this machine's
+measured fp32 matmul GFLOP/s, and writes ``benchmarks/results/sentiment_speed.json``.
+Uses the Amazon file when present, else demo-shop reviews.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import sentiment  # noqa: E402
+from sentiment.encoder import load_base  # noqa: E402
+from sentiment.transformer import SHIPPED_MODEL, TransformerScorer  # noqa: E402
+
+AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
+MAX_LENGTH = 256
+
+
+def review_texts(n: int) -> tuple[list[str], str]:
+    if AMAZON.exists():
+        from jobs.loaders import load_reviews
+        from jobs.pipeline import clean_reviews
+
+        r = clean_reviews(load_reviews(AMAZON)).reviews
+        label = AMAZON.name
+    else:
+        from jobs.demo_shop import generate_demo_shop
+
+        r = generate_demo_shop(n_users=max(200, n // 5)).reviews
+        label = "demo shop"
+    texts = sentiment.review_text(r["title"], r["text"]).tolist()
+    rng = np.random.default_rng(0)
+    return [texts[i] for i in rng.choice(len(texts), min(n, len(texts)), replace=False)], label
+
+
+def matmul_gflops(size: int = 1024, repeat: int = 20) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    return 2 * size**3 * repeat / (time.perf_counter() - t) / 1e9
+
+
+def flops_per_review(n_tokens: int, hidden: int = 384, inter: int = 1536, layers: int = 6) -> float:
+    """Forward FLOPs of a BERT encoder on one sequence (projections, FFN, attention)."""
+    per_layer = 2 * n_tokens * (4 * hidden * hidden + 2 * hidden * inter) + 2 * 2 * n_tokens * n_tokens * hidden
+    return layers * per_layer
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", type=Path, default=SHIPPED_MODEL)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    texts, label = review_texts(args.n)
+    tokenizer, bert = load_base()
+    bert.eval()
+    lengths = [len(x) for x in tokenizer(texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]]
+    real_tokens = int(sum(lengths))
+    useful_flops = float(sum(flops_per_review(n) for n in lengths))
+    result = {"data": label, "n_reviews": len(texts), "max_length": MAX_LENGTH, "threads": args.threads,
+              "mean_tokens": round(real_tokens / len(texts), 1), "machine_fp32_matmul_gflops": round(matmul_gflops(), 1)}
+
+    def record(name: str, seconds: float) -> None:
+        result[name] = {"reviews_per_s": round(len(texts) / seconds, 1), "real_tokens_per_s": round(real_tokens / seconds),
+                        "useful_gflops": round(useful_flops / seconds / 1e9, 1), "seconds": round(seconds, 2)}
+        print(f"{name:<32} {len(texts) / seconds:8.1f} reviews/s  {real_tokens / seconds:9.0f} tokens/s  "
+              f"{useful_flops / seconds / 1e9:6.1f} GFLOP/s", flush=True)
+
+    print(f"{len(texts)} reviews from {label}, mean {result['mean_tokens']} tokens, max length {MAX_LENGTH}; "
+          f"machine fp32 matmul {result['machine_fp32_matmul_gflops']} GFLOP/s")
+    # A plain Hugging Face loop: batches of 32 in input order, padded to the longest, no_grad.
+    t = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, len(texts), 32):
+            batch = tokenizer(texts[i:i + 32], padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
+            bert(**batch)
+    record("plain_hf_loop_batch32", time.perf_counter() - t)
+
+    for quantize in (False, True):
+        scorer = TransformerScorer(args.model, max_length=MAX_LENGTH, quantize=quantize).load()
+        scorer.score(texts[:16])  # warm-up
+        t = time.perf_counter()
+        scorer.score(texts)
+        record("emorec_transformer_int8" if quantize else "emorec_transformer_fp32", time.perf_counter() - t)
+
+    lex = sentiment.LexiconScorer()
+    lex.score(texts[:16])
+    t = time.perf_counter()
+    lex.score(texts)
+    s = time.perf_counter() - t
+    result["lexicon_reviews_per_s"] = round(len(texts) / s, 1)
+    print(f"{'lexicon (one process)':<32} {len(texts) / s:8.1f} reviews/s")
+    best = max(result["emorec_transformer_fp32"]["reviews_per_s"], result["emorec_transformer_int8"]["reviews_per_s"])
+    result["speedup_vs_plain_loop"] = round(best / result["plain_hf_loop_batch32"]["reviews_per_s"], 2)
+    print(f"best transformer speed-up over the plain loop: {result['speedup_vs_plain_loop']}x")
+    out = ROOT / "benchmarks/results/sentiment_speed.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Training the adapter and heads of :class:`~sentiment.encoder.EmotionEncoder`.
+
+One loop serves both jobs: the emotion model shipped with emorec (GoEmotions, multi-label
+emotions plus a polarity head) and a shop's own fine-tuning on its star ratings (polarity, with
+the shipped emotion head kept by distillation so one forward pass still gives every feature).
+
+Deterministic: the same seed, data and thread count give bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .encoder import EmotionEncoder, collate, encode_batches, tokenize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation settings (saved in the model's config and report)."""
+
+    epochs: int = 3
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    max_length: int = 128
+    max_tokens: int = 4096
+    max_batch: int = 32
+    eval_every: int = 0
+    patience: int = 2
+    polarity_weight: float = 1.0
+    emotion_weight: float = 1.0
+    balance_classes: bool = True
+    seed: int = 13
+    threads: int | None = None
+    max_steps: int | None = None
+
+
+@dataclass
+class Examples:
+    """Texts with optional targets.
+
+    ``polarity``: int class per text, -1 where unlabelled. ``emotions``: float targets in [0, 1]
+    of shape ``(n, n_labels)`` (multi-hot labels or a teacher's probabilities), NaN rows where
+    unlabelled.
+    """
+
+    texts: list[str]
+    polarity: np.ndarray | None = None
+    emotions: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class FitResult:
+    best_score: float
+    best_step: int
+    steps: int
+    history: list[dict] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+
+
+def seed_everything(seed: int, threads: int | None = None) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def predict(model: EmotionEncoder, ids: list[list[int]], max_tokens: int = 8192) -> dict[str, np.ndarray]:
+    """Polarity probabilities and emotion probabilities, in input order."""
+    model.eval()
+    n = len(ids)
+    pol = np.zeros((n, len(model.config.polarity_labels)), np.float32)
+    emo = np.zeros((n, len(model.config.emotion_labels)), np.float32)
+    for idx, out, _ in encode_batches(model, ids, max_tokens=max_tokens):
+        pol[idx] = torch.softmax(out["polarity"], -1).numpy()
+        emo[idx] = torch.sigmoid(out["emotions"]).numpy()
+    return {"polarity": pol, "emotions": emo}
+
+
+def _training_batches(lengths: np.ndarray, rng: np.random.Generator, max_tokens: int, max_batch: int) -> list[np.ndarray]:
+    """Shuffled batches of similar length: shuffle, sort within windows of ~50 batches, cut, shuffle."""
+    order = rng.permutation(len(lengths))
+    window = max_batch * 50
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start:start + window]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batch, longest = [], 0
+        for i in chunk:
+            if batch and (max(longest, lengths[i]) * (len(batch) + 1) > max_tokens or len(batch) >= max_batch):
+                batches.append(np.asarray(batch))
+                batch, longest = [], 0
+            batch.append(i)
+            longest = max(longest, lengths[i])
+        if batch:
+            batches.append(np.asarray(batch))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
+    counts = np.bincount(labels[labels >= 0], minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def fit(
+    model: EmotionEncoder,
+    tokenizer,
+    train: Examples,
+    dev: Examples,
+    config: TrainingConfig,
+    score: Callable[[dict[str, np.ndarray]], float],
+    progress: bool = True,
+) -> FitResult:
+    """Train the adapters and heads; keep the state with the best ``score`` on ``dev``.
+
+    Parameters
+    ----------
+    model, tokenizer
+        The encoder to train (only LoRA matrices and heads have gradients).
+    train, dev
+        Examples; ``dev`` is scored with ``score(predict(...))`` every ``eval_every`` steps
+        (each epoch when 0). Training stops early after ``patience`` evaluations without
+        improvement, and the best adapter state is restored at the end.
+    """
+    seed_everything(config.seed, config.threads)
+    rng = np.random.default_rng(config.seed)
+    train_ids = tokenize(tokenizer, train.texts, config.max_length)
+    dev_ids = tokenize(tokenizer, dev.texts, config.max_length)
+    lengths = np.array([len(x) for x in train_ids])
+    n_classes = len(model.config.polarity_labels)
+    polarity = train.polarity if train.polarity is not None else np.full(len(train), -1)
+    emotions = train.emotions
+    class_w = _class_weights(polarity, n_classes) if config.balance_classes else torch.ones(n_classes)
+    if config.balance_classes and (polarity >= 0).any():
+        log.info("polarity class weights %s", np.round(class_w.numpy(), 3).tolist())
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = len(_training_batches(lengths, np.random.default_rng(0), config.max_tokens, config.max_batch))
+    total = steps_per_epoch * config.epochs if config.max_steps is None else min(config.max_steps, steps_per_epoch * config.epochs)
+    warmup = max(1, int(config.warmup_ratio * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(total, 1)))))
+    )
+    eval_every = config.eval_every or steps_per_epoch
+    result = FitResult(best_score=-math.inf, best_step=0, steps=0, config=asdict(config))
+    best_state = {k: v.clone() for k, v in model.adapter_state().items()}
+    bad_evals = 0
+    bar = tqdm(total=total, desc="train", unit="step", disable=not progress or None)
+    step = 0
+    stop = False
+    for epoch in range(config.epochs):
+        model.train()
+        for batch in _training_batches(lengths, rng, config.max_tokens, config.max_batch):
+            input_ids, mask = collate([train_ids[i] for i in batch])
+            out = model(input_ids, mask)
+            loss = torch.zeros(())
+            y = torch.as_tensor(polarity[batch], dtype=torch.long)
+            if (y >= 0).any():
+                loss = loss + config.polarity_weight * F.cross_entropy(out["polarity"], y, weight=class_w, ignore_index=-1)
+            if emotions is not None:
+                t = torch.as_tensor(emotions[batch], dtype=torch.float32)
+                has = ~torch.isnan(t[:, 0])
+                if has.any():
+                    loss = loss + config.emotion_weight * F.binary_cross_entropy_with_logits(out["emotions"][has], t[has])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            if step % eval_every == 0 or step == total:
+                s = score(predict(model, dev_ids))
+                model.train()
+                result.history.append({"step": step, "epoch": epoch, "loss": float(loss.item()), "dev_score": s})
+                log.info("step %d epoch %d: dev score %.4f", step, epoch, s)
+                if s > result.best_score:
+                    result.best_score, result.best_step, bad_evals = s, step, 0
+                    best_state = {k: v.clone() for k, v in model.adapter_state().items()}
+                else:
+                    bad_evals += 1
+                    if bad_evals >= config.patience:
+                        log.info("early stop at step %d (best %.4f at step %d)", step, result.best_score, result.best_step)
+                        stop = True
+            if stop or step >= total:
+                stop = True
+                break
+        if stop:
+            break
+    bar.close()
+    result.steps = step
+    model.load_adapter_state(best_state)
+    model.eval()
+    return result
