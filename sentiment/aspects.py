@@ -20,6 +20,7 @@ A shop adds or overrides aspects in a TOML file read by :meth:`AspectConfig.from
 
     # shop_aspects.toml
     include_defaults = true          # optional; false starts from an empty aspect set
+    ignore = ["white noise"]         # optional; phrases that are never mentions
     [aspects]
     sound = ["sound", "tone", "noise", "hum"]
     value = ["price", "cost", "worth"]   # replaces the default seeds of "value"
@@ -39,7 +40,6 @@ from __future__ import annotations
 import bisect
 import functools
 import logging
-import math
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -59,6 +59,7 @@ __all__ = [
     "aspect_columns",
     "aspect_features",
     "default_aspects",
+    "default_ignore",
     "domain_cue_scores",
     "lexicon_clause_valence",
     "split_clauses",
@@ -85,10 +86,13 @@ NEUTRAL_VALENCE = 0.05
 
 
 @functools.cache
-def _default_aspects_cached() -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _default_file() -> dict[str, Any]:
     raw = resources.files(__package__).joinpath(_DEFAULT_FILE).read_bytes()
-    table = tomllib.loads(raw.decode("utf-8"))["aspects"]
-    return tuple((name, tuple(seeds)) for name, seeds in table.items())
+    data = tomllib.loads(raw.decode("utf-8"))
+    return {
+        "aspects": tuple((name, tuple(seeds)) for name, seeds in data["aspects"].items()),
+        "ignore": tuple(data.get("ignore", ())),
+    }
 
 
 def default_aspects() -> dict[str, list[str]]:
@@ -100,7 +104,12 @@ def default_aspects() -> dict[str, list[str]]:
         ``quality, value, delivery, durability, ease_of_use, design, size_fit,
         customer_service``, read from ``sentiment/default_aspects.toml``.
     """
-    return {name: list(seeds) for name, seeds in _default_aspects_cached()}
+    return {name: list(seeds) for name, seeds in _default_file()["aspects"]}
+
+
+def default_ignore() -> list[str]:
+    """The default phrases that are never aspect mentions ("worth a look", "deal with")."""
+    return list(_default_file()["ignore"])
 
 
 def _normalise_seed(seed: str) -> str:
@@ -118,6 +127,10 @@ class AspectConfig(BaseModel):
         Aspect name -> seeds, in column order. Names are identifiers (lower-case letters,
         digits, ``_``); seeds are normalised (lower case, single spaces, hyphens as spaces,
         duplicates dropped). Defaults to :func:`default_aspects`.
+    ignore
+        Phrases that are never aspect mentions although they contain a seed ("worth a
+        look", "deal with"): they win the longest-match competition and count for nothing.
+        Defaults to :func:`default_ignore`.
 
     Raises
     ------
@@ -135,6 +148,21 @@ class AspectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     aspects: dict[str, list[str]] = Field(default_factory=default_aspects)
+    ignore: list[str] = Field(default_factory=default_ignore)
+
+    @field_validator("ignore", mode="before")
+    @classmethod
+    def _check_ignore(cls, value: Any) -> Any:
+        if isinstance(value, str) or not isinstance(value, Iterable):
+            raise ValueError(f"ignore must be a list of phrases, got {value!r}")
+        out: list[str] = []
+        for phrase in value:
+            if not isinstance(phrase, str) or not re.search(r"\w", phrase):
+                raise ValueError(f"ignore: {phrase!r} is not a phrase with a letter or digit")
+            norm = _normalise_seed(phrase)
+            if norm not in out:
+                out.append(norm)
+        return out
 
     @field_validator("aspects", mode="before")
     @classmethod
@@ -184,9 +212,10 @@ class AspectConfig(BaseModel):
         -------
         AspectConfig
         """
-        merged = dict((base or cls()).aspects)
+        base = base or cls()
+        merged = dict(base.aspects)
         merged.update({k: list(v) if not isinstance(v, str) else v for k, v in extra.items()})
-        return cls(aspects=merged)
+        return cls(aspects=merged, ignore=base.ignore)
 
     @classmethod
     def from_toml(cls, path: str | Path, *, base: AspectConfig | None = None) -> AspectConfig:
@@ -195,8 +224,9 @@ class AspectConfig(BaseModel):
         Parameters
         ----------
         path
-            A TOML file with an ``[aspects]`` table of ``name = ["seed", ...]`` and an
-            optional top-level ``include_defaults = false`` to start from an empty set.
+            A TOML file with an ``[aspects]`` table of ``name = ["seed", ...]``, optional
+            top-level ``ignore = ["phrase", ...]`` (added to the base's ignore list) and
+            ``include_defaults = false`` (start from no aspects and no ignore phrases).
         base
             The config the file extends; the defaults when ``None``.
 
@@ -215,26 +245,34 @@ class AspectConfig(BaseModel):
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{path}: not valid TOML: {exc}") from exc
-        unknown = set(data) - {"aspects", "include_defaults"}
+        unknown = set(data) - {"aspects", "ignore", "include_defaults"}
         if unknown:
-            raise ValueError(f"{path}: unknown keys {sorted(unknown)}; expected [aspects] and include_defaults")
+            raise ValueError(
+                f"{path}: unknown keys {sorted(unknown)}; expected [aspects], ignore and include_defaults"
+            )
         table = data.get("aspects")
         if not isinstance(table, dict):
             raise ValueError(f"{path}: needs an [aspects] table of name = [\"seed\", ...]")
         include = data.get("include_defaults", True)
         if not isinstance(include, bool):
             raise ValueError(f"{path}: include_defaults must be true or false")
+        ignore = data.get("ignore", [])
         if not include:
-            return cls(aspects=table)
-        return cls.with_extra(table, base=base)
+            return cls(aspects=table, ignore=ignore)
+        try:
+            base = base or cls()
+            merged = cls.with_extra(table, base=base)
+            return cls(aspects=merged.aspects, ignore=[*base.ignore, *ignore])
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
 
     @property
     def names(self) -> tuple[str, ...]:
         """Aspect names in column order."""
         return tuple(self.aspects)
 
-    def _key(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        return tuple((name, tuple(seeds)) for name, seeds in self.aspects.items())
+    def _key(self) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]:
+        return tuple((name, tuple(seeds)) for name, seeds in self.aspects.items()), tuple(self.ignore)
 
 
 # --------------------------------------------------------------------------------------
@@ -298,14 +336,32 @@ def _lookup_key(surface: str) -> str:
     return " ".join(s.split())
 
 
-_SPACE_TOKEN = r"[\s\-]+"
+#: Intensifiers allowed between the words of a phrase ("runs *really* small").
+_INTENSIFIERS = (
+    "really", "very", "so", "super", "quite", "pretty", "extremely", "incredibly", "absolutely",
+    "totally", "truly", "rather", "fairly", "even", "much", "a bit", "a little", "kind of",
+    "sort of",
+)
+_SPACE_TOKEN = r"[\s\-]+(?:(?:" + "|".join(i.replace(" ", r"\s+") for i in _INTENSIFIERS) + r")\s+){0,2}"
 _APOSTROPHE_TOKEN = r"['\u2019]?"
+_INTENSIFIER_WORDS = re.compile(r"\b(?:" + "|".join(_INTENSIFIERS) + r") ")
+
+
+def _lookup(index: Mapping[str, Any], surface: str) -> Any:
+    """Look a matched string up: exactly, else without the intensifiers inside it."""
+    key = _lookup_key(surface)
+    found = index.get(key)
+    if found is None and " " in key:
+        first, _, rest = key.partition(" ")
+        found = index.get(first + " " + _INTENSIFIER_WORDS.sub("", rest + " ").strip())
+    return found
 
 
 def _trie_regex(forms: Iterable[str]) -> str:
     """A regex alternation of ``forms`` shaped as a trie (fast, longest match preferred).
 
-    Spaces match runs of whitespace or hyphens, apostrophes are optional.
+    Spaces match runs of whitespace or hyphens, optionally with up to two intensifiers
+    (:data:`_INTENSIFIERS`); apostrophes are optional.
     """
     root: dict[str, Any] = {}
     for form in forms:
@@ -338,19 +394,23 @@ def _trie_regex(forms: Iterable[str]) -> str:
 class _Matcher:
     """Compiled seed regex of one config and the map from matched text to aspect indices."""
 
-    def __init__(self, key: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
-        self.names = tuple(name for name, _ in key)
+    def __init__(self, key: tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]) -> None:
+        aspects, ignore = key
+        self.names = tuple(name for name, _ in aspects)
         index: dict[str, set[int]] = {}
-        for a, (_, seeds) in enumerate(key):
+        spellings: set[str] = set()  # with apostrophes, so "doesn't" matches "doesnt" too
+        for a, (_, seeds) in enumerate(aspects):
             for seed in seeds:
-                for form in _surface_forms(seed):
+                forms = _surface_forms(seed)
+                spellings |= forms
+                for form in forms:
                     index.setdefault(_lookup_key(form), set()).add(a)
+        for phrase in ignore:
+            forms = _surface_forms(phrase)
+            spellings |= forms
+            for form in forms:
+                index[_lookup_key(form)] = set()  # an ignore phrase beats a seed spelt the same
         self.index: dict[str, tuple[int, ...]] = {k: tuple(sorted(v)) for k, v in index.items()}
-        # the trie is built over the seed spellings (with apostrophes) so "doesn't" matches
-        spellings: set[str] = set()
-        for _, seeds in key:
-            for seed in seeds:
-                spellings |= _surface_forms(seed)
         pattern = r"(?<!\w)" + _trie_regex(spellings) + r"(?!\w)"
         self.regex = re.compile(pattern, re.IGNORECASE)
         logger.debug("compiled aspect regex: %d aspects, %d forms", len(self.names), len(index))
@@ -359,14 +419,14 @@ class _Matcher:
         """(start offset, aspect indices) of every seed match in ``text``."""
         out = []
         for m in self.regex.finditer(text):
-            aspects = self.index.get(_lookup_key(m.group(0)))
+            aspects = _lookup(self.index, m.group(0))
             if aspects:
                 out.append((m.start(), aspects))
         return out
 
 
 @functools.lru_cache(maxsize=32)
-def _matcher(key: tuple[tuple[str, tuple[str, ...]], ...]) -> _Matcher:
+def _matcher(key: tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]) -> _Matcher:
     return _Matcher(key)
 
 
@@ -384,15 +444,18 @@ def _separator() -> re.Pattern:
     return re.compile(
         "|".join(
             [
-                r"\s*\n\s*",  # line breaks
-                r"(?<=[.!?\u2026])[\"')\]]*\s+",  # sentence end
+                # every alternative that starts on whitespace starts at the beginning of a
+                # run ((?<!\s)), so long runs of spaces are scanned once, not quadratically
+                r"(?<!\s)[^\S\n]*+\n\s*",  # line breaks
+                r"(?<=[.!?\u2026])[\"')\]]*+\s+",  # sentence end
+                r"(?<=[a-z][.!?])(?=[A-Z][a-z])",  # sentence end without a space: "fine.The"
                 rf"(?<=[{_EMOJI}])\s+",  # emoji-terminated sentence
                 rf"(?<=[{_EMOJI}])(?=[^\W\d_])",  # emoji directly followed by a word
-                r"\s*;[\s;]*",  # semicolon
+                r"(?<!\s)\s*+;[\s;]*",  # semicolon
                 # contrast markers start a new clause; not in "a while", "not yet",
                 # "nothing but", "all but", and "even though" stays together
                 r"(?<!\ba)(?<!\bnot)(?<!n't)(?<!n\u2019t)(?<!\bnothing)(?<!\ball)(?<!\beven)"
-                rf"[,\s]*[\s,](?={_CONTRAST})",
+                rf"(?<![,\s])[,\s]++(?={_CONTRAST})",
             ]
         ),
         re.IGNORECASE,
@@ -450,9 +513,12 @@ def _append_span(text: str, start: int, end: int, spans: list[tuple[int, int]]) 
 
 
 def _as_texts(texts: Iterable[Any]) -> list[str]:
+    """Texts as ``str``; ``None``, NaN and ``pd.NA`` become ``""``."""
     out = []
     for t in texts:
-        if t is None or (not isinstance(t, str) and pd.isna(t)):
+        if isinstance(t, str):
+            out.append(t)
+        elif t is None or t is pd.NA or (isinstance(t, float) and t != t):
             out.append("")
         else:
             out.append(str(t))
@@ -545,8 +611,8 @@ DOMAIN_CUES: dict[str, float] = {
     "sturdy": 1.8, "durable": 1.8, "flimsy": -1.8, "fragile": -1.2, "tough": 1.5,
     "break": -1.5, "breaks": -1.5, "breaking": -1.5, "fell apart": -2.2, "falls apart": -2.2,
     "fall apart": -2.0, "falling apart": -2.2, "came apart": -2.0, "coming apart": -2.0,
-    "lasted": 1.2, "built to last": 1.8, "long lasting": 1.5, "will last": 1.2,
-    "last long": 1.0, "holds up": 1.2, "held up": 1.2, "stood up": 1.0, "stands up": 1.0,
+    "lasted": 1.2, "lasts": 1.2, "lasting": 1.0, "built to last": 1.8, "long lasting": 1.5,
+    "will last": 1.2, "last long": 1.0, "holds up": 1.2, "held up": 1.2, "stood up": 1.0, "stands up": 1.0,
     "still works": 1.2, "still working": 1.2, "still going strong": 1.8, "still holds": 1.0,
     "still looks new": 1.5, "like new": 1.2, "stopped working": -2.0, "quit working": -2.0,
     "wore out": -1.5, "worn out": -1.5, "wear out": -1.2, "signs of wear": -1.0,
@@ -563,10 +629,12 @@ DOMAIN_CUES: dict[str, float] = {
     "overpriced": -2.0, "ripoff": -2.2, "rip off": -2.2, "ripped off": -2.2,
     "affordable": 1.5, "inexpensive": 1.2, "reasonably priced": 1.5, "steal": 1.0,
     "bang for the buck": 1.8, "bang for your buck": 1.8, "too expensive": -1.8,
-    "pricey": -1.0, "steep": -1.0, "waste of money": -2.2,
+    "pricey": -1.0, "steep": -1.0, "waste of money": -2.2, "expensive": -1.2,
+    "poor value": -1.5, "save your money": -1.8,
     # delivery
     "on time": 1.2, "arrived early": 1.5, "arrived quickly": 1.5, "arrived promptly": 1.5,
-    "ahead of schedule": 1.5, "late": -1.2, "took forever": -1.8, "takes forever": -1.8,
+    "ahead of schedule": 1.5, "early": 1.0, "sooner": 1.0, "sooner than expected": 1.5,
+    "late": -1.2, "took forever": -1.8, "takes forever": -1.8,
     "took ages": -1.8, "take long": -1.0, "took long": -1.0, "slow": -1.2, "fast": 1.2,
     "quick": 1.0, "quickly": 1.0, "promptly": 1.2, "prompt": 1.2, "speedy": 1.5,
     "never arrived": -2.5, "never came": -2.0, "never showed up": -2.5, "arrived broken": -2.5,
@@ -583,14 +651,19 @@ DOMAIN_CUES: dict[str, float] = {
     "true to size": 1.5, "runs small": -1.2, "runs large": -1.2, "runs big": -1.2,
     "too small": -1.5, "too big": -1.5, "too large": -1.5, "too tight": -1.5,
     "too loose": -1.5, "too short": -1.2, "too long": -1.2, "tight": -0.8, "baggy": -1.0,
-    "fits like a glove": 2.0, "snug": 0.6,
+    "fits like a glove": 2.0, "snug": 0.6, "fits": 0.8,
     # customer service
+    "respond": 1.0, "responded": 1.0, "replied": 1.0, "reply": 0.8,
     "unhelpful": -1.8, "never replied": -2.0, "never responded": -2.0, "no response": -1.5,
     "no reply": -1.5, "got back to me": 1.0, "sent a replacement": 1.2, "refunded": 0.8,
-    "hassle free": 1.5, "no hassle": 1.5, "went above and beyond": 2.2,
-    # generic problems worded neutrally for VADER
-    "no issues": 1.2, "no problems": 1.2, "no complaints": 1.5, "issue": -0.8, "issues": -0.8,
-    "defect": -1.2, "defects": -1.2,
+    "hassle free": 1.5, "no hassle": 2.7, "went above and beyond": 2.2,
+    # generic review idioms VADER reads neutrally or backwards ("no" alone is -1.2 in VADER,
+    # "joke" +1.2, "beating" -2.0, so these phrases carry the correction)
+    "no issues": 2.4, "no complaints": 1.0, "no time": 2.4, "issue": -0.8, "issues": -0.8,
+    "defect": -1.2, "defects": -1.2, "spot on": 2.0, "what a joke": -3.0, "a joke": -2.4,
+    "takes a beating": 3.0, "match": 0.8, "matches": 0.8, "as advertised": 1.0,
+    "as described": 1.0, "as pictured": 1.0, "brand new": 1.0, "soft": 0.8, "in minutes": 1.0,
+    "in seconds": 1.0, "instant": 0.8, "instantly": 0.8, "convenient": 1.2,
 }
 
 _NEGATORS = frozenset(
@@ -598,6 +671,7 @@ _NEGATORS = frozenset(
     "didnt isnt wasnt arent werent wont wouldnt couldnt shouldnt hasnt havent hadnt aint".split()
 )
 _NEGATION_SCALAR = -0.74  # VADER's N_SCALAR
+_VADER_NO = 1.2  # minus VADER's valence of a bare "no"
 _VADER_ALPHA = 15.0
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 
@@ -610,14 +684,14 @@ def _cue_matcher() -> tuple[re.Pattern, dict[str, float]]:
     return re.compile(pattern, re.IGNORECASE), values
 
 
-def _is_negated(clause: str, start: int) -> bool:
-    """Whether one of the three words before ``start`` is a negation."""
-    words = _WORD.findall(clause[max(0, start - 40) : start])[-3:]
-    for w in words:
-        w = w.lower().replace("'", "").replace("\u2019", "")
-        if w in _NEGATORS:
-            return True
-    return False
+def _negation(clause: str, start: int) -> tuple[bool, bool]:
+    """Whether one of the three words before ``start`` is a negation, and whether the word
+    right before it is "no" (which VADER then scored as a negative word of its own)."""
+    words = [
+        w.lower().replace("'", "").replace("\u2019", "")
+        for w in _WORD.findall(clause[max(0, start - 40) : start])[-3:]
+    ]
+    return any(w in _NEGATORS for w in words), bool(words) and words[-1] == "no"
 
 
 def domain_cue_scores(clauses: Sequence[str]) -> np.ndarray:
@@ -632,17 +706,22 @@ def domain_cue_scores(clauses: Sequence[str]) -> np.ndarray:
     -------
     numpy.ndarray
         float64, one summed cue valence per clause (0 where no cue occurs); a cue preceded
-        by a negation within three words counts ``-0.74`` times.
+        by a negation within three words counts ``-0.74`` times. VADER scores a bare "no"
+        as -1.2 unless the next word is in its lexicon; for "no" right before a cue that
+        is undone (+1.2), as if the cue were in VADER's lexicon.
     """
     regex, values = _cue_matcher()
     out = np.zeros(len(clauses), dtype=np.float64)
     for i, clause in enumerate(clauses):
         total = 0.0
         for m in regex.finditer(clause):
-            v = values.get(_lookup_key(m.group(0)), 0.0)
-            if v and _is_negated(clause, m.start()):
+            v = _lookup(values, m.group(0)) or 0.0
+            if not v:
+                continue
+            negated, after_no = _negation(clause, m.start())
+            if negated:
                 v *= _NEGATION_SCALAR
-            total += v
+            total += v + (_VADER_NO if after_no else 0.0)
         out[i] = total
     return out
 
@@ -665,9 +744,10 @@ def lexicon_clause_valence(
     """Clause valence from the VADER lexicon scorer (a :data:`ClauseValence` callback).
 
     Each clause text is scored with :func:`sentiment.lexicon.vader_compound` (VADER compound
-    with the emoji handling of :class:`~sentiment.lexicon.LexiconScorer`); with ``domain_cues`` the e-commerce cues of
-    :data:`DOMAIN_CUES` that VADER does not know ("flimsy", "overpriced", "runs small",
-    "not sturdy") are added to VADER's raw sum before normalising.
+    with the emoji handling of :class:`~sentiment.lexicon.LexiconScorer`); with
+    ``domain_cues`` the e-commerce cues of :data:`DOMAIN_CUES` that VADER does not know
+    ("flimsy", "overpriced", "runs small", "not sturdy") are added to VADER's raw sum
+    before normalising (:func:`domain_cue_scores`).
 
     Parameters
     ----------
@@ -735,6 +815,7 @@ def aspect_features(
     *,
     inherit: float = 0.5,
     inherit_min: float = 0.3,
+    review_valence: Sequence[float] | np.ndarray | None = None,
     extractor: AspectExtractor | None = None,
 ) -> pd.DataFrame:
     """Per-review aspect mention counts and aspect sentiment.
@@ -758,6 +839,9 @@ def aspect_features(
         text, only for reviews that have a neutral aspect clause).
     inherit_min
         Minimum ``|review valence|`` for a neutral clause to inherit it.
+    review_valence
+        The valence of each whole text when the caller already has it (a scorer that has
+        scored the reviews); it then replaces the second callback call.
     extractor
         A prepared extractor for ``config`` (optional).
 
@@ -771,7 +855,7 @@ def aspect_features(
     """
     config = config if config is not None else (extractor.config if extractor else AspectConfig())
     extractor = extractor if extractor is not None else AspectExtractor(config)
-    if extractor.config.aspects != config.aspects:
+    if extractor.config._key() != config._key():
         raise ValueError("extractor was built for a different config")
     clause_valence = clause_valence if clause_valence is not None else lexicon_clause_valence
     texts = _as_texts(texts)
@@ -784,17 +868,7 @@ def aspect_features(
         spans = [[(s, e) for s, e, _ in f] for f in found]
         vals = _call_valence(clause_valence, texts, spans)
         if inherit:
-            need = [i for i, v in enumerate(vals) if len(v) and (np.abs(v) < NEUTRAL_VALENCE).any()]
-            if need:
-                whole_spans: list[list[tuple[int, int]]] = [[] for _ in texts]
-                for i in need:
-                    whole_spans[i] = [(0, len(texts[i]))]
-                whole = _call_valence(clause_valence, texts, whole_spans)
-                for i in need:
-                    review_v = float(whole[i][0])
-                    if abs(review_v) >= inherit_min:
-                        v = vals[i]
-                        vals[i] = np.where(np.abs(v) < NEUTRAL_VALENCE, inherit * review_v, v)
+            _inherit(vals, texts, clause_valence, review_valence, inherit, inherit_min)
         for i, clauses in enumerate(found):
             for (_, _, idx), val in zip(clauses, vals[i]):
                 for a in idx:
@@ -808,6 +882,34 @@ def aspect_features(
         data[f"asp_{name}_mentions"] = counts[:, a]
         data[f"asp_{name}_sentiment"] = means[:, a].astype(np.float32)
     return pd.DataFrame(data, index=pd.RangeIndex(n))
+
+
+def _inherit(
+    vals: list[np.ndarray],
+    texts: list[str],
+    clause_valence: ClauseValence,
+    review_valence: Sequence[float] | np.ndarray | None,
+    inherit: float,
+    inherit_min: float,
+) -> None:
+    """Give neutral aspect clauses ``inherit`` x the review valence where that is clear (in place)."""
+    need = [i for i, v in enumerate(vals) if len(v) and (np.abs(v) < NEUTRAL_VALENCE).any()]
+    if not need:
+        return
+    if review_valence is None:
+        whole_spans: list[list[tuple[int, int]]] = [[] for _ in texts]
+        for i in need:
+            whole_spans[i] = [(0, len(texts[i]))]
+        whole = _call_valence(clause_valence, texts, whole_spans)
+        review = {i: float(whole[i][0]) for i in need}
+    else:
+        rv = np.clip(np.nan_to_num(np.asarray(review_valence, dtype=np.float64).reshape(-1)), -1.0, 1.0)
+        if len(rv) != len(texts):
+            raise ValueError(f"review_valence has {len(rv)} values for {len(texts)} texts")
+        review = {i: float(rv[i]) for i in need}
+    for i in need:
+        if abs(review[i]) >= inherit_min:
+            vals[i] = np.where(np.abs(vals[i]) < NEUTRAL_VALENCE, inherit * review[i], vals[i])
 
 
 def _call_valence(

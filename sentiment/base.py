@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .schema import FEATURE_COLUMNS, SCHEMA_VERSION, aspect_columns
+from .schema import FEATURE_COLUMNS, SCHEMA_VERSION
 
 
 class Scorer(ABC):
@@ -42,7 +42,9 @@ class Scorer(ABC):
     @property
     def columns(self) -> dict[str, str]:
         """Feature columns and dtypes this scorer outputs (schema columns + its aspects)."""
-        return {**FEATURE_COLUMNS, **aspect_columns(self.aspects.aspects)}
+        from .aspects import aspect_columns
+
+        return {**FEATURE_COLUMNS, **aspect_columns(self.aspects)}
 
     def score(self, texts: Sequence[str]) -> pd.DataFrame:
         """Score a batch of texts.

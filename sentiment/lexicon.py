@@ -83,6 +83,6 @@ class LexiconScorer(Scorer):
         compound = vader_compound(texts)
         probs = compound_to_polarity(compound)
         feats = {"p_negative": probs[:, 0], "p_neutral": probs[:, 1], "p_positive": probs[:, 2], "valence": compound}
-        aspects = aspect_features(texts, self.aspects, lexicon_clause_valence)
+        aspects = aspect_features(texts, self.aspects, lexicon_clause_valence, review_valence=compound)
         feats.update({c: aspects[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in aspects.columns})
         return feats

@@ -50,15 +50,8 @@ FEATURE_COLUMNS: dict[str, str] = {**CORE_COLUMNS, **EMOTION_COLUMNS, **EKMAN_CO
 KEY_COLUMNS: dict[str, str] = {"review_id": "string", "text_hash": "string"}
 
 
-def aspect_columns(aspects) -> dict[str, str]:
-    """``asp_<a>_mentions`` (int32) and ``asp_<a>_sentiment`` (float32) per aspect name."""
-    out: dict[str, str] = {}
-    for name in aspects:
-        out[f"asp_{name}_mentions"] = "int32"
-        out[f"asp_{name}_sentiment"] = "float32"
-    return out
+def score_columns(aspects=None) -> dict[str, str]:
+    """All columns of the ``review_scores`` table for an aspect set (default aspects if None)."""
+    from .aspects import aspect_columns
 
-
-def score_columns(aspects=()) -> dict[str, str]:
-    """All columns of the ``review_scores`` table for an aspect set."""
     return {**KEY_COLUMNS, **FEATURE_COLUMNS, **aspect_columns(aspects)}

@@ -113,7 +113,7 @@ class TransformerScorer(Scorer):
             def clause_valence(batch_texts, spans, idx=idx, hidden=hidden, review_valence=review_valence):
                 return self._span_valence(model, hidden, [offsets[i] for i in idx], spans, review_valence)
 
-            part = aspect_features([texts[i] for i in idx], self.aspects, clause_valence)
+            part = aspect_features([texts[i] for i in idx], self.aspects, clause_valence, review_valence=review_valence)
             part.index = idx
             aspect_parts.append(part)
         feats = {"p_negative": pol[:, 0], "p_neutral": pol[:, 1], "p_positive": pol[:, 2], "valence": pol[:, 2] - pol[:, 0]}

@@ -1,0 +1,138 @@
+"""The GoEmotions training job (reader, determinism) and the shipped emotion model."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jobs.train_emotions import DEFAULT_TRAINING, EVAL_FILE, main, read_goemotions, read_groups, train_emotion_model
+from sentiment.encoder import ADAPTER_FILE, EmotionEncoder
+from sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS, SENTIMENT_GROUPS
+
+ROOT = Path(__file__).resolve().parents[1]
+GOEMOTIONS = Path(__file__).resolve().parents[2] / "shared/data/goemotions"
+SHIPPED = ROOT / "sentiment/models/default"
+L = {name: i for i, name in enumerate(GOEMOTIONS_LABELS)}
+
+
+def write_folder(folder: Path, rows: dict[str, list[str]]) -> Path:
+    """A GoEmotions-shaped folder with the given TSV rows per split."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "labels.txt").write_text("\n".join(GOEMOTIONS_LABELS) + "\n")
+    (folder / "ekman_mapping.json").write_text(json.dumps({k: list(v) for k, v in EKMAN_GROUPS.items() if k != "neutral"}))
+    (folder / "sentiment_dict.json").write_text(json.dumps({k: list(v) for k, v in SENTIMENT_GROUPS.items() if k != "neutral"}))
+    for split, lines in rows.items():
+        (folder / f"{split}.tsv").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture()
+def tiny(tmp_path) -> Path:
+    """40 train / 12 dev / 12 test synthetic comments."""
+    phrases = [("I love this so much, thank you", f"{L['love']},{L['gratitude']}"), ("this makes me so angry", str(L["anger"])),
+               ("what is going on here?", str(L["curiosity"])), ("it is a table", str(L["neutral"])),
+               ("great, I'm so happy but also sad", f"{L['joy']},{L['sadness']}"), ("I am scared of that", str(L["fear"]))]
+    rows = {split: [f"{phrases[i % 6][0]} #{i}\t{phrases[i % 6][1]}\t{split}{i}" for i in range(n)]
+            for split, n in (("train", 40), ("dev", 12), ("test", 12))}
+    return write_folder(tmp_path / "goemotions", rows)
+
+
+def test_reader_multilabel_and_derived_polarity(tmp_path):
+    rows = [f"Thanks, love it\t{L['gratitude']},{L['love']}\ta1", f"so annoying\t{L['annoyance']}\ta2",
+            f"ok then\t{L['neutral']}\ta3", f"oh wow, really?\t{L['surprise']},{L['neutral']}\ta4",
+            f"love it but it broke\t{L['love']},{L['disappointment']}\ta5", f"hmm, \"quoted\" text\t{L['curiosity']}\ta6"]
+    data = read_goemotions(write_folder(tmp_path, {"train": rows}), splits=("train",))["train"]
+    assert data.texts[5] == 'hmm, "quoted" text'
+    assert data.emotions.shape == (6, 28) and data.emotions.dtype == np.float32
+    assert data.emotions[0].nonzero()[0].tolist() == sorted([L["gratitude"], L["love"]])
+    assert data.emotions.sum(1).tolist() == [2, 1, 1, 2, 2, 1]
+    # POLARITY_LABELS = negative, neutral, positive; -1 when positive and negative are mixed
+    assert data.polarity.tolist() == [2, 0, 1, 1, -1, 1]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("no tabs here", "line 2: expected 3 tab-separated fields"),
+    ("text\t3,x\tid", "line 2: label ids must be comma-separated integers"),
+    ("text\t3,28\tid", "line 2: unknown label id"),
+    ("text\t\tid", "line 2: label ids"),
+])
+def test_reader_names_file_and_line_of_a_bad_row(tmp_path, bad, message):
+    folder = write_folder(tmp_path, {"train": [f"fine\t{L['joy']}\tok1", bad, f"fine\t{L['joy']}\tok3"]})
+    with pytest.raises(ValueError, match=message) as info:
+        read_goemotions(folder, splits=("train",))
+    assert "train.tsv" in str(info.value)
+
+
+def test_reader_checks_label_order(tmp_path):
+    folder = write_folder(tmp_path, {"train": ["x\t0\tid"]})
+    (folder / "labels.txt").write_text("\n".join(reversed(GOEMOTIONS_LABELS)))
+    with pytest.raises(ValueError, match="labels.txt"):
+        read_goemotions(folder, splits=("train",))
+
+
+def test_tiny_training_is_deterministic_and_loadable(tiny, tmp_path):
+    training = replace(DEFAULT_TRAINING, max_steps=3, eval_every=3, threads=2)
+    reports = [train_emotion_model(tiny, tmp_path / name, training, progress=False) for name in ("a", "b")]
+    a, b = ((tmp_path / name / ADAPTER_FILE).read_bytes() for name in ("a", "b"))
+    assert a == b, "same seed and threads must give a bit-identical adapter"
+    assert reports[0]["steps"] == 3 and reports[0]["seed"] == 13 and reports[0]["threads"] == 2
+    report = json.loads((tmp_path / "a" / EVAL_FILE).read_text())
+    for key in ("emotions_macro_f1", "ekman_macro_f1", "sentiment_macro_f1"):
+        assert 0.0 <= report["test"][key] <= 1.0
+    assert set(report["test"]["per_label_f1"]) == set(GOEMOTIONS_LABELS)
+    assert report["test"]["polarity"]["n"] == 10  # 2 of 12 test rows mix joy and sadness
+    model, _ = EmotionEncoder.from_pretrained(tmp_path / "a")
+    assert len(model.config.emotion_thresholds) == 28 and model.config.version == "goemotions-minilm-lora-v1-seed13"
+    assert set(model.config.extra["group_thresholds"]["ekman"]) == set(EKMAN_GROUPS)
+
+
+def test_main_reports_missing_data(tmp_path):
+    assert main(["--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "out")]) == 2
+
+
+def test_shipped_model_is_small_and_loads():
+    assert SHIPPED.is_dir(), f"the shipped model is missing at {SHIPPED}"
+    size = sum(p.stat().st_size for p in SHIPPED.iterdir())
+    assert size < 5 * 2**20, f"shipped model is {size / 2**20:.1f} MB"
+    assert {"config.json", ADAPTER_FILE, EVAL_FILE, "MODEL_CARD.md"} <= {p.name for p in SHIPPED.iterdir()}
+    model, _ = EmotionEncoder.from_pretrained(SHIPPED)
+    cfg = model.config
+    assert len(cfg.emotion_thresholds) == 28 and all(0 < t < 1 for t in cfg.emotion_thresholds)
+    assert cfg.emotion_labels == GOEMOTIONS_LABELS and cfg.version.startswith("goemotions-minilm-lora")
+    report = json.loads((SHIPPED / EVAL_FILE).read_text())
+    assert report["model"] == cfg.version
+
+
+def _real_data() -> Path:
+    if not (GOEMOTIONS / "train.tsv").exists():
+        pytest.skip(f"GoEmotions data not found at {GOEMOTIONS} (../shared/data is absent on this machine)")
+    return GOEMOTIONS
+
+
+@pytest.mark.realdata
+def test_real_goemotions_reads_and_matches_label_groups():
+    folder = _real_data()
+    data = read_goemotions(folder)
+    assert {k: len(v) for k, v in data.items()} == {"train": 43410, "dev": 5426, "test": 5427}
+    assert all((v.emotions.sum(1) >= 1).all() for v in data.values())
+    ekman, sentiment_groups = read_groups(folder)
+    assert ekman == EKMAN_GROUPS and sentiment_groups == SENTIMENT_GROUPS
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_shipped_model_test_figures_match_eval_json():
+    folder = _real_data()
+    spec = importlib.util.spec_from_file_location("goemotions_benchmark", ROOT / "benchmarks/goemotions.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    fresh = bench.run(SHIPPED, folder, threads=2)
+    stored = json.loads((SHIPPED / EVAL_FILE).read_text())["test"]
+    for key in ("emotions_macro_f1", "ekman_macro_f1", "sentiment_macro_f1"):
+        assert fresh[key] == pytest.approx(stored[key], abs=1e-3), key
+    assert fresh["polarity"]["macro_f1"] == pytest.approx(stored["polarity"]["macro_f1"], abs=1e-3)

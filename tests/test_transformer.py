@@ -1,0 +1,93 @@
+"""Transformer scorer and shop fine-tuning, on a tiny untrained adapter (fast, offline)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from sentiment.aspects import AspectConfig
+from sentiment.encoder import EmotionEncoder, EncoderConfig, load_base
+from sentiment.finetune import SHOP_TRAINING, finetune_polarity, split_by_user
+from sentiment.schema import EKMAN_COLUMNS, EMOTION_COLUMNS, FEATURE_COLUMNS
+from sentiment.transformer import TransformerScorer
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "adapter"
+    _, bert = load_base()
+    EmotionEncoder(bert, EncoderConfig(version="test-untrained"), seed=3).save_pretrained(path)
+    return path
+
+
+def test_adapter_is_small_and_roundtrips(tiny_model):
+    assert (tiny_model / "adapter.safetensors").stat().st_size < 5_000_000
+    model, tok = EmotionEncoder.from_pretrained(tiny_model)
+    assert model.config.version == "test-untrained" and len(model.config.emotion_labels) == 28
+
+
+def test_scorer_schema_and_bad_inputs(tiny_model):
+    scorer = TransformerScorer(tiny_model, aspects=AspectConfig().with_extra({"sound": ["sound"]}))
+    texts = ["great sound but the cable broke", "", "😍😍", "x " * 50_000, "Das ist nicht gut", "\x00\x07 ok", "fine"]
+    df = scorer.score(texts)
+    assert list(df.columns) == list(scorer.columns) and len(df) == len(texts)
+    assert list(df.columns)[: len(FEATURE_COLUMNS)] == list(FEATURE_COLUMNS)
+    np.testing.assert_allclose(df[["p_negative", "p_neutral", "p_positive"]].sum(axis=1), 1.0, atol=1e-5)
+    assert df.valence.between(-1, 1).all()
+    nonempty = ~df.is_empty
+    assert df.is_empty.tolist() == [False, True, False, False, False, False, False]
+    assert df.loc[nonempty, list(EMOTION_COLUMNS) + list(EKMAN_COLUMNS)].notna().all().all()
+    assert df.loc[~nonempty, list(EMOTION_COLUMNS)].isna().all().all()
+    assert df.asp_sound_mentions[0] == 1 and df.asp_durability_mentions[0] == 1
+    assert df.asp_sound_sentiment.between(-1, 1).sum() == 1
+    # Ekman groups are the max of their members
+    assert np.allclose(df.loc[nonempty, "ekman_disgust"], df.loc[nonempty, "emo_disgust"])
+
+
+def test_scorer_order_independent_and_quantized_close(tiny_model):
+    texts = ["short", "a much longer review text that goes on and on about delivery", "mid length text here"]
+    a = TransformerScorer(tiny_model).score(texts)
+    b = TransformerScorer(tiny_model).score(texts[::-1]).iloc[::-1].reset_index(drop=True)
+    np.testing.assert_allclose(a.valence, b.valence, atol=1e-5)
+    q = TransformerScorer(tiny_model, quantize=True)
+    assert q.version.endswith("-int8") and q.model_version != TransformerScorer(tiny_model).model_version
+    np.testing.assert_allclose(q.score(texts).p_positive, a.p_positive, atol=0.05)
+
+
+def test_missing_or_corrupt_model_names_the_path(tmp_path, tiny_model):
+    with pytest.raises(ValueError, match=str(tmp_path / "nope")):
+        TransformerScorer(tmp_path / "nope").score(["hello"])
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((tiny_model / "config.json").read_text())
+    (broken / "adapter.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="corrupt"):
+        TransformerScorer(broken).score(["hello"])
+
+
+def test_split_by_user_is_disjoint_and_stable():
+    users = np.array([f"u{i % 50}" for i in range(500)])
+    role = split_by_user(users, 0.2, 0.1, seed=1)
+    for r in ("train", "dev", "test"):
+        assert set(users[role == r]).isdisjoint(set(users[role != r]))
+    assert len(set(users[role == "test"])) == 10 and len(set(users[role == "dev"])) == 5
+    assert (split_by_user(users[::-1], 0.2, 0.1, seed=1) == role[::-1]).all()
+
+
+def test_finetune_runs_deterministically(tiny_model):
+    rng = np.random.default_rng(0)
+    words = {5: "love it great", 1: "awful broke terrible", 3: "it is okay I guess"}
+    ratings = rng.choice([1, 3, 5], size=120)
+    texts = [words[r] + f" number {i}" for i, r in enumerate(ratings)]
+    users = np.array([f"u{i % 30}" for i in range(120)])
+    cfg = replace(SHOP_TRAINING, epochs=1, max_steps=3, eval_every=3, max_length=32, threads=1)
+    m1, rep = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False)
+    m2, _ = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False)
+    s1, s2 = m1.adapter_state(), m2.adapter_state()
+    assert all(np.array_equal(s1[k].numpy(), s2[k].numpy()) for k in s1)
+    assert rep["steps"] == 3 and set(rep["split"]) == {"train", "dev", "test"}
+    assert {"accuracy", "macro_f1", "per_class", "confusion_matrix", "emotion_drift_mean_abs"} <= set(rep)
+    with pytest.raises(ValueError, match="not enough rated reviews"):
+        finetune_polarity(texts[:3], [np.nan] * 3, users[:3], tiny_model, training=cfg, progress=False)
