@@ -9,6 +9,7 @@ prints summaries.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from tqdm.auto import tqdm
 
 import profiles
 import sentiment
+from sentiment.parallel import score_chunks
 from recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceConfig
 
 from .contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS, conform
@@ -29,6 +31,8 @@ from .store import Workspace, WorkspaceError
 log = logging.getLogger(__name__)
 
 SCORE_CHUNK = 2000
+#: Reviews to score above which a parallel-capable scorer gets one worker process per core.
+PARALLEL_MIN = 20_000
 RECOMMENDER_MODEL = "recommender"
 
 
@@ -146,8 +150,12 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
     return sentiment.get_scorer(name, aspects=aspect_config)
 
 
-def score(ws: Workspace, scorer: sentiment.Scorer | None = None) -> StageResult:
-    """Score every review; rows whose text and scorer are unchanged are reused, not rescored."""
+def score(ws: Workspace, scorer: sentiment.Scorer | None = None, workers: int | None = None) -> StageResult:
+    """Score every review; rows whose text and scorer are unchanged are reused, not rescored.
+
+    ``workers`` processes score in parallel when the scorer gains from it (the lexicon);
+    by default one per core once there are more than :data:`PARALLEL_MIN` reviews to score.
+    """
     res = StageResult("score")
     with _Timer() as t:
         scorer = scorer or resolve_scorer(ws)
@@ -164,10 +172,13 @@ def score(ws: Workspace, scorer: sentiment.Scorer | None = None) -> StageResult:
                 features.loc[hit] = cached.loc[hashes[hit], columns].to_numpy(dtype=np.float64, na_value=np.nan)
             todo = ~hit
         idx = np.flatnonzero(todo)
+        if workers is None:
+            workers = (os.cpu_count() or 1) if len(idx) > PARALLEL_MIN else 1
+        chunks = [idx[start:start + SCORE_CHUNK] for start in range(0, len(idx), SCORE_CHUNK)]
         with tqdm(total=len(idx), desc=f"score ({scorer.name})", unit="review", disable=None) as bar:
-            for start in range(0, len(idx), SCORE_CHUNK):
-                chunk = idx[start:start + SCORE_CHUNK]
-                features.iloc[chunk] = scorer.score(texts.iloc[chunk].tolist()).to_numpy(dtype=np.float64, na_value=np.nan)
+            scored = score_chunks(scorer, (texts.iloc[c].tolist() for c in chunks), workers)
+            for chunk, part in zip(chunks, scored):
+                features.iloc[chunk] = part.to_numpy(dtype=np.float64, na_value=np.nan)
                 bar.update(len(chunk))
         dtypes = {**sentiment.schema.KEY_COLUMNS, **scorer.columns}
         out = pd.concat([reviews[["review_id"]], hashes.rename("text_hash"), features], axis=1).astype(dtypes)

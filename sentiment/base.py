@@ -27,6 +27,8 @@ class Scorer(ABC):
 
     name: str = "abstract"
     version: str = "0"
+    #: Whether scoring gains from worker processes (pure-Python scorers); see sentiment.parallel.
+    parallel: bool = False
 
     def __init__(self, aspects=None) -> None:
         from .aspects import AspectConfig

@@ -76,6 +76,7 @@ class LexiconScorer(Scorer):
 
     name = "lexicon"
     version = "vader3.3.2-emoji1"
+    parallel = True
 
     def _score_nonempty(self, texts: list[str]) -> dict[str, np.ndarray]:
         from .aspects import aspect_features, lexicon_clause_valence
