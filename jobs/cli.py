@@ -18,7 +18,7 @@ import pandas as pd
 from profiles import ProfileConfig
 from recommender import ArtifactError, ServiceConfig
 
-from . import pipeline
+from . import pipeline, profile_commands
 from .loaders import SchemaError, parse_mapping
 from .runs import fingerprint, recorded_run
 from .store import DEFAULT_WORKSPACE, Workspace, WorkspaceError
@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sql", help='e.g. "SELECT * FROM recommendations LIMIT 10"')
 
     sub.add_parser("runs", parents=[common], help="list recorded runs, newest first")
+    profile_commands.add_parsers(sub, common)
     return parser
 
 
@@ -279,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs(args, ws, out)
         if args.command == "recommend" and args.user:
             return cmd_recommend_users(args, ws, out)
+        if args.command in profile_commands.COMMANDS:
+            return profile_commands.run_command(args, ws, out)
         with ws.lock(f"emorec {args.command}"):
             if args.command == "run":
                 return cmd_run(args, ws, out)

@@ -236,8 +236,9 @@ def profile(ws: Workspace, config: profiles.ProfileConfig | None = None) -> Stag
     res = StageResult("profile")
     with _Timer() as t:
         scored = scored_reviews(ws)
-        users = profiles.build_user_profiles(scored, config)
-        items = profiles.build_item_profiles(scored, config)
+        catalog = ws.read_table("items") if ws.has_table("items") else None
+        users = profiles.build_user_profiles(scored, config, items=catalog)
+        items = profiles.build_item_profiles(scored, config, items=catalog)
         meta = {"config": config.model_dump(), "score_metadata": ws.table_metadata("review_scores")}
         res.outputs.append(str(ws.write_table("user_profiles", users, {**meta, "version": profiles.USER_PROFILE_VERSION})))
         res.outputs.append(str(ws.write_table("item_profiles", items, {**meta, "version": profiles.ITEM_PROFILE_VERSION})))

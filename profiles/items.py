@@ -1,49 +1,200 @@
-"""Per-item emotional profiles with shrinkage toward the global mean."""
+"""Per-item emotional profiles (version 2), shrunk toward the item's category.
+
+An item with 3 reviews should not be trusted as much as one with 3,000: every aggregate that
+feeds a decision (overall valence, Ekman emotions, aspect strengths) is shrunk toward the
+mean of the item's category (from the item table; the global mean for items without one)
+as if the item had ``config.item_prior_strength`` extra reviews at that mean.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from .aggregate import recency_weights, weighted_means
+from .aggregate import (
+    EKMAN,
+    EKMAN_COLUMNS,
+    EMOTION_COLUMNS,
+    EMOTIONS,
+    aspect_names,
+    category_means,
+    check_columns,
+    discover_aspects,
+    feature_rows,
+    group_reviews,
+    item_lookup,
+    pick,
+    shrink,
+)
 from .config import ProfileConfig
-from .users import AGGREGATED_FEATURES
 
-ITEM_PROFILE_VERSION = "1"
+ITEM_PROFILE_VERSION = "2"
+
+_HEAD: dict[str, str] = {
+    "item_id": "string",
+    "category": "string",
+    "n_reviews": "int64",
+    "first_review": "datetime64[ns, UTC]",
+    "last_review": "datetime64[ns, UTC]",
+    "mean_rating": "float64",
+    "share_positive": "float64",
+    "share_negative": "float64",
+    "mean_valence": "float64",
+    "recent_valence": "float64",
+    "confidence": "float64",
+    "valence_shrunk": "float64",
+    **{f"recent_ekman_{g}": "float64" for g in EKMAN},
+    **{f"recent_emo_{e}": "float64" for e in EMOTIONS},
+}
+_TAIL: dict[str, str] = {"top_strength": "string", "top_weakness": "string"}
+#: The item-profile columns that exist whatever the aspect set, in table order (the
+#: per-aspect columns ``aspect_mentions_<a>``, ``aspect_strength_<a>`` sit before
+#: ``top_strength``; see :func:`item_profile_columns`).
+ITEM_PROFILE_FIELDS: tuple[str, ...] = (*_HEAD, *_TAIL)
+#: Prefixes of the per-aspect item-profile columns (``<prefix><aspect>``).
+ITEM_ASPECT_PREFIXES: tuple[str, ...] = ("aspect_mentions_", "aspect_strength_")
 
 
-def build_item_profiles(scored: pd.DataFrame, config: ProfileConfig | None = None) -> pd.DataFrame:
-    """One row per item from scored reviews.
+def item_profile_dtypes(aspects=None) -> dict[str, str]:
+    """Column names and dtypes of the item-profile table, in table order.
+
+    Parameters
+    ----------
+    aspects
+        Aspect names in order, an :class:`~sentiment.aspects.AspectConfig`, or ``None`` for
+        the default aspect set.
+    """
+    per_aspect: dict[str, str] = {}
+    for a in aspect_names(aspects):
+        per_aspect[f"aspect_mentions_{a}"] = "int64"
+        per_aspect[f"aspect_strength_{a}"] = "float64"
+    return {**_HEAD, **per_aspect, **_TAIL}
+
+
+def item_profile_columns(aspects=None) -> list[str]:
+    """Column names of the item-profile table for an aspect set."""
+    return list(item_profile_dtypes(aspects))
+
+
+def _categories(keys: pd.Index, items: pd.DataFrame | None) -> pd.Series:
+    """Category of each item (``<NA>`` when unknown or blank)."""
+    lookup = item_lookup(items, "category")
+    if lookup is None:
+        return pd.Series(pd.NA, index=range(len(keys)), dtype="string")
+    cat = pd.Series(keys.map(lookup.astype("string")), dtype="string").str.strip()
+    return cat.mask(cat == "").reset_index(drop=True)
+
+
+def build_item_profiles(scored: pd.DataFrame, config: ProfileConfig | None = None,
+                        items: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per reviewed item from scored reviews (profile version 2).
+
+    Parameters
+    ----------
+    scored
+        Reviews joined with their scores (see :func:`profiles.build_user_profiles`).
+    config
+        Aggregation settings (:class:`ProfileConfig`; defaults when ``None``).
+    items
+        Optional item table (``item_id``, ``category``, ...): the category each item is
+        shrunk toward. Items without reviews get no row.
 
     Returns
     -------
     pandas.DataFrame
-        ``item_id``, ``n_reviews``, ``last_review``, ``mean_rating``, ``share_positive``,
-        ``share_negative``, ``mean_<feature>``, ``recent_<feature>`` (recency-weighted: what the
-        item evokes now), ``confidence = n / (n + prior)`` and ``valence_shrunk`` (the item's
-        mean valence shrunk toward the global mean with that confidence, so 5 reviews are not
-        trusted as much as 5,000).
+        One row per item, sorted by ``item_id``, with the columns and dtypes of
+        :func:`item_profile_dtypes` for the discovered aspects:
+
+        ``category``
+            From ``items`` (null without one).
+        ``n_reviews``, ``first_review``, ``last_review``, ``mean_rating``
+            Counts, dates and mean stars.
+        ``share_positive``, ``share_negative``
+            Share of reviews with valence above ``config.negative_valence`` / below its
+            negative.
+        ``mean_valence``, ``recent_valence``
+            Plain and recency-weighted mean valence (weights relative to the item's own
+            last review, half-life ``config.half_life_days``).
+        ``confidence``, ``valence_shrunk``
+            ``n / (n + config.item_prior_strength)`` and
+            ``confidence * mean_valence + (1 - confidence) * category mean valence``
+            (the category mean is over all reviews of the category's items; the global
+            mean for items without a category).
+        ``recent_ekman_<g>``
+            Recency-weighted Ekman emotion shrunk the same way toward the category's mean of
+            ``ekman_<g>``, counting only reviews that have emotion scores (NaN for the
+            lexicon scorer).
+        ``recent_emo_<label>``
+            Recency-weighted GoEmotions probabilities (not shrunk).
+        ``aspect_mentions_<a>``, ``aspect_strength_<a>``
+            Reviews mentioning aspect ``a``; their mean ``asp_<a>_sentiment`` shrunk toward
+            the category's mean for that aspect with confidence ``m / (m + prior)``,
+            ``m`` the mentions (the category's mean when ``m = 0``; NaN when the category has
+            no mention either).
+        ``top_strength``, ``top_weakness``
+            Among aspects with at least ``config.min_aspect_mentions`` mentions, the one
+            with the highest positive strength and the one with the lowest negative strength
+            (ties: aspect order); null when there is none (an item whose only well-covered
+            aspect is praised has no weakness).
     """
     config = config or ProfileConfig()
+    check_columns(scored, "item_id")
+    aspects = discover_aspects(scored.columns)
+    dtypes = item_profile_dtypes(aspects)
     if scored.empty:
-        return pd.DataFrame(columns=["item_id", "n_reviews"])
-    df = scored.assign(
-        _negative=(scored["valence"] < -config.negative_valence).astype("float64"),
-        _positive=(scored["valence"] > config.negative_valence).astype("float64"),
-    )
-    g = df.groupby("item_id", sort=True)
-    out = pd.DataFrame({
-        "n_reviews": g.size().astype("int64"),
-        "last_review": g["timestamp"].max(),
-        "mean_rating": g["rating"].mean(),
-        "share_positive": g["_positive"].mean(),
-        "share_negative": g["_negative"].mean(),
-    })
-    plain = weighted_means(df, "item_id", AGGREGATED_FEATURES, np.ones(len(df)))
-    recent = weighted_means(df, "item_id", AGGREGATED_FEATURES, recency_weights(df["timestamp"], config.half_life_days))
-    out = out.join(plain.add_prefix("mean_")).join(recent.add_prefix("recent_"))
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
+
     prior = config.item_prior_strength
-    out["confidence"] = out["n_reviews"] / (out["n_reviews"] + prior)
-    global_valence = float(df["valence"].mean())
-    out["valence_shrunk"] = out["confidence"] * out["mean_valence"] + (1 - out["confidence"]) * global_valence
-    return out.reset_index().astype({"item_id": "string"})
+    g = group_reviews(scored, "item_id", config.half_life_days)
+    f = g.frame
+    w = g.weights
+    category = _categories(g.keys, items)
+    cat_codes, cat_names = pd.factorize(category, sort=True)  # -1 = no category
+    review_cat = cat_codes[g.codes]
+
+    out: dict[str, object] = {"item_id": g.keys.to_numpy(), "category": category, "n_reviews": g.counts}
+    out["first_review"], out["last_review"] = g.first_last()
+    valence = f["valence"].to_numpy(dtype=np.float64, na_value=np.nan)
+    rating = f["rating"].to_numpy(dtype=np.float64, na_value=np.nan)
+    nan = np.isnan(valence)
+    positive = np.where(nan, np.nan, (valence > config.negative_valence).astype(np.float64))
+    negative = np.where(nan, np.nan, (valence < -config.negative_valence).astype(np.float64))
+    plain = g.mean(np.vstack([rating, positive, negative, valence]))
+    out["mean_rating"], out["share_positive"], out["share_negative"], out["mean_valence"] = plain.T
+
+    ekman = feature_rows(f, EKMAN_COLUMNS)
+    emotions = feature_rows(f, EMOTION_COLUMNS)
+    recent = g.mean(np.vstack([valence, ekman, emotions]), w)
+    out["recent_valence"] = recent[:, 0]
+    n = g.counts.astype(np.float64)
+    out["confidence"] = n / (n + prior) if prior > 0 else np.ones_like(n)
+
+    # category (else global) means of valence and Ekman emotions over reviews
+    per_cat, glob = category_means(np.vstack([valence, ekman]), review_cat, len(cat_names))
+    item_prior = np.where((cat_codes >= 0)[:, None], per_cat[np.maximum(cat_codes, 0)] if len(cat_names) else glob, glob)
+    valid_counts = g.sum((~np.isnan(np.vstack([valence, ekman]))).astype(np.float64))
+    shrunk = shrink(np.column_stack([plain[:, 3], recent[:, 1:1 + len(EKMAN)]]), valid_counts, item_prior, prior)
+    out["valence_shrunk"] = shrunk[:, 0]
+    for j, grp in enumerate(EKMAN):
+        out[f"recent_ekman_{grp}"] = shrunk[:, 1 + j]
+    for j, e in enumerate(EMOTIONS):
+        out[f"recent_emo_{e}"] = recent[:, 1 + len(EKMAN) + j]
+
+    if aspects:
+        mentions = feature_rows(f, [f"asp_{a}_mentions" for a in aspects])
+        mentioned = np.nan_to_num(mentions, nan=0.0) > 0
+        sentiment = np.where(mentioned, feature_rows(f, [f"asp_{a}_sentiment" for a in aspects]), np.nan)
+        m = g.sum(mentioned.astype(np.float64))
+        item_mean = g.mean(sentiment)
+        a_cat, a_glob = category_means(sentiment, review_cat, len(cat_names))
+        a_prior = np.where((cat_codes >= 0)[:, None], a_cat[np.maximum(cat_codes, 0)] if len(cat_names) else a_glob, a_glob)
+        strength = shrink(item_mean, m, a_prior, prior)
+    else:
+        m = strength = np.zeros((g.n_groups, 0))
+    for j, a in enumerate(aspects):
+        out[f"aspect_mentions_{a}"] = m[:, j].astype(np.int64)
+        out[f"aspect_strength_{a}"] = strength[:, j]
+    eligible = (m >= config.min_aspect_mentions) & ~np.isnan(strength)
+    out["top_strength"] = pick(strength, eligible & (strength > 0), aspects, largest=True)
+    out["top_weakness"] = pick(strength, eligible & (strength < 0), aspects, largest=False)
+    return pd.DataFrame({c: out[c] for c in dtypes}).astype(dtypes)

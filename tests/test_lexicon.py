@@ -49,3 +49,14 @@ def test_review_text_and_hash():
     h = text_hash(t)
     assert h.str.len().eq(16).all() and h[0] != h[1]
     assert text_hash(pd.Series(["Great. works"]))[0] == h[0]
+
+
+def test_parallel_scoring_matches_serial():
+    from sentiment.parallel import score_chunks
+
+    texts = [f"review {i}: {'great value' if i % 3 else 'flimsy, broke after a week 😡'}" for i in range(300)]
+    chunks = [texts[i:i + 50] for i in range(0, 300, 50)]
+    scorer = LexiconScorer()
+    serial = pd.concat(list(score_chunks(scorer, chunks, workers=1)), ignore_index=True)
+    parallel = pd.concat(list(score_chunks(scorer, chunks, workers=2)), ignore_index=True)
+    pd.testing.assert_frame_equal(serial, parallel)
