@@ -43,9 +43,27 @@ def compound_to_polarity(compound: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def _analyzer():
+    """VADER's analyzer with two quadratic hot spots made constant-time (identical scores).
+
+    ``SentimentIntensityAnalyzer._negation_check`` and ``_special_idioms_check`` lower-case the
+    whole sentence for every sentiment word they look at, although they only read the three
+    words before it and the two after it: O(words^2) per review, most of VADER's time on long
+    reviews. The subclass hands them that window instead (callers guarantee ``i >= start_i + 1``,
+    so no index wraps around), which gives the same result; ``tests/test_lexicon.py`` checks the
+    scores against the stock analyzer.
+    """
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    return SentimentIntensityAnalyzer()
+    class WindowedAnalyzer(SentimentIntensityAnalyzer):
+        def _negation_check(self, valence, words_and_emoticons, start_i, i):
+            lo = max(0, i - 3)
+            return SentimentIntensityAnalyzer._negation_check(valence, words_and_emoticons[lo:i + 1], start_i, i - lo)
+
+        def _special_idioms_check(self, valence, words_and_emoticons, i):
+            lo = max(0, i - 3)
+            return SentimentIntensityAnalyzer._special_idioms_check(valence, words_and_emoticons[lo:i + 3], i - lo)
+
+    return WindowedAnalyzer()
 
 
 def _with_emoji_words(text: str) -> str:
