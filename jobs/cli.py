@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=160, help="tokens per review while training (default: %(default)s)")
     p.add_argument("--seed", type=int, default=13, help="random seed (default: %(default)s)")
     p.add_argument("--threads", type=int, help="torch threads (fix it for bit-identical reruns)")
+    p.add_argument("--device", default="auto", help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:1, ...")
 
     p = sub.add_parser("train-emotions", help="reproduce the shipped emotion model from GoEmotions (see its MODEL_CARD.md)", add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of python -m jobs.train_emotions (--help for them)")
@@ -135,7 +136,7 @@ def _sentiment_training(args):
 
     from sentiment.finetune import SHOP_TRAINING
 
-    return replace(SHOP_TRAINING, epochs=args.epochs, max_length=args.max_length, seed=args.seed, threads=args.threads)
+    return replace(SHOP_TRAINING, epochs=args.epochs, max_length=args.max_length, seed=args.seed, threads=args.threads, device=args.device)
 
 
 def _report(results: list[pipeline.StageResult], out) -> None:

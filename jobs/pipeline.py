@@ -127,11 +127,15 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
                    aspects: Path | None = None, quantize: bool = False) -> sentiment.Scorer:
     """The scorer a run uses.
 
-    ``auto`` is the transformer with the workspace's fine-tuned model when
-    ``emorec train-sentiment`` has made one, else the lexicon scorer. ``transformer`` uses
-    ``model_path``, else the workspace's fine-tuned model, else the shipped emotion model.
-    ``aspects`` is a TOML file adding or overriding aspects.
+    ``auto`` is the transformer with, in this order, ``model_path``, the workspace's fine-tuned
+    model (made by ``emorec train-sentiment``) or the shipped emotion model; only when none of
+    them exists (an install without ``sentiment/models/default``) does it fall back to the
+    lexicon scorer, with a warning. ``transformer`` uses the same models but never falls back:
+    a missing model is an error naming the path. ``aspects`` is a TOML file adding or
+    overriding aspects.
     """
+    from sentiment.transformer import SHIPPED_MODEL
+
     from sentiment.aspects import AspectConfig
 
     aspect_config = AspectConfig.from_toml(aspects) if aspects else AspectConfig()
@@ -141,7 +145,11 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
     except WorkspaceError:
         pass
     if name == "auto":
-        name = "transformer" if (model_path or tuned) else "lexicon"
+        if model_path or tuned or (SHIPPED_MODEL / "config.json").exists():
+            name = "transformer"
+        else:
+            log.warning("no transformer model (the shipped one is missing at %s): scoring with the lexicon", SHIPPED_MODEL)
+            name = "lexicon"
     if name == "transformer":
         path = Path(model_path) if model_path else tuned
         return sentiment.get_scorer("transformer", model_path=path, aspects=aspect_config, quantize=quantize)

@@ -41,7 +41,7 @@ EVAL_FILE = "eval.json"
 #: Settings of the shipped model (chosen by the subset experiments recorded in MODEL_CARD.md).
 DEFAULT_TRAINING = TrainingConfig(
     epochs=2, lr=2e-3, weight_decay=0.01, warmup_ratio=0.06, max_length=64, max_tokens=2048, max_batch=32,
-    eval_every=400, patience=3, polarity_weight=1.0, emotion_weight=5.0, seed=13, threads=2,
+    eval_every=400, patience=3, polarity_weight=1.0, emotion_weight=5.0, seed=13, threads=2, device="cpu",
 )
 DEFAULT_ENCODER = EncoderConfig(lora_r=8, lora_alpha=16.0, lora_dropout=0.1)
 
@@ -306,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--max-train", type=int, default=None, help="train on a seeded sample of N texts")
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads (fixed for reproducible weights)")
+    p.add_argument("--device", default="cpu", help="cpu (default: the shipped model's bits are CPU bits), cuda, auto")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--max-length", type=int, default=d.max_length)
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between dev evaluations (0: each epoch)")
@@ -319,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "train.tsv").exists():
         log.error("no GoEmotions data at %s", args.data)
         return 2
-    training = replace(d, seed=args.seed, epochs=args.epochs, threads=args.threads, lr=args.lr, max_length=args.max_length,
+    training = replace(d, seed=args.seed, epochs=args.epochs, threads=args.threads, device=args.device, lr=args.lr, max_length=args.max_length,
                        eval_every=args.eval_every, emotion_weight=args.emotion_weight, max_steps=args.max_steps)
     encoder = replace(DEFAULT_ENCODER, lora_r=args.lora_r, lora_alpha=2.0 * args.lora_r, lora_targets=tuple(args.lora_targets.split(",")))
     train_emotion_model(args.data, args.out, training, encoder, progress=not args.no_progress, max_train=args.max_train)

@@ -248,7 +248,26 @@ def encode_batches(
     Yields ``(indices, outputs, attention_mask)`` per batch; ``indices`` say which inputs the
     rows belong to, so callers scatter results back into input order.
     """
+    device = model_device(model)
     with torch.inference_mode():
         for idx in length_batches([len(x) for x in ids], max_tokens=max_tokens, max_batch=max_batch):
             input_ids, mask = collate([ids[i] for i in idx])
-            yield idx, model(input_ids, mask), mask
+            if device.type == "cpu":
+                yield idx, model(input_ids, mask), mask
+            else:  # outputs come back to the CPU, where callers turn them into numpy arrays
+                out = model(input_ids.to(device), mask.to(device))
+                yield idx, {k: v.float().cpu() for k, v in out.items()}, mask
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` (or None): the first CUDA GPU when torch sees one, else the CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Device of a model's first parameter (CPU for a model without parameters)."""
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")

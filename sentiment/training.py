@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .encoder import EmotionEncoder, collate, encode_batches, tokenize
+from .encoder import EmotionEncoder, collate, encode_batches, resolve_device, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,8 @@ class TrainingConfig:
     seed: int = 13
     threads: int | None = None
     max_steps: int | None = None
+    #: ``"auto"``: a CUDA GPU when torch sees one, else the CPU (``"cpu"``, ``"cuda:1"``, ...).
+    device: str = "auto"
 
 
 @dataclass
@@ -150,6 +152,11 @@ def fit(
     if config.balance_classes and (polarity >= 0).any():
         log.info("polarity class weights %s", np.round(class_w.numpy(), 3).tolist())
 
+    device = resolve_device(config.device)
+    if device.type != "cpu":
+        log.info("training on %s", device)
+    model.to(device)
+    class_w = class_w.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(_training_batches(lengths, np.random.default_rng(0), config.max_tokens, config.max_batch))
@@ -160,7 +167,7 @@ def fit(
     )
     eval_every = config.eval_every or steps_per_epoch
     result = FitResult(best_score=-math.inf, best_step=0, steps=0, config=asdict(config))
-    best_state = {k: v.clone() for k, v in model.adapter_state().items()}
+    best_state = _cpu_copy(model.adapter_state())
     bad_evals = 0
     bar = tqdm(total=total, desc="train", unit="step", disable=not progress or None)
     step = 0
@@ -169,13 +176,13 @@ def fit(
         model.train()
         for batch in _training_batches(lengths, rng, config.max_tokens, config.max_batch):
             input_ids, mask = collate([train_ids[i] for i in batch])
-            out = model(input_ids, mask)
-            loss = torch.zeros(())
-            y = torch.as_tensor(polarity[batch], dtype=torch.long)
+            out = model(input_ids.to(device), mask.to(device))
+            loss = torch.zeros((), device=device)
+            y = torch.as_tensor(polarity[batch], dtype=torch.long, device=device)
             if (y >= 0).any():
                 loss = loss + config.polarity_weight * F.cross_entropy(out["polarity"], y, weight=class_w, ignore_index=-1)
             if emotions is not None:
-                t = torch.as_tensor(emotions[batch], dtype=torch.float32)
+                t = torch.as_tensor(emotions[batch], dtype=torch.float32, device=device)
                 has = ~torch.isnan(t[:, 0])
                 if has.any():
                     loss = loss + config.emotion_weight * F.binary_cross_entropy_with_logits(out["emotions"][has], t[has])
@@ -194,7 +201,7 @@ def fit(
                 log.info("step %d epoch %d: dev score %.4f", step, epoch, s)
                 if s > result.best_score:
                     result.best_score, result.best_step, bad_evals = s, step, 0
-                    best_state = {k: v.clone() for k, v in model.adapter_state().items()}
+                    best_state = _cpu_copy(model.adapter_state())
                 else:
                     bad_evals += 1
                     if bad_evals >= config.patience:
@@ -207,6 +214,11 @@ def fit(
             break
     bar.close()
     result.steps = step
+    model.to("cpu")
     model.load_adapter_state(best_state)
     model.eval()
     return result
+
+
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}

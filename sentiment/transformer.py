@@ -48,18 +48,23 @@ class TransformerScorer(Scorer):
         Torch intra-op threads (default: torch's choice, all cores).
     max_tokens
         Padded tokens per batch.
+    device
+        ``"auto"`` (default): a CUDA GPU when torch sees one, else the CPU. Quantized models
+        always run on the CPU (dynamic int8 is a CPU kernel).
     """
 
     name = "transformer"
 
     def __init__(self, model_path: str | Path | None = None, aspects=None, max_length: int = 256,
-                 quantize: bool = False, threads: int | None = None, max_tokens: int = 8192) -> None:
+                 quantize: bool = False, threads: int | None = None, max_tokens: int = 8192,
+                 device: str = "auto") -> None:
         super().__init__(aspects)
         self.model_path = Path(model_path) if model_path else SHIPPED_MODEL
         self.max_length = max_length
         self.quantize = quantize
         self.threads = threads
         self.max_tokens = max_tokens
+        self.device = device
         self._model = None
         self._tokenizer = None
         self._config = None
@@ -88,6 +93,10 @@ class TransformerScorer(Scorer):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        else:
+            from .encoder import resolve_device
+
+            model.to(resolve_device(self.device))
         self._model, self._tokenizer, self._config = model, tokenizer, model.config
         return self
 
@@ -145,8 +154,11 @@ class TransformerScorer(Scorer):
                     pooled.append(hidden[b, torch.from_numpy(np.flatnonzero(tok))].mean(0))
                     where.append((b, k))
         if pooled:
+            from .encoder import model_device
+
             with torch.inference_mode():
-                p = torch.softmax(model.polarity_head(torch.stack(pooled)), -1).numpy()
+                logits = model.polarity_head(torch.stack(pooled).to(model_device(model)))
+                p = torch.softmax(logits.float().cpu(), -1).numpy()
             for (b, k), v in zip(where, p[:, 2] - p[:, 0]):
                 result[b][k] = v
         return result
