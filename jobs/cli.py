@@ -18,7 +18,7 @@ import pandas as pd
 from profiles import ProfileConfig
 from recommender import ArtifactError, ServiceConfig
 
-from . import pipeline, profile_commands
+from . import evaluate_commands, forget_commands, pipeline, profile_commands
 from .loaders import SchemaError, parse_mapping
 from .runs import fingerprint, recorded_run
 from .store import DEFAULT_WORKSPACE, Workspace, WorkspaceError
@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("runs", parents=[common], help="list recorded runs, newest first")
     profile_commands.add_parsers(sub, common)
+    evaluate_commands.add_parsers(sub, common)
+    forget_commands.add_parsers(sub, common)
     return parser
 
 
@@ -283,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_recommend_users(args, ws, out)
         if args.command in profile_commands.COMMANDS:
             return profile_commands.run_command(args, ws, out)
+        if args.command in evaluate_commands.COMMANDS:
+            return evaluate_commands.run_command(args, ws, out)
+        if args.command in forget_commands.COMMANDS:
+            return forget_commands.run_command(args, ws, out)
         with ws.lock(f"emorec {args.command}"):
             if args.command == "run":
                 return cmd_run(args, ws, out)

@@ -32,6 +32,7 @@ import logging
 import math
 import re
 import warnings
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ from typing import IO, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+
+from sentiment.text import scrub_pii
 
 from .contract import (
     ITEM_COLUMNS,
@@ -86,6 +90,7 @@ _REVIEW_REQUIRED = tuple((f,) for f in REQUIRED_REVIEW_FIELDS) + (TEXT_FIELDS,)
 
 _SCHEMA_SAMPLE = 1000  # JSON objects inspected for the file-level column check
 _MAX_RECORD = 10_000  # characters of a quarantined record that are kept
+_MAX_VOTES = 10**12  # more helpful votes than that is not a count
 _NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _HASH_KEYS = ("emorec-dedup-k01", "emorec-dedup-k02")  # two 64-bit hashes make a 16-byte digest
@@ -348,8 +353,12 @@ def _check_keys(keys: set[str], n_objects: int, mapping: Mapping[str, str], path
 def _csv_source(path: Path, chunk_size: int) -> tuple[list[str], Iterator[pd.DataFrame]]:
     """Header and chunks of a CSV/TSV file as strings (IDs such as "007" or "NA" stay as written)."""
     with _open_binary(path) as fh:
-        header = fh.readline().decode("utf-8", "replace")
+        raw_header = fh.readline()
         gz = isinstance(fh, gzip.GzipFile)
+    try:
+        header = raw_header.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: line 1 (the header) is not valid UTF-8 at byte {exc.start}") from None
     if not header.strip():
         return [], iter(())
     tsv = ".tsv" in [s.lower() for s in path.suffixes]
@@ -358,6 +367,7 @@ def _csv_source(path: Path, chunk_size: int) -> tuple[list[str], Iterator[pd.Dat
                 compression="gzip" if gz else None)
 
     def chunks() -> Iterator[pd.DataFrame]:
+        done = 0
         with pd.read_csv(path, chunksize=chunk_size, **opts) as reader:
             while True:
                 try:
@@ -367,10 +377,17 @@ def _csv_source(path: Path, chunk_size: int) -> tuple[list[str], Iterator[pd.Dat
                 except StopIteration:
                     return
                 except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
-                    raise ValueError(f"{path}: malformed CSV (a row has more fields than the header): {exc}") from None
+                    what = ("a row has more fields than the header" if "fields" in str(exc)
+                            else f"after data row {done}")
+                    raise ValueError(f"{path}: malformed CSV ({what}): {exc}") from None
+                done += len(df)
                 yield df
 
-    return list(pd.read_csv(path, nrows=0, **opts).columns), chunks()
+    try:
+        columns = list(pd.read_csv(path, nrows=0, **opts).columns)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"{path}: malformed CSV header (line 1): {exc}") from None
+    return columns, chunks()
 
 
 def _parquet_source(path: Path, chunk_size: int) -> tuple[list[str], Iterator[pd.DataFrame]]:
@@ -539,7 +556,7 @@ def _parse_votes(value: Any) -> int | None:
             raise ValueError
     except (ValueError, OverflowError):
         count = -1
-    if count < 0:
+    if not 0 <= count <= _MAX_VOTES:  # also keeps the value inside Int64
         raise _Invalid(f"helpful_votes not a count: {_show(raw)}")
     return count
 
@@ -705,11 +722,12 @@ def _stable_ids(user: np.ndarray, item: np.ndarray, iso: np.ndarray, title: np.n
 
 
 def _record_text(record: dict | str) -> str:
-    """A raw record as text for the quarantine: personal fields removed, at most 10,000 characters."""
+    """A raw record as text for the quarantine: personal fields removed, e-mail addresses, URLs and
+    phone numbers scrubbed (:func:`sentiment.text.scrub_pii`), at most 10,000 characters."""
     if isinstance(record, dict):
         record = json.dumps({k: v for k, v in record.items() if k not in PERSONAL_FIELDS},
                             ensure_ascii=False, default=str)
-    record = _PERSONAL_PAIR.sub("", record).encode("utf-8", "backslashreplace").decode("utf-8")
+    record = scrub_pii(_PERSONAL_PAIR.sub("", record).encode("utf-8", "backslashreplace").decode("utf-8"))
     extra = len(record) - _MAX_RECORD
     return record if extra <= 0 else f"{record[:_MAX_RECORD]}…[truncated {extra} chars]"
 
@@ -882,11 +900,22 @@ def _gc_paused() -> Iterator[None]:
 def _iter_chunks(path: Path, mapping: dict[str, str], fmt: str, chunk_size: int) -> Iterator[LoadResult]:
     state, counts = _DedupState(), np.zeros(4, dtype=np.int64)
     chunks = _READERS[fmt](path, mapping, chunk_size)
+    last_line = 0
     while True:
         with _gc_paused():  # only while this generator works, not while the caller holds a chunk
-            chunk = next(chunks, None)
+            try:
+                chunk = next(chunks, None)
+            except FileNotFoundError:
+                raise
+            except (OSError, EOFError, zlib.error, pa.ArrowException) as exc:  # a corrupt gzip or Parquet container
+                if isinstance(exc, ValueError) and str(path) in str(exc):
+                    raise
+                raise ValueError(f"{path}: unreadable or truncated {fmt} file (after line {last_line}): "
+                                 f"{type(exc).__name__}: {exc}") from None
             if chunk is None:
                 break
+            if len(chunk.lines):
+                last_line = max(last_line, int(chunk.lines.max()))
             result = _validate(chunk, path.name, state)
         counts += (result.n_read, len(result.reviews), len(result.quarantine), result.n_duplicates)
         yield result

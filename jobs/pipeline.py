@@ -25,8 +25,9 @@ from sentiment.parallel import score_chunks
 from recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceConfig
 
 from .contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS, conform
+from .forget import drop_forgotten
 from .loaders import LoadResult, iter_review_chunks, load_items
-from .store import Workspace, WorkspaceError
+from .store import Workspace, WorkspaceError, crash_point
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +97,18 @@ def ingest(ws: Workspace, sources: Sequence[Path], mapping: dict[str, str] | Non
                               "reason": "duplicate review_id across input files", "record": d["review_id"]})
             quarantine = pd.concat([quarantine, conform(q, QUARANTINE_COLUMNS)], ignore_index=True)
             reviews = reviews.loc[~dup_ids]
+        reviews, quarantine, n_forgotten = drop_forgotten(ws, reviews, quarantine)  # right to erasure
         reviews = conform(reviews, REVIEW_COLUMNS)
         quarantine = conform(quarantine, QUARANTINE_COLUMNS)
         meta = {"sources": [str(s) for s in sources]}
-        res.outputs.append(str(ws.write_table("reviews", reviews, meta)))
-        res.outputs.append(str(ws.write_table("quarantine", quarantine, meta)))
+        tables = {"reviews": (reviews, meta), "quarantine": (quarantine, meta)}
         if items is not None:
-            res.outputs.append(str(ws.write_table("items", load_items(Path(items), mapping=None), {"source": str(items)})))
+            tables["items"] = (load_items(Path(items), mapping=None), {"source": str(items)})
+        res.outputs.extend(str(path) for path in ws.write_tables(tables).values())
     res.seconds = t.seconds
     res.counts = {
         "read": sum(r.n_read for r in loaded), "reviews": len(reviews), "quarantined": len(quarantine),
+        "forgotten": n_forgotten,
         "duplicates_collapsed": sum(r.n_duplicates for r in loaded) + int(dup_ids.sum()),
         "users": int(reviews["user_id"].nunique()), "items": int(reviews["item_id"].nunique()),
     }
@@ -158,11 +161,24 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
     return sentiment.get_scorer(name, aspects=aspect_config)
 
 
+def _checkpoint_key(scorer: sentiment.Scorer) -> str:
+    """Checkpoints are only reused by the same scorer (model version and score schema)."""
+    import hashlib
+
+    return hashlib.sha256(f"{scorer.model_version}|{sentiment.SCHEMA_VERSION}".encode()).hexdigest()[:16]
+
+
 def score(ws: Workspace, scorer: sentiment.Scorer | None = None, workers: int | None = None) -> StageResult:
     """Score every review; rows whose text and scorer are unchanged are reused, not rescored.
 
     ``workers`` processes score in parallel when the scorer gains from it (the lexicon);
     by default one per core once there are more than :data:`PARALLEL_MIN` reviews to score.
+
+    Every chunk of :data:`SCORE_CHUNK` newly scored reviews is checkpointed at once
+    (``partial/review_scores/<key>/part-NNNNNN.parquet``, written atomically), so a run killed
+    mid-scoring keeps its work: the next run reuses the checkpointed scores (counted as
+    ``resumed``) and scores only the rest. ``review_scores`` itself is written once, at the
+    end, and the checkpoints are then removed.
     """
     res = StageResult("score")
     with _Timer() as t:
@@ -179,6 +195,17 @@ def score(ws: Workspace, scorer: sentiment.Scorer | None = None, workers: int | 
             if hit.any():
                 features.loc[hit] = cached.loc[hashes[hit], columns].to_numpy(dtype=np.float64, na_value=np.nan)
             todo = ~hit
+        reused = int((~todo).sum())
+        key = _checkpoint_key(scorer)
+        parts = [p for p in ws.read_parts("review_scores", key) if set(columns) <= set(p.columns)]
+        if parts:  # an earlier run was stopped mid-scoring: take its checkpointed chunks
+            done = pd.concat(parts, ignore_index=True).drop_duplicates("text_hash").set_index("text_hash")
+            hit = todo & hashes.isin(done.index).to_numpy()
+            if hit.any():
+                features.loc[hit] = done.loc[hashes[hit], columns].to_numpy(dtype=np.float64, na_value=np.nan)
+            todo = todo & ~hit
+        resumed = len(reviews) - reused - int(todo.sum())
+        n_parts = len(parts)
         idx = np.flatnonzero(todo)
         if workers is None:
             workers = (os.cpu_count() or 1) if len(idx) > PARALLEL_MIN else 1
@@ -187,14 +214,20 @@ def score(ws: Workspace, scorer: sentiment.Scorer | None = None, workers: int | 
             scored = score_chunks(scorer, (texts.iloc[c].tolist() for c in chunks), workers)
             for chunk, part in zip(chunks, scored):
                 features.iloc[chunk] = part.to_numpy(dtype=np.float64, na_value=np.nan)
+                checkpoint = pd.concat([hashes.iloc[chunk].rename("text_hash").reset_index(drop=True),
+                                        features.iloc[chunk].reset_index(drop=True)], axis=1)
+                ws.write_part("review_scores", key, n_parts, checkpoint)
+                n_parts += 1
+                crash_point("score:part")
                 bar.update(len(chunk))
         dtypes = {**sentiment.schema.KEY_COLUMNS, **scorer.columns}
         out = pd.concat([reviews[["review_id"]], hashes.rename("text_hash"), features], axis=1).astype(dtypes)
         meta = {"schema_version": sentiment.SCHEMA_VERSION, "scorer": scorer.name, "model_version": scorer.model_version,
                 "aspects": scorer.aspects.model_dump()}
         res.outputs.append(str(ws.write_table("review_scores", out, meta)))
+        ws.clear_parts("review_scores")
     res.seconds = t.seconds
-    res.counts = {"scored": int(todo.sum()), "reused": int((~todo).sum()), "empty_text": int(out["is_empty"].sum())}
+    res.counts = {"scored": int(todo.sum()), "reused": reused, "resumed": resumed, "empty_text": int(out["is_empty"].sum())}
     res.notes.append(f"scorer {scorer.model_version}")
     return res
 
@@ -248,8 +281,9 @@ def profile(ws: Workspace, config: profiles.ProfileConfig | None = None) -> Stag
         users = profiles.build_user_profiles(scored, config, items=catalog)
         items = profiles.build_item_profiles(scored, config, items=catalog)
         meta = {"config": config.model_dump(), "score_metadata": ws.table_metadata("review_scores")}
-        res.outputs.append(str(ws.write_table("user_profiles", users, {**meta, "version": profiles.USER_PROFILE_VERSION})))
-        res.outputs.append(str(ws.write_table("item_profiles", items, {**meta, "version": profiles.ITEM_PROFILE_VERSION})))
+        written = ws.write_tables({"user_profiles": (users, {**meta, "version": profiles.USER_PROFILE_VERSION}),
+                                   "item_profiles": (items, {**meta, "version": profiles.ITEM_PROFILE_VERSION})})
+        res.outputs.extend(str(path) for path in written.values())
     res.seconds = t.seconds
     res.counts = {"user_profiles": len(users), "item_profiles": len(items)}
     return res
@@ -261,8 +295,14 @@ def train(ws: Workspace, config: ServiceConfig | None = None, version: str = "la
     config = config or ServiceConfig()
     res = StageResult("train")
     with _Timer() as t:
-        reviews = ws.read_table("reviews", columns=["user_id", "item_id", "rating", "timestamp"])
-        service = RecommendationService(config).fit(reviews)
+        emotional = config.model == "hybrid" or config.interactions.weighting == "emotion"
+        columns = ["review_id", "user_id", "item_id", "rating", "timestamp"] if emotional else ["user_id", "item_id", "rating", "timestamp"]
+        reviews = ws.read_table("reviews", columns=columns)
+        kw = {}
+        if emotional:  # the hybrid and emotion weighting read the review scores and the catalog when present
+            kw["scores"] = ws.read_table("review_scores") if ws.has_table("review_scores") else None
+            kw["items"] = ws.read_table("items") if ws.has_table("items") else None
+        service = RecommendationService(config).fit(reviews, **kw)
         with ws.new_model_version(RECOMMENDER_MODEL, version) as folder:
             service.save_pretrained(folder)
         res.outputs.append(str(ws.model_path(RECOMMENDER_MODEL)))

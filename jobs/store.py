@@ -6,13 +6,19 @@ Layout::
       tables/<name>.parquet     one table per stage (reviews, quarantine, review_scores,
                                 user_profiles, item_profiles, recommendations, runs)
       models/<name>/<version>/  trained artifacts; models/<name>/CURRENT names the live one
+      partial/<name>/<key>/     checkpointed parts of a stage that has not finished yet
+                                (``part-*.parquet``); removed when the stage completes
       demo/                     the generated demo shop, when `emorec run` made one
       .lock                     held by the one process writing to the workspace
+      .forget_key               secret of the ``forgotten_users`` hashes (see jobs.forget)
 
 Every write goes to a temporary file in the same folder, is flushed to disk, and is then
 renamed over the old one (``os.replace`` is atomic on POSIX), so a crash leaves either the
 old complete table or the new complete table, never half of one. Models are written into
-a fresh version folder and published by atomically replacing ``CURRENT``.
+a fresh version folder and published by atomically replacing ``CURRENT``. Every path
+the store builds from a name (table, model, version, the ``CURRENT`` pointer) is checked
+to stay inside the workspace, and an unwritable or full disk is a :class:`WorkspaceError`
+that says the previous outputs are intact.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import logging
 import os
 import re
 import shutil
+import signal
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +46,12 @@ log = logging.getLogger(__name__)
 DEFAULT_WORKSPACE = Path("emorec-workspace")
 METADATA_KEY = b"emorec"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_PART = re.compile(r"^part-(\d{6})\.parquet$")
+#: TEST-ONLY fault injection: ``EMOREC_TEST_KILL_AT=<tag>[#<n>]`` SIGKILLs the process the
+#: n-th time (default 1st) it reaches :func:`crash_point` ``tag``. Never set in production.
+KILL_ENV = "EMOREC_TEST_KILL_AT"
+_crash_hits: Counter = Counter()
 
 
 class WorkspaceError(RuntimeError):
@@ -52,6 +66,30 @@ def _check_name(name: str) -> str:
     if not _NAME.match(name):
         raise ValueError(f"invalid table or model name {name!r}: use lower-case letters, digits and _")
     return name
+
+
+def _check_version(version: str) -> str:
+    if not isinstance(version, str) or not _VERSION.match(version) or ".." in version:
+        raise ValueError(f"invalid model version {version!r}: use letters, digits, '.', '_' and '-' (no path)")
+    return version
+
+
+def crash_point(tag: str) -> None:
+    """TEST-ONLY: kill this process with SIGKILL here if ``$EMOREC_TEST_KILL_AT`` names ``tag``.
+
+    Used by ``tests/test_faults.py`` to stop a real run at an exact point (mid-scoring, between
+    a table's temporary file and its rename, before a model is published) without timing games.
+    """
+    spec = os.environ.get(KILL_ENV)
+    if not spec:
+        return
+    want, _, nth = spec.partition("#")
+    if want != tag:
+        return
+    _crash_hits[tag] += 1
+    if _crash_hits[tag] >= int(nth or 1):
+        log.warning("%s=%s: killing process %d (test-only fault injection)", KILL_ENV, spec, os.getpid())
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -94,53 +132,141 @@ class Workspace:
     # --- tables ------------------------------------------------------------------------
     def write_table(self, name: str, df: pd.DataFrame, metadata: dict | None = None) -> Path:
         """Atomically write ``df`` as table ``name`` with optional JSON metadata."""
-        path = self.table_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table = pa.Table.from_pandas(df, preserve_index=False)
-        meta = dict(table.schema.metadata or {})
-        meta[METADATA_KEY] = json.dumps(metadata or {}, sort_keys=True, default=str).encode()
-        table = table.replace_schema_metadata(meta)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        return self.write_tables({name: (df, metadata)})[name]
+
+    def write_tables(self, tables: dict[str, tuple[pd.DataFrame, dict | None]]) -> dict[str, Path]:
+        """Write several tables of one stage: every temporary file first, then the renames.
+
+        A crash or a full disk while the temporary files are written leaves all the previous
+        tables; the renames that follow take microseconds. Raises :class:`WorkspaceError`
+        (naming the table and the OS error) when the workspace cannot be written.
+        """
+        staged: list[tuple[str, Path, Path]] = []
         try:
-            with open(tmp, "wb") as fh:
-                pq.write_table(table, fh, compression="zstd")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            _fsync_dir(path.parent)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise WorkspaceError(f"could not write table {name!r} to {path}: {exc.strerror or exc}; the previous version is intact") from exc
-        return path
+            for name, (df, metadata) in tables.items():
+                path = self.table_path(name)
+                table = pa.Table.from_pandas(df, preserve_index=False)
+                meta = dict(table.schema.metadata or {})
+                meta[METADATA_KEY] = json.dumps(metadata or {}, sort_keys=True, default=str).encode()
+                table = table.replace_schema_metadata(meta)
+                tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+                staged.append((name, path, tmp))
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    _write_parquet(table, tmp)
+                except OSError as exc:
+                    raise WorkspaceError(f"could not write table {name!r} to {path}: {exc.strerror or exc}; "
+                                         "the previous version is intact") from exc
+                crash_point(f"write:{name}")
+            for name, path, tmp in staged:
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    raise WorkspaceError(f"could not write table {name!r} to {path}: {exc.strerror or exc}; "
+                                         "the previous version is intact") from exc
+            if staged:
+                try:
+                    _fsync_dir(staged[0][1].parent)
+                except OSError:
+                    pass
+        finally:
+            for _, _, tmp in staged:
+                tmp.unlink(missing_ok=True)
+        return {name: path for name, path, _ in staged}
 
     def read_table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """Read table ``name``; a missing table names the command that makes it."""
         path = self.table_path(name)
         if not path.exists():
             raise WorkspaceError(f"table {name!r} does not exist in {self.root} (run `emorec {_PRODUCER.get(name, 'run')}` first)")
-        return pq.read_table(path, columns=columns).to_pandas()
+        try:
+            return pq.read_table(path, columns=columns).to_pandas()
+        except (pa.ArrowException, OSError) as exc:
+            raise WorkspaceError(f"table {name!r} at {path} is unreadable or corrupt: {exc}") from exc
 
     def table_metadata(self, name: str) -> dict:
         """The JSON metadata stored with table ``name`` (empty if none)."""
         meta = pq.read_schema(self.table_path(name)).metadata or {}
         return json.loads(meta.get(METADATA_KEY, b"{}"))
 
+    # --- checkpointed parts of an unfinished stage ----------------------------------------
+    def parts_dir(self, name: str, key: str) -> Path:
+        """Folder of the checkpointed parts of table ``name`` computed under ``key``."""
+        if not re.fullmatch(r"[0-9a-f]{1,64}", key):
+            raise ValueError(f"invalid checkpoint key {key!r}")
+        return self.root / "partial" / _check_name(name) / key
+
+    def write_part(self, name: str, key: str, index: int, df: pd.DataFrame) -> Path:
+        """Atomically write part ``index`` of an unfinished table (temp file, fsync, rename)."""
+        folder = self.parts_dir(name, key)
+        path = folder / f"part-{index:06d}.parquet"
+        tmp = folder / f".{path.name}.{uuid.uuid4().hex}.tmp"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_parquet(pa.Table.from_pandas(df, preserve_index=False), tmp)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise WorkspaceError(f"could not checkpoint part {index} of {name!r} to {path}: {exc.strerror or exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    def read_parts(self, name: str, key: str) -> list[pd.DataFrame]:
+        """The complete checkpointed parts of ``name`` under ``key`` (others are removed).
+
+        Only renamed ``part-NNNNNN.parquet`` files count: a part being written is a hidden
+        temporary file, so a crash mid-write is never read as a finished part. Parts under
+        another key (a different scorer) are stale and deleted.
+        """
+        base = self.root / "partial" / _check_name(name)
+        if not base.exists():
+            return []
+        for other in base.iterdir():
+            if other.name != key:
+                shutil.rmtree(other, ignore_errors=True)
+        folder = self.parts_dir(name, key)
+        out = []
+        for path in sorted(folder.glob("part-*.parquet")) if folder.exists() else []:
+            if not _PART.match(path.name):
+                continue
+            try:
+                out.append(pq.read_table(path).to_pandas())
+            except (pa.ArrowException, OSError) as exc:  # only after a disk fault: recompute that part
+                log.warning("ignoring unreadable checkpoint %s: %s", path, exc)
+        return out
+
+    def clear_parts(self, name: str) -> None:
+        """Remove every checkpointed part of ``name`` (the stage finished)."""
+        shutil.rmtree(self.root / "partial" / _check_name(name), ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (self.root / "partial").rmdir()  # only when no other stage has parts
+
     # --- models ------------------------------------------------------------------------
     @contextlib.contextmanager
     def new_model_version(self, name: str, version: str) -> Iterator[Path]:
-        """Yield a fresh folder for a model; publish it as current only if the block succeeds."""
+        """Yield a fresh folder for a model; publish it as current only if the block succeeds.
+
+        An ``OSError`` while the model is written (full disk, read-only workspace) becomes a
+        :class:`WorkspaceError`; the previous version stays current.
+        """
         base = self.models_dir / _check_name(name)
-        base.mkdir(parents=True, exist_ok=True)
-        target = base / version
+        target = base / _check_version(version)
         tmp = base / f".{version}.{uuid.uuid4().hex}.tmp"
-        tmp.mkdir()
         try:
+            base.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir()
             yield tmp
+            crash_point(f"model:{name}")
+            if target.exists():  # the same version again (e.g. "latest"): replace it
+                shutil.rmtree(target)
             os.replace(tmp, target)
             pointer = base / f".CURRENT.{uuid.uuid4().hex}.tmp"
             pointer.write_text(version)
             os.replace(pointer, base / "CURRENT")
             _fsync_dir(base)
+        except OSError as exc:
+            raise WorkspaceError(f"could not write model {name!r} version {version!r} in {base}: "
+                                 f"{exc.strerror or exc}; the previous version is intact") from exc
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -150,33 +276,82 @@ class Workspace:
                 shutil.rmtree(old, ignore_errors=True)
 
     def model_path(self, name: str) -> Path:
-        """Folder of the current version of model ``name``."""
+        """Folder of the current version of model ``name``.
+
+        The ``CURRENT`` pointer is validated: a tampered pointer (``../../etc``) or one naming
+        a missing folder is a :class:`WorkspaceError` naming the pointer file.
+        """
         pointer = self.models_dir / _check_name(name) / "CURRENT"
         if not pointer.exists():
             raise WorkspaceError(f"no trained {name!r} model in {self.root} (run `emorec train` first)")
-        return pointer.parent / pointer.read_text().strip()
+        version = pointer.read_text().strip()
+        try:
+            _check_version(version)
+        except ValueError:
+            raise WorkspaceError(f"model pointer {pointer} is corrupt or tampered: {version[:80]!r} is not a version name") from None
+        folder = pointer.parent / version
+        if not folder.is_dir():
+            raise WorkspaceError(f"model pointer {pointer} names version {version!r}, which is missing from {pointer.parent}")
+        return folder
 
     # --- querying ----------------------------------------------------------------------
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection with one view per table."""
+    def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with one view per table.
+
+        With ``read_only`` (the default) the connection can read only the workspace's
+        ``tables/`` folder: no other file can be read or written (``COPY ... TO``,
+        ``read_csv('/etc/...')``, ``ATTACH``, extensions) and the setting is locked.
+        """
         con = duckdb.connect()
         for name in self.tables():
             path = str(self.table_path(name).resolve()).replace("'", "''")
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+        if read_only:
+            tables = str(self.tables_dir.resolve()).replace("'", "''")
+            con.execute(f"SET allowed_directories = ['{tables}/']")
+            con.execute("SET enable_external_access = false")
+            con.execute("SET autoinstall_known_extensions = false")
+            con.execute("SET autoload_known_extensions = false")
+            con.execute("SET lock_configuration = true")
         return con
 
     def query(self, sql: str) -> pd.DataFrame:
-        """Run SQL over the workspace tables (each table is a view of its name)."""
+        """Run one read-only SQL query over the workspace tables (each table is a view of its name).
+
+        Only ``SELECT`` (including ``WITH`` / ``VALUES``), ``EXPLAIN``, ``DESCRIBE``, ``SHOW``
+        and ``SUMMARIZE`` statements run; anything that could write (``COPY``, ``CREATE``,
+        ``INSERT``, ``ATTACH``, ``SET``, ``INSTALL`` ...) is refused with a ValueError.
+        """
         with self.connect() as con:
-            return con.execute(sql).df()
+            try:
+                statements = con.extract_statements(sql)
+            except duckdb.Error as exc:
+                raise ValueError(f"invalid SQL: {exc}") from None
+            if len(statements) != 1:
+                raise ValueError(f"give exactly one SQL statement, got {len(statements)}")
+            kind = statements[0].type
+            if kind not in _READ_STATEMENTS:
+                raise ValueError(f"only read-only queries are allowed (SELECT, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE); got a {kind.name} statement")
+            try:
+                return con.execute(sql).df()
+            except duckdb.Error as exc:
+                raise ValueError(f"query failed: {exc}") from None
 
     # --- locking -----------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, holder: str) -> Iterator[None]:
-        """Hold the workspace's writer lock; fail at once, naming the holder, if it is taken."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Hold the workspace's writer lock; fail at once, naming the holder, if it is taken.
+
+        The lock is an ``flock`` on ``.lock``: the kernel releases it when the holder exits,
+        even after SIGKILL, so a crashed run never blocks the next one.
+        """
         path = self.root / ".lock"
-        fh = open(path, "a+")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+")
+        except OSError as exc:
+            raise WorkspaceError(f"cannot lock workspace {self.root}: {exc.strerror or exc} ({path}); "
+                                 "is it read-only or full? Nothing was changed") from exc
         try:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -184,13 +359,41 @@ class Workspace:
                 fh.seek(0)
                 who = fh.read().strip() or "another process"
                 raise WorkspaceBusy(f"workspace {self.root} is in use by {who}; wait for it to finish") from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"pid {os.getpid()} ({holder})")
-            fh.flush()
+            try:
+                fh.seek(0)
+                fh.truncate()
+                fh.write(f"pid {os.getpid()} ({holder})")
+                fh.flush()
+            except OSError as exc:
+                raise WorkspaceError(f"cannot write the lock file {path}: {exc.strerror or exc}; nothing was changed") from exc
+            self._remove_stale_temporaries()
             yield
         finally:
             fh.close()
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete temporary files of writers that were killed (only the lock holder writes)."""
+        patterns = ("tables/.*.tmp", "models/*/.*.tmp", "partial/*/*/.*.tmp", ".*.tmp")
+        for pattern in patterns:
+            for path in self.root.glob(pattern):
+                log.info("removing %s, left by a run that was killed", path)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+
+
+def _write_parquet(table: pa.Table, tmp: Path) -> None:
+    """Write ``table`` to ``tmp`` and flush it to disk."""
+    with open(tmp, "wb") as fh:
+        pq.write_table(table, fh, compression="zstd")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+_READ_STATEMENTS = frozenset(
+    getattr(duckdb.StatementType, n) for n in ("SELECT", "EXPLAIN") if hasattr(duckdb.StatementType, n)
+)
 
 
 #: Which command produces each table, for error messages.

@@ -72,6 +72,7 @@ class Recommender(ABC):
         filter_items: np.ndarray | None = None,
         items: np.ndarray | None = None,
         batch_size: int = 2048,
+        seen: sp.csr_matrix | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``N`` items for a batch of users.
 
@@ -90,6 +91,9 @@ class Recommender(ABC):
             Dense item indices never to recommend.
         items
             Restrict recommendations to these dense item indices (e.g. in-stock items).
+        seen
+            Rows of the items to filter when ``filter_already_liked_items`` (default: the
+            stored entries of ``user_items``, explicit zeros included).
 
         Returns
         -------
@@ -100,6 +104,10 @@ class Recommender(ABC):
         userid = np.atleast_1d(np.asarray(userid, dtype=np.int64))
         if user_items.shape[0] != len(userid):
             raise ValueError(f"user_items has {user_items.shape[0]} rows for {len(userid)} users")
+        if seen is not None and seen.shape != user_items.shape:
+            raise ValueError(f"seen has shape {seen.shape}, user_items {user_items.shape}")
+        user_items = sp.csr_matrix(user_items)
+        seen = None if seen is None else sp.csr_matrix(seen)
         if N < 1:
             raise ValueError(f"N must be >= 1, got {N}")
         allowed = None
@@ -119,8 +127,9 @@ class Recommender(ABC):
             if allowed is not None:
                 s[:, ~allowed] = -np.inf
             if filter_already_liked_items:
-                r, c = rows.nonzero()
-                s[r, c] = -np.inf
+                block = rows if seen is None else seen[start:stop]
+                r = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+                s[r, block.indices] = -np.inf
             ids[start:stop], scores[start:stop] = top_n(s, N)
         if single:
             return ids[0], scores[0]

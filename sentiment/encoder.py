@@ -51,7 +51,7 @@ def load_base(path: str | Path | None = None):
     hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModel.from_pretrained(path, local_files_only=True)
+        model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True)  # never a pickled .bin
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:

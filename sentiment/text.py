@@ -17,6 +17,7 @@ EMAIL_TOKEN = "[email]"
 URL_TOKEN = "[url]"
 PHONE_TOKEN = "[phone]"
 
+_MAX_PASSES = 8
 _TAG = re.compile(r"<[^<>]{0,500}>")
 _BR = re.compile(r"<\s*(br|/p|p|/div|li)\b[^>]*>", re.IGNORECASE)
 _SPACE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
@@ -29,7 +30,18 @@ _URL = re.compile(
 # Candidate phone numbers: an optional + or 00 prefix, then digits with spaces, dots, dashes,
 # slashes or brackets between them. Candidates are accepted by _looks_like_phone.
 _PHONE = re.compile(r"(?<![\w/.,$€£])(?:\+|\b00)?\(?\d[\d\s().\-/]{5,}\d(?![\w/])")
-_NANP = re.compile(r"^\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]\d{4}$")
+_NANP = re.compile(r"^(?:1[\s.\-]?)?\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]\d{4}$")
+# A local number with a trunk prefix: "030 1234567", "07700 900123", "030/12345678".
+_TRUNK = re.compile(r"^\(?0\d{1,4}\)?[\s/\-]\d")
+# Words that announce a phone number; after one, any 7-15 digit run is taken as a number.
+_PHONE_CUE = re.compile(
+    r"(?:\b(?:tel|tél|phone|call|ring|text|mobile|cell|handy|telefon|telephone|téléphone|fax|whatsapp|ruf|anrufen|appelez|"
+    r"llama|llámame|móvil|celular|number|nummer|numéro|número)\w*|电话|手机)\W{0,12}(?:(?:me|mich|us|uns|on|at|an|au|al|unter)\W{1,3}){0,2}$",
+    re.IGNORECASE,
+)
+# Obfuscated addresses: "jane [at] example [dot] com", "jane(at)example.com".
+_EMAIL_OBFUSCATED = re.compile(
+    r"[\w.+-]+\s*[\[(]\s*at\s*[\])]\s*[\w-]+(?:\s*(?:\.|[\[(]\s*dot\s*[\])])\s*[\w-]+)+", re.IGNORECASE)
 
 
 @functools.cache
@@ -46,12 +58,16 @@ def _invisible_chars() -> re.Pattern:
     return re.compile("[" + "".join(ranges) + "]")
 
 
-def _looks_like_phone(candidate: str) -> bool:
+def _looks_like_phone(candidate: str, before: str = "") -> bool:
     digits = sum(ch.isdigit() for ch in candidate)
     stripped = candidate.strip()
     if stripped.startswith(("+", "00")):
         return 8 <= digits <= 15
     if _NANP.match(stripped):
+        return True
+    if 7 <= digits <= 15 and _PHONE_CUE.search(before[-40:]):
+        return True
+    if 10 <= digits <= 13 and _TRUNK.match(stripped):
         return True
     # Local numbers without a country prefix: need separators typical of phone numbers and
     # enough digits, so dates (12-24-2013), sizes (10 12) and prices are left alone.
@@ -69,9 +85,11 @@ def scrub_pii(text: str) -> str:
     """
     if "@" in text:
         text = _EMAIL.sub(EMAIL_TOKEN, text)
+    if "at" in text.lower():
+        text = _EMAIL_OBFUSCATED.sub(EMAIL_TOKEN, text)
     if "/" in text or "www." in text.lower():
         text = _URL.sub(URL_TOKEN, text)
-    return _PHONE.sub(lambda m: PHONE_TOKEN if _looks_like_phone(m.group(0)) else m.group(0), text)
+    return _PHONE.sub(lambda m: PHONE_TOKEN if _looks_like_phone(m.group(0), m.string[max(0, m.start() - 40):m.start()]) else m.group(0), text)
 
 
 def clean_text(text: str | None) -> str:
@@ -81,12 +99,16 @@ def clean_text(text: str | None) -> str:
     """
     if not text:
         return ""
-    if "&" in text:
-        text = html.unescape(text)
-    if "<" in text:
-        text = _BR.sub("\n", text)
-        text = _TAG.sub(" ", text)
-    text = _invisible_chars().sub("", text)
+    for _ in range(_MAX_PASSES):  # until stable, so cleaning a cleaned text changes nothing ("<<b>>")
+        before = text
+        if "&" in text:
+            text = html.unescape(text)
+        if "<" in text:
+            text = _BR.sub("\n", text)
+            text = _TAG.sub(" ", text)
+        text = _invisible_chars().sub("", text)
+        if text == before:
+            break
     text = _SPACE.sub(" ", text)
     text = _NEWLINES.sub("\n", text)
     return text.strip()

@@ -1,0 +1,162 @@
+"""The train and recommend stages on Spark: MLlib ALS, served with the standard artifact.
+
+Training
+    The service's own ``fit`` builds the vocabularies, the interaction matrix (the same
+    :func:`recommender.interaction_weights`, the largest weight per user-item pair) and
+    the popularity fallback on the driver; ``pyspark.ml.recommendation.ALS`` with
+    ``implicitPrefs=True`` learns the factors from exactly that matrix across the cluster.
+    Everything is saved as the usual :class:`recommender.RecommendationService` artifact
+    (``models/recommender/<version>``), so ``emorec recommend --user`` and every other
+    consumer serve a Spark-trained model unchanged. (The driver holds the artifact: about
+    16 bytes per interaction plus 4 x factors bytes per user and item.) Models other than
+    ALS are fitted by the embedded code on the driver.
+Recommending
+    ``mapInPandas`` over the users: each Python worker loads the artifact once and calls
+    :meth:`recommender.RecommendationService.recommend` on its batches, so seen-item
+    filtering, the popularity fallback, the ``source`` column - and the re-ranking of a
+    ``hybrid`` (LightGBM) model, whatever the artifact holds - are the embedded code's,
+    applied per partition.
+
+MLlib's ALS is not ``implicit``'s: it scales the regularisation by each user's and item's
+number of interactions (ALS-WR) and initialises differently, so the factors differ; the
+recommendation quality is compared in ``tests/test_spark.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from recommender import ALS, RECOMMENDATION_COLUMNS, MostPopular, RecommendationService, ServiceConfig
+
+from ..store import Workspace
+from . import tables
+from .session import default_parallelism, partitions_for, sql_conf
+
+#: Users per recommend partition (a Spark task).
+RECOMMEND_PARTITION_USERS = 50_000
+
+log = logging.getLogger(__name__)
+
+RECOMMENDER_MODEL = "recommender"
+_SERVICES: dict[tuple, RecommendationService] = {}
+
+
+def spark_als(params, blocks: int = 10):
+    """An MLlib ALS estimator with the hyper-parameters of an :class:`recommender.ALSConfig`
+    (implicit feedback: ``implicitPrefs=True``, confidence ``1 + alpha * weight``), the
+    factor matrices split in ``blocks`` blocks."""
+    from pyspark.ml.recommendation import ALS as SparkALS
+
+    return SparkALS(rank=params.factors, maxIter=params.iterations, regParam=params.regularization, alpha=params.alpha,
+                    seed=params.seed, implicitPrefs=True, userCol="u", itemCol="i", ratingCol="w", nonnegative=False,
+                    coldStartStrategy="drop", numUserBlocks=blocks, numItemBlocks=blocks)
+
+
+def _dense(factors: pd.DataFrame, n: int, rank: int) -> np.ndarray:
+    out = np.zeros((n, rank), dtype=np.float32)
+    if len(factors):
+        out[factors["id"].to_numpy(dtype=np.int64)] = np.stack(factors["features"].to_numpy()).astype(np.float32)
+    return out
+
+
+def training_inputs(ws: Workspace, config: ServiceConfig) -> tuple[pd.DataFrame, dict]:
+    """The review table and extra ``fit`` inputs :func:`jobs.pipeline.train` gives the service
+    (the hybrid model and emotion weighting also read the review scores and the catalog)."""
+    emotional = config.model == "hybrid" or config.interactions.weighting == "emotion"
+    columns = ["review_id", "user_id", "item_id", "rating", "timestamp"] if emotional else ["user_id", "item_id", "rating", "timestamp"]
+    inputs = {}
+    if emotional:
+        inputs["scores"] = ws.read_table("review_scores") if ws.has_table("review_scores") else None
+        inputs["items"] = ws.read_table("items") if ws.has_table("items") else None
+    return ws.read_table("reviews", columns=columns), inputs
+
+
+def fit_service(spark, ws: Workspace, config: ServiceConfig) -> RecommendationService:
+    """Train a :class:`RecommendationService` on the stored reviews, the factors by MLlib ALS.
+
+    The service's own :meth:`~recommender.RecommendationService.fit` (with the popularity
+    model, which costs one pass) builds the vocabularies, the interaction matrix (the same
+    :func:`recommender.interaction_weights`) and the fallback; MLlib ALS then learns the
+    factors from exactly that matrix, on the cluster. Models other than ALS (``popular``,
+    ``hybrid``, ...) are trained by the embedded code on the driver; the recommend stage
+    still applies them per partition.
+    """
+    reviews, inputs = training_inputs(ws, config)
+    if config.model != "als":
+        log.info("model %r has no Spark trainer: fitting it on the driver", config.model)
+        return RecommendationService(config).fit(reviews, **inputs)
+    bookkeeping = ServiceConfig(model="popular", interactions=config.interactions)
+    service = RecommendationService(bookkeeping).fit(reviews, **inputs)
+    params = config.model_params()
+    m = service.user_items_.tocoo()
+    triples = pd.DataFrame({"u": m.row.astype(np.int32), "i": m.col.astype(np.int32), "w": m.data.astype(np.float32)})
+    interactions = spark.createDataFrame(triples)
+    n_users, n_items = m.shape
+    # one block per core (MLlib's default of 10 only adds shuffle overhead on a few cores)
+    blocks = max(2, min(10, default_parallelism(spark)))
+    fitted = spark_als(params, blocks).fit(interactions.repartition(blocks))
+    model = ALS(params)
+    model.user_factors_ = _dense(fitted.userFactors.toPandas(), n_users, params.factors)
+    model.item_factors_ = _dense(fitted.itemFactors.toPandas(), n_items, params.factors)
+    service.config, service.model_ = config, model
+    return service
+
+
+def train(spark, ws: Workspace, config: ServiceConfig | None = None, version: str = "latest") -> dict:
+    """Train on Spark and publish the model in the workspace (as :func:`jobs.pipeline.train`)."""
+    config = config or ServiceConfig()
+    service = fit_service(spark, ws, config)
+    with ws.new_model_version(RECOMMENDER_MODEL, version) as folder:
+        service.save_pretrained(folder)
+    return {"counts": {"train_users": len(service.users_), "train_items": len(service.items_),
+                       "interactions": int(service.seen_.nnz)},
+            "outputs": [str(ws.model_path(RECOMMENDER_MODEL))]}
+
+
+def worker_service(path: str, stamp: tuple) -> RecommendationService:
+    """The service saved at ``path``, loaded once per Python worker; ``stamp`` (inode and
+    mtime of its ``service.json``) tells a re-published version from the one cached."""
+    key = (path, *stamp)
+    if key not in _SERVICES:
+        _SERVICES.clear()  # one model at a time per worker
+        _SERVICES[key] = RecommendationService.from_pretrained(path)
+    return _SERVICES[key]
+
+
+def _stamp(folder: Path) -> tuple:
+    st = (folder / "service.json").stat()
+    return (st.st_ino, st.st_mtime_ns)
+
+
+def recommend(spark, ws: Workspace, n: int = 10, batch_users: int = 2048) -> dict:
+    """Top-``n`` for every user the model knows, into ``recommendations`` (as :func:`jobs.pipeline.recommend`)."""
+    from pyspark.sql import functions as F
+
+    folder = ws.model_path(RECOMMENDER_MODEL).resolve()
+    path, stamp = str(folder), _stamp(folder)
+    # the hybrid (LightGBM re-ranker) also explains each item, as in the embedded table
+    explains = json.loads((folder / "service.json").read_text())["config"].get("model") == "hybrid"
+    columns = {**RECOMMENDATION_COLUMNS, **({"explanation": "string"} if explains else {})}
+    n_users = pq.ParquetFile(folder / "users.parquet").metadata.num_rows
+    users = (spark.read.parquet(tables.uri(folder / "users.parquet")).select(F.col("id").alias("user_id"))
+             .repartition(partitions_for(spark, n_users, RECOMMEND_PARTITION_USERS)))
+
+    def serve(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        service = worker_service(path, stamp)
+        for batch in batches:
+            yield service.recommend(batch["user_id"].astype(str).tolist(), n=n)[list(columns)]
+
+    recs = users.mapInPandas(serve, tables.spark_schema(columns))
+    with sql_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_users)):
+        out = tables.write_table(ws, "recommendations", recs, columns, {"n": n}, order_by=["user_id", "rank"])
+    stats = ws.query("SELECT count(DISTINCT user_id) AS users, count(*) AS recs, "
+                     f"count(*) FILTER (WHERE source = '{MostPopular.name}') AS fallback FROM recommendations").iloc[0]
+    return {"counts": {"users": int(stats["users"]), "recommendations": int(stats["recs"]),
+                       "from_fallback": int(stats["fallback"])}, "outputs": [str(out)]}

@@ -1,0 +1,360 @@
+"""Features of (user, candidate item) pairs for the hybrid re-ranker.
+
+:class:`FeatureState` is fitted on a review table (the training part) and then turns
+candidate pairs into a float32 feature matrix. Everything it needs at serving time lives in
+numpy arrays (:meth:`FeatureState.arrays` / :meth:`FeatureState.from_arrays`), so a saved
+model serves without the reviews.
+
+Feature groups (:data:`GROUPS`; the ``emotion`` group is switched off for the ablation):
+
+* ``cf`` - each generator's score and rank (filled in by :mod:`recommender.candidates`), the
+  candidate's similarity to the user's last item;
+* ``popularity`` - item reviews in total and in the 30/90/365 days up to the user's reference
+  time (their last review), the trend, the item's age and the days since its last review;
+* ``user`` - activity, mean stars, the mean popularity of what they reviewed, the gap between
+  their last two reviews;
+* ``stars`` - the item's mean stars and how the user's mean stars compares;
+* ``emotion`` - item profile (polarity shares, valence, shrunk valence, confidence, aspect
+  strengths and mention shares), user profile (valence, rating-text gap, spread), and user x
+  item matches: the user's aspect sensitivities against the item's aspect strengths, cosine
+  between the emotional profile of what the user enjoyed and the item's, the valence gap.
+
+Reference time: a user's features are measured at ``t_ref`` = their newest training review
+(causal: only reviews up to ``t_ref`` count in the windowed popularity), so the ranker learns
+"what comes next after this history". Users without a history use the newest review overall.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .vocabulary import Vocabulary
+
+log = logging.getLogger(__name__)
+
+WINDOWS = (30, 90, 365)
+DAY_BITS = 21  # item key = item << DAY_BITS | day  (days since the epoch < 2M)
+#: Feature groups; the hybrid's ablation drops ``emotion``.
+GROUPS = ("cf", "popularity", "user", "stars", "emotion")
+
+ITEM_EMOTION_COLUMNS = ("share_positive", "share_negative", "mean_valence", "recent_valence", "valence_shrunk", "confidence")
+USER_EMOTION_COLUMNS = ("mean_valence", "rating_text_gap", "valence_std", "share_negative", "recent_valence")
+
+
+def _days(ts: pd.Series) -> np.ndarray:
+    t = pd.to_datetime(ts, utc=True)
+    ns = np.asarray(t.dt.as_unit("ns").array.asi8, dtype=np.float64)
+    ns[t.isna().to_numpy()] = np.nan
+    return ns / 86400e9
+
+
+def _num(frame: pd.DataFrame, col: str, n: int) -> np.ndarray:
+    if col not in frame.columns:
+        return np.full(n, np.nan)
+    return pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+class FeatureState:
+    """Per-item and per-user statistics of a training review table.
+
+    Parameters
+    ----------
+    emotion : bool
+        Also build the emotional features (needs score columns on the reviews).
+    detail : bool
+        Also give the ranker the raw per-aspect columns (item strengths and mention shares,
+        user aspect shares and sentiments). Off by default: with few items they let the
+        trees memorise item identities; the user x item match features summarise them.
+    """
+
+    def __init__(self, emotion: bool = True, detail: bool = False) -> None:
+        self.emotion = emotion
+        self.detail = detail
+
+    # --- fitting ------------------------------------------------------------------------
+    def fit(self, reviews: pd.DataFrame, users: Vocabulary, items: Vocabulary, catalog: pd.DataFrame | None = None) -> FeatureState:
+        n_u, n_i = len(users), len(items)
+        u = users.index(reviews["user_id"].astype(str))
+        i = items.index(reviews["item_id"].astype(str))
+        ok = (u >= 0) & (i >= 0)
+        rv = reviews[ok]
+        u, i = u[ok], i[ok]
+        day = _days(rv["timestamp"]) if "timestamp" in rv.columns else np.full(len(rv), np.nan)
+        self.has_time = bool(np.isfinite(day).any())
+        max_day = np.nanmax(day) if self.has_time else 0.0
+        day = np.where(np.isfinite(day), day, max_day if self.has_time else 0.0)
+        rating = _num(rv, "rating", len(rv))
+        self.max_day_ = np.array([max_day], np.float64)
+        # items
+        cnt_i = np.bincount(i, minlength=n_i).astype(np.float64)
+        self.item_count_ = cnt_i
+        self.item_rating_ = _group_mean(i, rating, n_i)
+        self.item_first_ = _group_reduce(i, day, n_i, np.minimum, np.inf)
+        dayi = np.floor(day).astype(np.int64)
+        self.item_keys_ = np.sort((i.astype(np.int64) << DAY_BITS) | dayi)
+        # users
+        cnt_u = np.bincount(u, minlength=n_u).astype(np.float64)
+        self.user_count_ = cnt_u
+        self.user_rating_ = _group_mean(u, rating, n_u)
+        order = np.lexsort((np.arange(len(u)), day, u))
+        us, ds, is_ = u[order], day[order], i[order]
+        last = np.ones(len(us), bool)
+        last[:-1] = us[1:] != us[:-1]
+        self.user_last_day_ = np.full(n_u, np.nan)
+        self.user_last_day_[us[last]] = ds[last]
+        self.user_last_item_ = np.full(n_u, -1, np.int64)
+        self.user_last_item_[us[last]] = is_[last]
+        first = np.ones(len(us), bool)
+        first[1:] = us[1:] != us[:-1]
+        self.user_first_day_ = np.full(n_u, np.nan)
+        self.user_first_day_[us[first]] = ds[first]
+        prev = np.full(n_u, np.nan)
+        second_last = np.flatnonzero(last) - 1
+        valid = (second_last >= 0) & (us[np.maximum(second_last, 0)] == us[last])
+        prev[us[last][valid]] = ds[last][valid] - ds[second_last[valid]]
+        self.user_gap_ = prev
+        logpop = np.log1p(cnt_i)
+        self.user_mainstream_ = _group_mean(u, logpop[i], n_u)
+        if self.emotion:
+            self._fit_emotion(rv, u, i, users, items, rating, catalog)
+        return self
+
+    def _fit_emotion(self, rv, u, i, users, items, rating, catalog) -> None:
+        import profiles
+
+        if "p_positive" not in rv.columns:
+            raise ValueError("emotional features need sentiment score columns (p_positive, valence, asp_*) on the reviews")
+        scored = rv.copy()
+        if "timestamp" not in scored.columns:
+            scored["timestamp"] = pd.NaT
+        if "rating" not in scored.columns:
+            scored["rating"] = np.nan
+        if "review_id" not in scored.columns:
+            scored["review_id"] = np.arange(len(scored)).astype(str)
+        up = profiles.build_user_profiles(scored, items=catalog)
+        ip = profiles.build_item_profiles(scored, items=catalog)
+        aspects = [c.removeprefix("aspect_strength_") for c in ip.columns if c.startswith("aspect_strength_")]
+        self.aspects = aspects
+        n_u, n_i = len(users), len(items)
+        ui = users.index(up["user_id"].astype(str))
+        ii = items.index(ip["item_id"].astype(str))
+        # item block: polarity, valence, confidence, aspect strengths, aspect mention shares
+        n_rev = ip["n_reviews"].to_numpy(np.float64)
+        cols = [ip[c].to_numpy(np.float64, na_value=np.nan) for c in ITEM_EMOTION_COLUMNS]
+        strength = np.column_stack([ip[f"aspect_strength_{a}"].to_numpy(np.float64, na_value=np.nan) for a in aspects]) if aspects else np.zeros((len(ip), 0))
+        mention = np.column_stack([ip[f"aspect_mentions_{a}"].to_numpy(np.float64, na_value=np.nan) for a in aspects]) / np.maximum(n_rev, 1)[:, None] if aspects else np.zeros((len(ip), 0))
+        item_block = np.column_stack([*cols, strength, mention])
+        self.item_emotion_ = np.full((n_i, item_block.shape[1]), np.nan)
+        self.item_emotion_[ii[ii >= 0]] = item_block[ii >= 0]
+        ucols = [up[c].to_numpy(np.float64, na_value=np.nan) for c in USER_EMOTION_COLUMNS]
+        share = np.column_stack([up[f"aspect_share_{a}"].to_numpy(np.float64, na_value=np.nan) for a in aspects]) if aspects else np.zeros((len(up), 0))
+        asent = np.column_stack([up[f"aspect_sentiment_{a}"].to_numpy(np.float64, na_value=np.nan) for a in aspects]) if aspects else np.zeros((len(up), 0))
+        user_block = np.column_stack([*ucols, share, asent])
+        self.user_emotion_ = np.full((n_u, user_block.shape[1]), np.nan)
+        self.user_emotion_[ui[ui >= 0]] = user_block[ui >= 0]
+        # the item's emotional vector (standardised; NaN -> 0) for "what the user enjoys" matches
+        vec = np.column_stack([self.item_emotion_[:, :3], self.item_emotion_[:, len(ITEM_EMOTION_COLUMNS):]])
+        with warnings.catch_warnings():  # all-NaN columns (e.g. no aspect mentioned at all) stay NaN -> 0
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mu, sd = np.nanmean(vec, axis=0), np.nanstd(vec, axis=0)
+        z = np.nan_to_num((vec - mu) / np.where(sd > 0, sd, 1.0))
+        self.item_vec_ = z.astype(np.float32)
+        # per-review: did the user enjoy it (stars >= 4 or, without stars, positive text)
+        val = _num(rv, "valence", len(rv))
+        enjoyed = np.where(np.isnan(rating), np.nan_to_num(val) > 0.3, rating >= 4).astype(np.float32)
+        E = sp.csr_matrix((enjoyed, (u, i)), shape=(n_u, n_i))
+        E.sum_duplicates()
+        E.data = np.minimum(E.data, 1.0)
+        cnt = np.asarray(E.sum(axis=1)).ravel()
+        self.user_enjoyed_vec_ = (np.asarray(E @ self.item_vec_) / np.maximum(cnt, 1)[:, None]).astype(np.float32)
+        self.user_enjoyed_vec_[cnt == 0] = np.nan
+
+    # --- persistence --------------------------------------------------------------------
+    _ARRAYS = ("max_day_", "item_count_", "item_rating_", "item_first_", "item_keys_", "user_count_", "user_rating_",
+               "user_last_day_", "user_last_item_", "user_first_day_", "user_gap_", "user_mainstream_")
+    _EMO_ARRAYS = ("item_emotion_", "user_emotion_", "item_vec_", "user_enjoyed_vec_")
+
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        names = self._ARRAYS + (self._EMO_ARRAYS if self.emotion else ())
+        return {prefix + k: np.ascontiguousarray(getattr(self, k)) for k in names}
+
+    def meta(self) -> dict:
+        return {"emotion": self.emotion, "detail": self.detail, "has_time": self.has_time,
+                "aspects": getattr(self, "aspects", [])}
+
+    @classmethod
+    def from_arrays(cls, meta: dict, arrays: dict[str, np.ndarray], prefix: str = "") -> FeatureState:
+        self = cls(emotion=meta["emotion"], detail=meta.get("detail", False))
+        self.has_time, self.aspects = meta["has_time"], meta["aspects"]
+        for k in cls._ARRAYS + (cls._EMO_ARRAYS if self.emotion else ()):
+            setattr(self, k, arrays[prefix + k])
+        return self
+
+    # --- features -----------------------------------------------------------------------
+    @property
+    def n_items(self) -> int:
+        return len(self.item_count_)
+
+    def user_context(self, userid: np.ndarray, rows: sp.csr_matrix) -> dict[str, np.ndarray]:
+        """Per-user arrays for a batch; users with ``userid < 0`` are described by ``rows``."""
+        userid = np.asarray(userid, np.int64)
+        known = (userid >= 0) & (userid < len(self.user_count_))
+        k = np.where(known, userid, 0)
+        nnz = np.diff(rows.indptr).astype(np.float64)
+
+        def pick(arr, default):
+            return np.where(known, arr[k], default)
+
+        logpop = np.log1p(self.item_count_)
+        row_pop = np.asarray(sp.csr_matrix((np.ones(rows.nnz), rows.indices, rows.indptr), shape=rows.shape) @ logpop).ravel()
+        # a new user's last item: the last stored entry of the history row (callers put the newest last)
+        last_new = np.where(nnz > 0, rows.indices[np.maximum(rows.indptr[1:] - 1, 0)], -1)
+        ctx = {
+            "t_ref": pick(self.user_last_day_, self.max_day_[0]),
+            "last_item": np.where(known, self.user_last_item_[k], last_new).astype(np.int64),
+            "n_reviews": np.where(known, self.user_count_[k], nnz),
+            "rating": pick(self.user_rating_, np.nan),
+            "span": pick(self.user_last_day_ - self.user_first_day_, 0.0),
+            "gap": pick(self.user_gap_, np.nan),
+            "mainstream": np.where(known, self.user_mainstream_[k], row_pop / np.maximum(nnz, 1)),
+        }
+        ctx["t_ref"] = np.where(np.isfinite(ctx["t_ref"]), ctx["t_ref"], self.max_day_[0])
+        if self.emotion:
+            ue = self.user_emotion_[k].copy()
+            ue[~known] = np.nan
+            ctx["emotion"] = ue
+            ev = self.user_enjoyed_vec_[k].copy()
+            if (~known).any():  # new users: the mean vector of their history
+                r = rows[np.flatnonzero(~known)]
+                r = sp.csr_matrix((np.ones(r.nnz, np.float32), r.indices, r.indptr), shape=r.shape)
+                c = np.asarray(r.sum(axis=1)).ravel()
+                v = np.asarray(r @ self.item_vec_) / np.maximum(c, 1)[:, None]
+                v[c == 0] = np.nan
+                ev[~known] = v
+            ctx["enjoyed"] = ev
+        return ctx
+
+    def window_counts(self, items: np.ndarray, t_ref: np.ndarray, days: float) -> np.ndarray:
+        """Reviews of ``items`` in ``(t_ref - days, t_ref]`` (element-wise)."""
+        items = items.astype(np.int64) << DAY_BITS
+        hi = np.floor(t_ref).astype(np.int64)
+        lo = hi - int(days)
+        return (np.searchsorted(self.item_keys_, items | hi, side="right")
+                - np.searchsorted(self.item_keys_, items | np.maximum(lo, 0), side="right")).astype(np.float32)
+
+    def window_matrix(self, t_ref: np.ndarray, days: float) -> np.ndarray:
+        """Windowed popularity of every item for each user reference time, ``(n_users, n_items)``."""
+        n = self.n_items
+        t_ref = np.asarray(t_ref, np.float64)
+        order = np.argsort(t_ref, kind="stable")
+        ts = np.floor(t_ref[order]).astype(np.int64)
+        base = (np.arange(n, dtype=np.int64) << DAY_BITS)[:, None]
+        # needles sorted item-major then by time: binary searches stay cache friendly
+        hi = np.searchsorted(self.item_keys_, (base | ts[None, :]).ravel(), side="right")
+        lo = np.searchsorted(self.item_keys_, (base | np.maximum(ts - int(days), 0)[None, :]).ravel(), side="right")
+        counts = (hi - lo).astype(np.float32).reshape(n, len(ts)).T
+        out = np.empty_like(counts)
+        out[order] = counts
+        return out
+
+    def _now_counts(self, days: float) -> np.ndarray:
+        """Reviews per item in the ``days`` up to the newest training review (cached)."""
+        cache = self.__dict__.setdefault("_now_cache", {})
+        if days not in cache:
+            cache[days] = self.window_matrix(self.max_day_[:1], days)[0]
+        return cache[days]
+
+    def feature_names(self) -> list[str]:
+        names = ["pop_log", *[f"pop_{w}d" for w in WINDOWS], "pop_trend", "item_age", "item_idle",
+                 *[f"pop_now_{w}d" for w in WINDOWS], "item_age_now", "user_idle",
+                 "user_n", "user_span", "user_gap", "user_mainstream", "user_rating",
+                 "item_rating", "rating_diff"]
+        if self.emotion:
+            a = self.aspects
+            names += [f"item_{c}" for c in ITEM_EMOTION_COLUMNS]
+            if self.detail:
+                names += [f"item_strength_{x}" for x in a] + [f"item_mentions_{x}" for x in a]
+            names += [f"user_{c}" for c in USER_EMOTION_COLUMNS]
+            if self.detail:
+                names += [f"user_share_{x}" for x in a] + [f"user_aspect_sentiment_{x}" for x in a]
+            names += ["match_aspect_strength", "match_aspect_focus", "match_enjoyed_cosine", "match_valence_gap",
+                      "match_harsh_negative"]
+        return names
+
+    def pair_features(self, pos: np.ndarray, item: np.ndarray, ctx: dict[str, np.ndarray]) -> np.ndarray:
+        """Feature matrix (float32) for pairs (batch position ``pos``, item ``item``), in
+        the order of :meth:`feature_names`."""
+        t = ctx["t_ref"][pos]
+        cols = [np.log1p(self.item_count_[item])]
+        # popularity around t_ref: searches on needles sorted by (item, time), results put back
+        order = np.lexsort((t, item))
+        it, tt = item[order].astype(np.int64), np.floor(t[order]).astype(np.int64)
+        key = (it << DAY_BITS) | tt
+        hi = np.searchsorted(self.item_keys_, key, side="right")
+        inv = np.empty_like(order)
+        inv[order] = np.arange(len(order))
+        wins = []
+        for w in WINDOWS:
+            lo = np.searchsorted(self.item_keys_, (it << DAY_BITS) | np.maximum(tt - w, 0), side="right")
+            wins.append((hi - lo).astype(np.float32)[inv])
+        cols += wins
+        cols.append(wins[1] / (wins[2] + 1.0))
+        cols.append(t - self.item_first_[item])
+        # days since the item's newest review up to t_ref
+        j = hi - 1
+        jj = np.maximum(j, 0)
+        same = (j >= 0) & ((self.item_keys_[jj] >> DAY_BITS) == it)
+        idle = np.where(same, tt - (self.item_keys_[jj] & ((1 << DAY_BITS) - 1)), np.nan)[inv]
+        cols.append(idle + (t - np.floor(t)))
+        now = self.max_day_[0]
+        for w in WINDOWS:
+            cols.append(self._now_counts(w)[item])
+        cols += [now - self.item_first_[item], now - t]
+        cols += [ctx["n_reviews"][pos], ctx["span"][pos], ctx["gap"][pos], ctx["mainstream"][pos], ctx["rating"][pos]]
+        ir = self.item_rating_[item]
+        cols += [ir, ctx["rating"][pos] - ir]
+        blocks = [np.column_stack(cols)]
+        if self.emotion:
+            ie = self.item_emotion_[item]
+            ue = ctx["emotion"][pos]
+            n_a = len(self.aspects)
+            n_ic, n_uc = len(ITEM_EMOTION_COLUMNS), len(USER_EMOTION_COLUMNS)
+            strength = ie[:, n_ic:n_ic + n_a]
+            mention = ie[:, n_ic + n_a:]
+            share = ue[:, n_uc:n_uc + n_a]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                match_strength = np.nansum(share * np.nan_to_num(strength), axis=1)
+                focus = np.nansum(share * mention, axis=1) / (
+                    np.sqrt(np.nansum(share ** 2, axis=1) * np.nansum(mention ** 2, axis=1)) + 1e-9)
+                ev = ctx["enjoyed"][pos]
+                iv = self.item_vec_[item]
+                cos = np.sum(ev * iv, axis=1) / (np.linalg.norm(ev, axis=1) * np.linalg.norm(iv, axis=1) + 1e-9)
+                vgap = ue[:, 0] - ie[:, 2]
+                harsh = ue[:, 1] * ie[:, 1]
+            no_user = np.isnan(ue).all(axis=1)
+            match_strength[no_user] = np.nan
+            focus[no_user] = np.nan
+            if not self.detail:
+                ie, ue = ie[:, :n_ic], ue[:, :n_uc]
+            blocks += [ie, ue, np.column_stack([match_strength, focus, cos, vgap, harsh])]
+        return np.hstack(blocks).astype(np.float32)
+
+
+def _group_mean(g: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
+    ok = np.isfinite(v)
+    s = np.bincount(g[ok], weights=v[ok], minlength=n)
+    c = np.bincount(g[ok], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(c > 0, s / np.maximum(c, 1), np.nan)
+
+
+def _group_reduce(g: np.ndarray, v: np.ndarray, n: int, ufunc, init: float) -> np.ndarray:
+    out = np.full(n, init)
+    ufunc.at(out, g, v)
+    out[~np.isfinite(out)] = np.nan
+    return out

@@ -1,0 +1,370 @@
+"""Baselines (EASE, ItemKNN, BPR), the service contract, the hybrid re-ranker and cold start."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from recommender import (BPR, EASE, ArtifactError, ItemKNN, MostPopular, RecommendationService, Recommender,
+                         ServiceConfig, Vocabulary, interaction_matrix, interaction_weights, InteractionConfig)
+from recommender.metrics import evaluate_lists
+from recommender.splits import leave_last_out
+from recommender.tuning import sample_grid
+
+ASPECTS = ("quality", "durability", "value")
+
+
+def _shop(n_users=120, n_items=40, per_user=8, seed=0):
+    """Two taste groups (even/odd items); a clock; 'durability' carers write about durability;
+    item 'i039' gets furious reviews. Scores mimic the sentiment schema."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    t0 = pd.Timestamp("2021-01-01", tz="UTC")
+    for u in range(n_users):
+        group = u % 2
+        pool = np.arange(group, n_items - 1, 2)
+        picks = rng.choice(pool, per_user, replace=False)
+        for k, i in enumerate(picks):
+            rows.append((f"r{len(rows)}", f"u{u:03d}", f"i{i:03d}", float(rng.integers(3, 6)),
+                         t0 + pd.Timedelta(days=int(k * 10 + rng.integers(0, 5)))))
+        if u % 5 == 0:
+            rows.append((f"r{len(rows)}", f"u{u:03d}", "i039", 1.0, t0 + pd.Timedelta(days=5)))
+    rv = pd.DataFrame(rows, columns=["review_id", "user_id", "item_id", "rating", "timestamp"])
+    n = len(rv)
+    item_num = rv["item_id"].str[1:].astype(int).to_numpy()
+    user_num = rv["user_id"].str[1:].astype(int).to_numpy()
+    valence = np.where(rv["rating"] >= 4, 0.7, np.where(rv["rating"] <= 1, -0.9, 0.1)) + rng.normal(0, 0.05, n)
+    scores = pd.DataFrame({"review_id": rv["review_id"], "p_negative": (valence < 0).astype(float) * 0.8,
+                           "p_neutral": 0.1, "p_positive": (valence > 0).astype(float) * 0.8, "valence": valence,
+                           "is_empty": False, "n_tokens": 20})
+    for a in ASPECTS:
+        carer = (user_num % 3 == 0) if a == "durability" else np.zeros(n, bool)
+        mention = carer | (rng.random(n) < 0.2)
+        scores[f"asp_{a}_mentions"] = mention.astype(float)
+        sturdy = (item_num % 4 == 0) if a == "durability" else np.ones(n, bool)
+        scores[f"asp_{a}_sentiment"] = np.where(mention, np.where(sturdy, 0.8, -0.2), np.nan)
+    return rv, scores
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return _shop()
+
+
+@pytest.fixture(scope="module")
+def hybrid(shop):
+    rv, sc = shop
+    cfg = ServiceConfig(model="hybrid", params={"n_estimators": 30, "rounds": 2, "candidates": 15, "min_child_samples": 5,
+                                                "generators": {"ease": {"l2": 10.0}, "itemknn": {"k": 20}, "trend": {},
+                                                               "ease_emotion": {"l2": 10.0}, "profile": {}}})
+    return RecommendationService(cfg).fit(rv, scores=sc)
+
+
+# --- baselines ---------------------------------------------------------------------------
+def _matrix(shop):
+    rv, _ = shop
+    users, items = Vocabulary(rv.user_id), Vocabulary(rv.item_id)
+    return users, items, interaction_matrix(rv, users, items)
+
+
+@pytest.mark.parametrize("cls,params", [(EASE, {"l2": 10.0}), (ItemKNN, {"k": 10, "shrink": 1.0}),
+                                        (BPR, {"factors": 8, "iterations": 200, "learning_rate": 0.05})])
+def test_baselines_learn_groups_and_roundtrip(shop, tmp_path, cls, params):
+    users, items, m = _matrix(shop)
+    model = cls(**params).fit(m)
+    ids, _ = model.recommend(np.arange(len(users)), m, N=5)
+    parity = np.vectorize(lambda i: int(items.ids[i][1:]) % 2)(ids)
+    assert (parity == (np.arange(len(users))[:, None] % 2)).mean() > 0.85
+    assert not any(m[u, i] for u in range(len(users)) for i in ids[u])
+    model.save_pretrained(tmp_path / "m")
+    loaded = Recommender.from_pretrained(tmp_path / "m")
+    assert type(loaded) is cls
+    np.testing.assert_array_equal(loaded.recommend(np.arange(len(users)), m, N=5)[0], ids)
+    # a new user scored from a history row alone
+    hist = sp.csr_matrix((np.ones(3), ([0, 0, 0], items.index(["i000", "i002", "i004"]))), shape=(1, len(items)))
+    new_ids, _ = model.recommend(np.array([-1]), hist, N=5)
+    assert np.mean([int(items.ids[i][1:]) % 2 == 0 for i in new_ids[0]]) >= 0.8
+
+
+def test_ease_closed_form_matches_definition():
+    X = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float32))
+    B = EASE(l2=2.0).fit(X).B_
+    G = X.T.toarray() @ X.toarray() + 2 * np.eye(3)
+    P = np.linalg.inv(G)
+    expected = np.eye(3) - P / np.diag(P)[None, :]
+    np.testing.assert_allclose(B, expected, atol=1e-5)
+    assert np.allclose(np.diag(B), 0)
+
+
+def test_recency_popularity_prefers_recent_items():
+    m = sp.csr_matrix(np.array([[1, 1], [1, 0], [0, 1]], dtype=np.float32))
+    ages = sp.csr_matrix(np.array([[900, 1], [800, 0], [0, 2]], dtype=np.float32))
+    ages = sp.csr_matrix((ages.toarray()[m.toarray() > 0], m.indices, m.indptr), shape=m.shape)
+    assert MostPopular().fit(m).item_popularity_.tolist() == [2, 2]
+    pop = MostPopular(half_life_days=30).fit(m, ages=ages).item_popularity_
+    assert pop[1] > pop[0]
+
+
+def test_emotion_weights_glowing_lukewarm_furious():
+    df = pd.DataFrame({"rating": [5.0, 3.0, 1.0, 1.0], "p_positive": [0.95, 0.3, 0.0, 0.6], "valence": [0.9, 0.0, -0.9, 0.4]})
+    w = interaction_weights(df, InteractionConfig(weighting="emotion"))
+    assert w[0] > w[1] > w[2]
+    neg = interaction_weights(df, InteractionConfig(weighting="emotion", negatives="negative", negative_weight=0.5))
+    assert neg[2] == pytest.approx(-0.5) and neg[3] > 0  # one star but positive text: not a strong negative
+    assert interaction_weights(df, InteractionConfig(weighting="emotion", negatives="drop"))[2] == 0
+    with pytest.raises(ValueError, match="p_positive"):
+        interaction_weights(df[["rating"]], InteractionConfig(weighting="emotion"))
+
+
+# --- the service contract ----------------------------------------------------------------
+@pytest.mark.parametrize("model", ["popular", "itemknn", "ease", "als", "bpr"])
+def test_service_every_model_same_interface(shop, model):
+    rv, sc = shop
+    svc = RecommendationService(ServiceConfig(model=model)).fit(rv, scores=sc)
+    recs = svc.recommend(["u000", "u001", "stranger"], n=5)
+    assert list(recs.columns) == ["user_id", "rank", "item_id", "score", "source"]
+    assert recs.groupby("user_id").size().to_dict() == {"u000": 5, "u001": 5, "stranger": 5}
+    seen = set(zip(rv.user_id, rv.item_id))
+    assert not any((u, i) in seen for u, i in zip(recs.user_id, recs.item_id))
+    unfiltered = svc.recommend(["u000"], n=40, filter_already_liked_items=False)
+    assert len(unfiltered) == 40 and unfiltered.item_id.is_unique
+
+
+def test_service_config_errors_name_the_culprit():
+    with pytest.raises(ValueError, match="unknown model 'nope'.*ease"):
+        ServiceConfig(model="nope")
+    with pytest.raises(ValueError, match="no parameter.*'lambda_'.*l2"):
+        ServiceConfig(model="ease", params={"lambda_": 3})
+    with pytest.raises(ValueError, match="l2"):
+        ServiceConfig(model="ease", params={"l2": -1})
+    assert ServiceConfig(model="als", params={"factors": 8}).model_params().factors == 8
+    assert ServiceConfig(als={"factors": 12}).model_params().factors == 12  # the old field still works
+
+
+def test_service_filters_and_unknown_ids(shop):
+    rv, sc = shop
+    items = pd.DataFrame({"item_id": [f"i{i:03d}" for i in range(40)], "category": ["even" if i % 2 == 0 else "odd" for i in range(40)]})
+    svc = RecommendationService(ServiceConfig(model="ease")).fit(rv, items=items)
+    recs = svc.recommend(["u000"], n=5, categories=["odd"])
+    assert all(int(i[1:]) % 2 == 1 for i in recs.item_id)
+    stock = ["i002", "i004", "no-such-item"]
+    recs = svc.recommend(["u001"], n=10, items=stock)
+    assert set(recs.item_id) <= {"i002", "i004"} and recs["rank"].tolist() == list(range(1, len(recs) + 1))
+    base = svc.recommend(["u000"], n=3)
+    excl = svc.recommend(["u000"], n=3, exclude_items=[base.item_id.iloc[0], "ghost"])
+    assert base.item_id.iloc[0] not in set(excl.item_id)
+    with pytest.raises(TypeError, match="not one string"):
+        svc.recommend("u000", n=3)
+    with pytest.raises(ValueError, match="category filter"):
+        RecommendationService(ServiceConfig(model="ease")).fit(rv).recommend(["u000"], categories=["odd"])
+
+
+def test_dropped_negatives_are_still_filtered(shop):
+    rv, sc = shop
+    cfg = ServiceConfig(model="ease", interactions={"weighting": "emotion", "negatives": "drop"})
+    svc = RecommendationService(cfg).fit(rv, scores=sc)
+    furious = rv[rv.item_id == "i039"].user_id.iloc[0]
+    recs = svc.recommend([furious], n=39)
+    assert "i039" not in set(recs.item_id)
+
+
+# --- hybrid ------------------------------------------------------------------------------
+def test_hybrid_lists_explanations_and_filters(shop, hybrid):
+    rv, _ = shop
+    recs = hybrid.recommend(["u000", "u003", "stranger"], n=5)
+    assert list(recs.columns) == ["user_id", "rank", "item_id", "score", "source", "explanation"]
+    assert recs.groupby("user_id").size().to_dict() == {"u000": 5, "u003": 5, "stranger": 5}
+    assert recs.explanation.notna().all() and (recs.explanation.str.len() > 10).all()
+    assert set(recs[recs.user_id == "stranger"].source) == {"popular"}
+    assert recs[recs.user_id != "stranger"].explanation.str.contains("positive").all()
+    seen = set(zip(rv.user_id, rv.item_id))
+    assert not any((u, i) in seen for u, i in zip(recs.user_id, recs.item_id))
+    only_new = hybrid.recommend(["stranger"], n=3)
+    assert "explanation" in only_new.columns and only_new.explanation.str.startswith("popular").all()
+    big = hybrid.recommend(["u000"], n=1000)
+    n_seen = rv[rv.user_id == "u000"].item_id.nunique()
+    assert len(big) == 40 - n_seen and big.item_id.is_unique  # more than exist: every eligible item once
+    imp = hybrid.model_.importances_
+    assert set(v["group"] for v in imp.values()) >= {"cf", "popularity", "emotion"}
+
+
+def test_hybrid_learns_taste_groups(shop, hybrid):
+    recs = hybrid.recommend([f"u{u:03d}" for u in range(40)], n=5)
+    parity = recs.item_id.str[1:].astype(int) % 2
+    user_parity = recs.user_id.str[1:].astype(int) % 2
+    assert (parity.to_numpy() == user_parity.to_numpy()).mean() > 0.8
+
+
+def test_hybrid_roundtrip_without_training_data(shop, hybrid, tmp_path):
+    hybrid.save_pretrained(tmp_path / "svc")
+    imp = json.loads((tmp_path / "svc" / "model" / "feature_importances.json").read_text())
+    assert imp and all({"gain", "split", "group"} <= set(v) for v in imp.values())
+    assert (tmp_path / "svc" / "model" / "ranker.txt").read_text().startswith("tree")
+    loaded = RecommendationService.from_pretrained(tmp_path / "svc")
+    users = ["u000", "u005", "stranger"]
+    pd.testing.assert_frame_equal(loaded.recommend(users, n=5), hybrid.recommend(users, n=5))
+    (tmp_path / "svc" / "model" / "ranker.txt").write_text("garbage")
+    with pytest.raises(ArtifactError, match="corrupt"):
+        RecommendationService.from_pretrained(tmp_path / "svc")
+
+
+def test_hybrid_ablation_switch_and_no_scores(shop):
+    rv, sc = shop
+    params = {"n_estimators": 10, "candidates": 10, "min_child_samples": 5, "emotion_features": False}
+    svc = RecommendationService(ServiceConfig(model="hybrid", params=params)).fit(rv, scores=sc)
+    assert not svc.model_.emotion_
+    assert not any(v["group"] == "emotion" for v in svc.model_.importances_.values())
+    # without scores the hybrid trains without emotional features instead of failing
+    svc2 = RecommendationService(ServiceConfig(model="hybrid", params={**params, "emotion_features": True})).fit(rv)
+    assert not svc2.model_.emotion_ and len(svc2.recommend(["u000"], n=3)) == 3
+    with pytest.raises(ValueError, match="timestamp"):
+        RecommendationService(ServiceConfig(model="hybrid", params=params)).fit(rv.drop(columns="timestamp"))
+
+
+def test_hybrid_nan_features_are_handled(shop):
+    rv, sc = shop
+    sc = sc.copy()
+    sc.loc[sc.index[::3], ["valence", "p_positive"]] = np.nan
+    for a in ASPECTS:
+        sc[f"asp_{a}_sentiment"] = np.nan
+    params = {"n_estimators": 10, "candidates": 10, "min_child_samples": 5}
+    svc = RecommendationService(ServiceConfig(model="hybrid", params=params)).fit(rv, scores=sc)
+    recs = svc.recommend(["u000", "u001"], n=5)
+    assert len(recs) == 10 and np.isfinite(recs.score).all()
+
+
+def test_hybrid_beats_popularity_on_groups(shop):
+    rv, sc = shop
+    split = leave_last_out(rv)
+    params = {"n_estimators": 30, "candidates": 15, "min_child_samples": 5,
+              "generators": {"ease": {"l2": 10.0}, "itemknn": {"k": 20}, "trend": {}}}
+    hyb = RecommendationService(ServiceConfig(model="hybrid", params=params)).fit(split.train, scores=sc)
+    pop = RecommendationService(ServiceConfig(model="popular")).fit(split.train)
+    users = sorted(split.test.user_id.unique())
+    h = evaluate_lists(hyb.recommend(users, n=10), split.test, ks=[10])["hr@10"].mean()
+    p = evaluate_lists(pop.recommend(users, n=10), split.test, ks=[10])["hr@10"].mean()
+    assert h > p
+
+
+# --- cold start --------------------------------------------------------------------------
+def test_cold_start_from_history_and_from_text(shop, hybrid):
+    recs = hybrid.recommend_cold(["i000", "i002", "unknown-item"], n=5)
+    assert len(recs) == 5 and not {"i000", "i002"} & set(recs.item_id)
+    assert (recs.item_id.str[1:].astype(int) % 2 == 0).mean() >= 0.8
+    assert recs.explanation.notna().all()
+    ticket = pd.DataFrame({"asp_durability_mentions": [1.0], "asp_quality_mentions": [0.0], "asp_value_mentions": [0.0]})
+    recs = hybrid.recommend_cold(text_scores=ticket, n=5)
+    assert set(recs.source) == {"profile"}
+    assert (recs.item_id.str[1:].astype(int) % 4 == 0).mean() >= 0.6  # the sturdy items
+    assert recs.explanation.str.contains("durability").all()
+    # nothing known: the popularity list, not an error
+    for empty in (["ghost"], []):
+        recs = hybrid.recommend_cold(empty, n=3)
+        assert set(recs.source) == {"popular"} and len(recs) == 3
+    with pytest.raises(ValueError, match="aspect columns"):
+        hybrid.recommend_cold(text_scores=pd.DataFrame({"x": [1]}), n=3)
+    with pytest.raises(ValueError, match="n must be"):
+        hybrid.recommend_cold(["i000"], n=0)
+
+
+def test_sample_grid_is_deterministic():
+    space = {"a": [1, 2, 3], "b": [4, 5, 6]}
+    assert sample_grid(space, 4, seed=1) == sample_grid(space, 4, seed=1) and len(sample_grid(space, 4)) == 4
+    assert sample_grid({"l2": [1, 2, 3, 4, 5]}, 3) == [{"l2": 1}, {"l2": 3}, {"l2": 5}]
+    assert len(sample_grid(space, 100)) == 9
+
+
+def test_hybrid_bad_requests(hybrid):
+    from recommender.candidates import CandidateGenerators
+
+    with pytest.raises(ValueError, match="unknown candidate generator 'svd'"):
+        CandidateGenerators({"svd": {}})
+    model = hybrid.model_
+    with pytest.raises(ValueError, match="shape"):
+        model.recommend(np.array([0]), sp.csr_matrix((1, 3)), N=5)
+    with pytest.raises(ValueError, match="N must be"):
+        model.recommend(np.array([0]), hybrid.user_items_[[0]], N=0)
+    with pytest.raises(ValueError, match="n must be"):
+        hybrid.recommend(["u000"], n=0)
+
+
+@pytest.mark.slow
+def test_pipeline_trains_and_serves_the_hybrid(tmp_path):
+    from jobs.cli import main
+    from jobs import pipeline
+    from jobs.store import Workspace
+
+    ws_path = tmp_path / "ws"
+    assert main(["run", "-w", str(ws_path), "--demo-users", "60", "-q"]) == 0
+    ws = Workspace(ws_path)
+    res = pipeline.train(ws, ServiceConfig(model="hybrid", params={"n_estimators": 20, "candidates": 10}), version="h1")
+    assert res.counts["train_users"] == 60
+    service = pipeline.load_service(ws)
+    assert service.config.model == "hybrid" and service.model_.emotion_  # scores were read from the workspace
+    out = pipeline.recommend(ws, n=5)
+    recs = ws.read_table("recommendations")
+    assert out.counts["users"] == 60 and (recs.groupby("user_id").size() == 5).all()
+    assert recs["explanation"].notna().all()
+
+
+def test_window_features_match_the_direct_count(shop, hybrid):
+    state = hybrid.model_.state_
+    rng = np.random.default_rng(0)
+    t = rng.uniform(state.max_day_[0] - 90, state.max_day_[0], 7)
+    M = state.window_matrix(t, 30)
+    rv, _ = shop
+    day = (pd.to_datetime(rv.timestamp, utc=True).dt.as_unit("ns").astype("int64") // 86_400_000_000_000).to_numpy()
+    items = hybrid.items_.index(rv.item_id)
+    for u in range(len(t)):
+        hi = np.floor(t[u])
+        direct = np.bincount(items[(day <= hi) & (day > hi - 30)], minlength=state.n_items)
+        np.testing.assert_array_equal(M[u], direct)
+    pos = rng.integers(0, len(t), 50)
+    item = rng.integers(0, state.n_items, 50)
+    ctx = {"t_ref": t, "n_reviews": np.ones(7), "span": np.ones(7), "gap": np.ones(7), "mainstream": np.ones(7),
+           "rating": np.ones(7), "emotion": np.full((7, state.user_emotion_.shape[1]), np.nan),
+           "enjoyed": np.full((7, state.item_vec_.shape[1]), np.nan)}
+    F = state.pair_features(pos, item, ctx)
+    names = state.feature_names()
+    np.testing.assert_array_equal(F[:, names.index("pop_30d")], state.window_counts(item, t[pos], 30))
+    np.testing.assert_array_equal(F[:, names.index("pop_now_365d")],
+                                  state.window_counts(item, np.full(50, state.max_day_[0]), 365))
+
+
+@pytest.mark.realdata
+def test_amazon_baselines_reproduce_the_reference_figures(amazon_file):
+    """The split + metrics protocol reproduces the data README's reference figures (EASE, popular)."""
+    from jobs.loaders import load_reviews
+    from jobs.pipeline import clean_reviews
+
+    reviews = clean_reviews(load_reviews(amazon_file)).reviews
+    split = leave_last_out(reviews)
+    assert split.test.user_id.nunique() == 1429 and split.excluded == {}
+    users = sorted(split.test.user_id.unique())
+    got = {}
+    for model, params in (("ease", {"l2": 100.0}), ("popular", {})):
+        svc = RecommendationService(ServiceConfig(model=model, params=params)).fit(split.train)
+        m = evaluate_lists(svc.recommend(users, n=10), split.test, ks=[10])
+        got[model] = (m["hr@10"].mean(), m["ndcg@10"].mean())
+    assert got["ease"][0] == pytest.approx(0.13, abs=0.006) and got["ease"][1] == pytest.approx(0.066, abs=0.003)
+    assert got["popular"][0] == pytest.approx(0.078, abs=0.004) and got["popular"][1] == pytest.approx(0.044, abs=0.003)
+
+
+def test_serve_candidates_narrows_the_union_only_at_serving(hybrid):
+    model = hybrid.model_
+    uidx, rows, seen = hybrid.history_rows(["u000", "u001"])
+    before = model.generators_.serve_take
+    try:
+        sizes = {}
+        for take in (None, 3):
+            model.generators_.serve_take = take
+            pos, item, X = model._features(model.generators_, model.state_, uidx, rows, None, seen, None, None, True)
+            sizes[take] = len(pos)
+            assert X.shape[1] == len(model.feature_names_)
+            ids, _ = model.recommend(uidx, rows, N=5, seen=seen)
+            assert (ids >= 0).all()
+        assert sizes[3] < sizes[None]
+    finally:
+        model.generators_.serve_take = before
