@@ -17,6 +17,7 @@ import pandas as pd
 
 from profiles import ProfileConfig
 from recommender import ArtifactError, ServiceConfig
+from recommender.service import MODEL_NAMES, model_config_class
 
 from . import evaluate_commands, forget_commands, pipeline, profile_commands
 from .loaders import SchemaError, parse_mapping
@@ -46,7 +47,11 @@ def _ingest_args(p: argparse.ArgumentParser, required: bool) -> None:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", choices=["als", "popular"], default="als", help="primary recommender (default: %(default)s)")
+    p.add_argument("--model", choices=list(MODEL_NAMES), default="als",
+                   help="primary recommender: als, popular, itemknn, ease, bpr, or hybrid (LightGBM re-ranker over CF "
+                        "candidates with emotional features; reads review_scores) (default: %(default)s)")
+    p.add_argument("--model-params", type=json.loads, default=None, metavar="JSON",
+                   help='model parameters, e.g. \'{"l2": 200}\' (ease) or \'{"emotion_features": false}\' (hybrid)')
     p.add_argument("--factors", type=int, default=64, help="ALS latent factors (default: %(default)s)")
     p.add_argument("--iterations", type=int, default=15, help="ALS iterations (default: %(default)s)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
@@ -54,7 +59,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scorer", choices=["auto", "lexicon", "transformer"], default="auto",
-                   help="review scorer; auto = transformer when `emorec train-sentiment` has fine-tuned one, else lexicon (default: %(default)s)")
+                   help="review scorer; auto = transformer (the workspace's fine-tuned model, else the shipped one), lexicon only when no model exists (default: %(default)s)")
     p.add_argument("--sentiment-model", type=Path, metavar="DIR", help="transformer model folder (default: the workspace's fine-tuned one, else the shipped emotion model)")
     p.add_argument("--aspects", type=Path, metavar="TOML", help="aspect config adding or overriding aspects ([aspects] name = [seed words])")
     p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization of the transformer (faster on CPU)")
@@ -126,7 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- commands -------------------------------------------------------------------------
 def _service_config(args) -> ServiceConfig:
-    return ServiceConfig(model=args.model, als={"factors": args.factors, "iterations": args.iterations, "seed": args.seed})
+    params = dict(args.model_params or {})
+    if args.model == "als":
+        return ServiceConfig(model="als", params=params, als={"factors": args.factors, "iterations": args.iterations, "seed": args.seed})
+    if "seed" in model_config_class(args.model).model_fields:
+        params.setdefault("seed", args.seed)
+    return ServiceConfig(model=args.model, params=params)
 
 
 def _scorer(args, ws: Workspace):
