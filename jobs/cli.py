@@ -65,6 +65,15 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization of the transformer (faster on CPU)")
 
 
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=["embedded", "spark"], default="embedded",
+                   help="embedded: this process (default); spark: Apache Spark (pip install 'emorec[spark]', Java 17)")
+    p.add_argument("--master", metavar="URL", help="Spark master, e.g. local[4], yarn, k8s://... (default: $SPARK_MASTER, "
+                   "spark-submit's, else local[*]); only with --engine spark")
+    p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="Spark option, e.g. --conf spark.executor.memory=4g (repeatable); only with --engine spark")
+
+
 def _profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--half-life-days", type=float, default=180.0, help="recency half-life of profiles (default: %(default)s)")
 
@@ -81,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _score_args(p)
     _profile_args(p)
     _train_args(p)
+    _engine_args(p)
 
     p = sub.add_parser("demo", parents=[common], help="write a generated demo shop to disk")
     p.add_argument("--users", type=int, default=1000, help="number of users (default: %(default)s)")
@@ -90,9 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", parents=[common], help="load and validate review files into the workspace")
     _ingest_args(p, required=True)
+    _engine_args(p)
 
     p = sub.add_parser("score", parents=[common], help="score every review (polarity, emotions, aspects)")
     _score_args(p)
+    _engine_args(p)
 
     p = sub.add_parser("train-sentiment", parents=[common], help="fine-tune the transformer on the shop's reviews (stars as labels)")
     p.add_argument("--epochs", type=int, default=2, help="training epochs (default: %(default)s)")
@@ -108,9 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("profile", parents=[common], help="build user and item profiles")
     _profile_args(p)
+    _engine_args(p)
 
     p = sub.add_parser("train", parents=[common], help="train the recommender")
     _train_args(p)
+    _engine_args(p)
 
     p = sub.add_parser("recommend", parents=[common], help="top-N lists: one user (--user) or all users into the workspace")
     p.add_argument("--user", action="append", metavar="ID", help="print the list of this user (repeatable); without it, lists for all users are written")
@@ -118,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude", nargs="+", metavar="ITEM", help="item ids never to recommend")
     p.add_argument("--include-seen", action="store_true", help="allow items the user already reviewed")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    _engine_args(p)
 
     p = sub.add_parser("query", parents=[common], help="run SQL (DuckDB) over the workspace tables")
     p.add_argument("sql", help='e.g. "SELECT * FROM recommendations LIMIT 10"')
@@ -151,6 +166,17 @@ def _sentiment_training(args):
     return replace(SHOP_TRAINING, epochs=args.epochs, max_length=args.max_length, seed=args.seed, threads=args.threads, device=args.device)
 
 
+def _stages(args):
+    """The stage functions of the chosen engine: :mod:`jobs.pipeline` or a Spark pipeline."""
+    if getattr(args, "engine", "embedded") != "spark":
+        if getattr(args, "master", None) or getattr(args, "conf", None):
+            raise ValueError("--master and --conf are Spark options: add --engine spark")
+        return pipeline
+    from .spark.pipeline import SparkPipeline
+
+    return SparkPipeline.from_options(args.master, args.conf)
+
+
 def _report(results: list[pipeline.StageResult], out) -> None:
     for r in results:
         counts = ", ".join(f"{k}={v:,}" for k, v in r.counts.items())
@@ -178,11 +204,12 @@ def cmd_run(args, ws: Workspace, out) -> int:
         else:
             sources, items = _demo_sources(ws, args.demo_users, args.seed)
         run.data_fingerprint = fingerprint(sources + ([items] if items else []))
-        results = [pipeline.ingest(ws, sources, mapping, items)]
-        results.append(pipeline.score(ws, _scorer(args, ws)))
-        results.append(pipeline.profile(ws, ProfileConfig(half_life_days=args.half_life_days)))
-        results.append(pipeline.train(ws, _service_config(args), version=run.run_id))
-        results.append(pipeline.recommend(ws, args.top_n))
+        stages = _stages(args)
+        results = [stages.ingest(ws, sources, mapping, items)]
+        results.append(stages.score(ws, _scorer(args, ws)))
+        results.append(stages.profile(ws, ProfileConfig(half_life_days=args.half_life_days)))
+        results.append(stages.train(ws, _service_config(args), version=run.run_id))
+        results.append(stages.recommend(ws, args.top_n))
         for r in results:
             run.counts.update({f"{r.stage}.{k}": v for k, v in r.counts.items()})
             run.timings[r.stage] = round(r.seconds, 3)
@@ -205,19 +232,20 @@ def vars_config(args) -> dict:
 
 def cmd_stage(args, ws: Workspace, out) -> int:
     with recorded_run(ws, args.command, vars_config(args)) as run:
+        stages = pipeline if args.command == "train-sentiment" else _stages(args)
         if args.command == "ingest":
             run.data_fingerprint = fingerprint(args.reviews)
-            result = pipeline.ingest(ws, args.reviews, parse_mapping(args.map), args.items)
+            result = stages.ingest(ws, args.reviews, parse_mapping(args.map), args.items)
         elif args.command == "score":
-            result = pipeline.score(ws, _scorer(args, ws))
+            result = stages.score(ws, _scorer(args, ws))
         elif args.command == "train-sentiment":
             result = pipeline.train_sentiment(ws, _sentiment_training(args), args.max_train, version=run.run_id)
         elif args.command == "profile":
-            result = pipeline.profile(ws, ProfileConfig(half_life_days=args.half_life_days))
+            result = stages.profile(ws, ProfileConfig(half_life_days=args.half_life_days))
         elif args.command == "train":
-            result = pipeline.train(ws, _service_config(args), version=run.run_id)
+            result = stages.train(ws, _service_config(args), version=run.run_id)
         else:
-            result = pipeline.recommend(ws, args.top_n)
+            result = stages.recommend(ws, args.top_n)
         run.counts.update(result.counts)
         run.timings[result.stage] = round(result.seconds, 3)
     _report([result], out)

@@ -26,6 +26,7 @@ from recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceCo
 
 from .contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS, conform
 from .forget import drop_forgotten
+from .profile_buckets import build_user_profiles_bucketed
 from .loaders import LoadResult, iter_review_chunks, load_items
 from .store import Workspace, WorkspaceError, crash_point
 
@@ -278,7 +279,7 @@ def profile(ws: Workspace, config: profiles.ProfileConfig | None = None) -> Stag
     with _Timer() as t:
         scored = scored_reviews(ws)
         catalog = ws.read_table("items") if ws.has_table("items") else None
-        users = profiles.build_user_profiles(scored, config, items=catalog)
+        users = build_user_profiles_bucketed(scored, config, items=catalog)  # same table, linear time
         items = profiles.build_item_profiles(scored, config, items=catalog)
         meta = {"config": config.model_dump(), "score_metadata": ws.table_metadata("review_scores")}
         written = ws.write_tables({"user_profiles": (users, {**meta, "version": profiles.USER_PROFILE_VERSION}),
