@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from profiles.export import is_inside
+
 from .evaluation.config import ExperimentConfig, load_config
 from .evaluation.runner import EvaluationInputs, OUTPUT_FILES, inputs_from_workspace, run_evaluation, write_outputs
 from .runs import fingerprint, recorded_run
@@ -76,14 +78,6 @@ def inputs_from_file(path: str | Path, items: str | Path | None = None) -> Evalu
     return EvaluationInputs(reviews[cols].reset_index(drop=True), scores, item_table, fingerprint(paths), f"file {path}")
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
-
 def evaluate(ws: Workspace, config_path: str | Path, out: str | Path | None = None, reviews: str | Path | None = None,
              items: str | Path | None = None, run_id: str = "evaluation", show_progress: bool | None = None,
              **overrides: Any) -> tuple[str, dict[str, Path], dict]:
@@ -98,7 +92,7 @@ def evaluate(ws: Workspace, config_path: str | Path, out: str | Path | None = No
     result = run_evaluation(inputs, config, show_progress=show_progress)
     folder = Path(out) if out is not None else ws.root / EVALUATIONS_DIR / run_id
     for name in OUTPUT_FILES.values():
-        if not _inside(folder / name, folder):
+        if not is_inside(folder / name, folder):
             raise ValueError(f"refusing to write {folder / name}: it is outside the output folder {folder}")
     paths = write_outputs(result, folder, run_id=run_id)
     lines = [result.verdict.rstrip("\n"), "", f"outputs in {folder}:"]

@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class ProfileConfig(BaseModel):
+class StrictConfig(BaseModel):
+    """A pydantic config that rejects unknown fields with a message naming them and listing the
+    valid ones (``section`` names the config in the message). Every emorec config builds on it."""
+
+    model_config = ConfigDict(extra="forbid")
+    section: ClassVar[str] = "config"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_fields(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = [k for k in data if k not in cls.model_fields]
+            if unknown:
+                raise ValueError(unknown_field_message(unknown, list(cls.model_fields), what=cls.config_name()))
+        return data
+
+    @classmethod
+    def config_name(cls) -> str:
+        """How error messages name this config."""
+        return cls.section
+
+
+class ProfileConfig(StrictConfig):
     """How per-review features are aggregated into user and item profiles.
 
     Attributes
@@ -45,22 +67,13 @@ class ProfileConfig(BaseModel):
     ValueError: unknown profile config field 'half_lif' (did you mean 'half_life_days'?); valid fields: ...
     """
 
-    model_config = ConfigDict(extra="forbid")
+    section: ClassVar[str] = "profile config"
 
     half_life_days: float = Field(180.0, gt=0)
     item_prior_strength: float = Field(10.0, ge=0)
     negative_valence: float = Field(0.05, ge=0, le=1)
     trend_window: int = Field(5, ge=2)
     min_aspect_mentions: int = Field(3, ge=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _reject_unknown_fields(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            unknown = [k for k in data if k not in cls.model_fields]
-            if unknown:
-                raise ValueError(unknown_field_message(unknown, list(cls.model_fields)))
-        return data
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> ProfileConfig:

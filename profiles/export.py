@@ -52,12 +52,8 @@ FORMATS = ("csv", "parquet")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
+def is_inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def safe_output_path(out_dir: str | Path, name: str, suffix: str) -> Path:
@@ -69,7 +65,7 @@ def safe_output_path(out_dir: str | Path, name: str, suffix: str) -> Path:
         )
     folder = Path(out_dir)
     target = folder / f"{name}{suffix}"
-    if not _inside(target, folder):
+    if not is_inside(target, folder):
         raise ValueError(f"refusing to write {target}: it is outside the output folder {folder}")
     return target
 
@@ -86,7 +82,7 @@ def load_salt(salt_file: str | Path | None = None, out_dir: str | Path | None = 
     env = os.environ if env is None else env
     if salt_file is not None:
         path = Path(salt_file)
-        if out_dir is not None and _inside(path, Path(out_dir)):
+        if out_dir is not None and is_inside(path, Path(out_dir)):
             raise ValueError(
                 f"refusing salt file {path}: it is inside the output folder {out_dir} and would be "
                 "shipped with the exports; keep the salt outside it"

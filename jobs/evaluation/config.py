@@ -33,9 +33,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from profiles.config import unknown_field_message
+from profiles.config import StrictConfig, unknown_field_message
 
 __all__ = [
     "BreakdownConfig", "ExperimentConfig", "SplitConfig", "StatsConfig", "TuningConfig", "VariantConfig",
@@ -49,20 +49,12 @@ ACCURACY_METRICS: tuple[str, ...] = ("hr", "recall", "precision", "ndcg", "map",
 BEYOND_METRICS: tuple[str, ...] = ("novelty", "ild", "long_tail", "arp", "emotional_fit")
 
 
-class _Strict(BaseModel):
+class _Strict(StrictConfig):
     """A config section that names unknown fields and lists the valid ones."""
 
-    model_config = ConfigDict(extra="forbid")
-    section: ClassVar[str] = "config"
-
-    @model_validator(mode="before")
     @classmethod
-    def _reject_unknown_fields(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            unknown = [k for k in data if k not in cls.model_fields]
-            if unknown:
-                raise ValueError(unknown_field_message(unknown, list(cls.model_fields), what=f"[{cls.section}]"))
-        return data
+    def config_name(cls) -> str:  # messages name the TOML section: "unknown [split] field ..."
+        return f"[{cls.section}]"
 
 
 class TuningConfig(_Strict):
