@@ -67,6 +67,10 @@ def paired(a: np.ndarray, b: np.ndarray) -> dict:
             "wins": int((d > 0).sum()), "losses": int((d < 0).sum()), "ties": int((d == 0).sum())}
 
 
+#: HR@10 / NDCG@10 of the reference table in ../shared/data/README.md (binary interactions).
+REFERENCE = {"ease": [0.13, 0.066], "itemknn": [0.106, 0.054], "als": [0.095, 0.049], "popular": [0.078, 0.044], "bpr": [0.033, 0.017]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reviews", type=Path, default=AMAZON)
@@ -90,6 +94,20 @@ def main() -> int:
     users = sorted(split.test["user_id"].unique())
     print(f"{len(reviews)} reviews, {reviews.user_id.nunique()} users, {reviews.item_id.nunique()} items; "
           f"{len(users)} test users; lexicon scoring {score_s:.1f}s; {args.trials} tuning trials per model")
+
+    # Protocol check: the baselines at the settings of the reference table in ../shared/data/README.md
+    # (untuned, binary interactions) must reproduce its figures within noise.
+    n_items = reviews["item_id"].nunique()
+    protocol_check = {}
+    for name, params in (("popular", {}), ("ease", {"l2": 100.0}), ("itemknn", {"k": n_items, "shrink": 0.0}),
+                         ("als", {"factors": 32, "num_threads": 1}), ("bpr", {"factors": 64})):
+        svc = RecommendationService(ServiceConfig(model=name, params=params)).fit(split.train)
+        m = evaluate_lists(svc.recommend(users, n=K), split.test, ks=[K])
+        ref = REFERENCE[name]
+        protocol_check[name] = {"params": params, "hr@10": float(m["hr@10"].mean()), "ndcg@10": float(m["ndcg@10"].mean()),
+                                "reference": ref}
+        print(f"  protocol check {name:8s} {params}: HR@10 {m['hr@10'].mean():.4f} NDCG@10 {m['ndcg@10'].mean():.4f}"
+              f"  (reference {ref[0]:.3f} / {ref[1]:.3f})")
 
     tuning, per_user, results = {}, {}, {}
     for name in BASELINES:
@@ -175,7 +193,7 @@ def main() -> int:
               "test_users": len(users), "trials_per_model": args.trials, "results": results, "paired_tests": tests,
               "serving": timings, "targets": targets, "tuning": {k: v["trials"] for k, v in tuning.items()},
               "feature_importances_top15": dict(list(imp.items())[:15]), "example": example,
-              "reference": {"ease": [0.13, 0.066], "itemknn": [0.106, 0.054], "als": [0.095, 0.049], "popular": [0.078, 0.044], "bpr": [0.033, 0.017]},
+              "reference": REFERENCE, "protocol_check": protocol_check,
               "seconds_total": round(time.perf_counter() - t_start, 1)}
     for v in report["tuning"].values():
         for trial in v:
