@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path

@@ -10,7 +10,6 @@ import math
 import os
 import shutil
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
