@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from .base import Recommender, register, top_n
+from .base import FactorModel, register
 
 
 class ALSConfig(BaseModel):
@@ -24,7 +24,7 @@ class ALSConfig(BaseModel):
 
 
 @register
-class ALS(Recommender):
+class ALS(FactorModel):
     """Alternating least squares on implicit feedback.
 
     Fitted state: ``user_factors_`` (n_users x factors) and ``item_factors_``
@@ -35,7 +35,6 @@ class ALS(Recommender):
 
     name = "als"
     Config = ALSConfig
-    _state = ("user_factors_", "item_factors_")
 
     def fit(self, user_items: sp.csr_matrix) -> ALS:
         # implicit's own threads do the work; nested BLAS threads only slow it down.
@@ -46,10 +45,6 @@ class ALS(Recommender):
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
         return self
 
-    @property
-    def n_items(self) -> int:
-        return self.item_factors_.shape[0]
-
     def _implicit_model(self):
         c = self.config
         return AlternatingLeastSquares(
@@ -57,7 +52,7 @@ class ALS(Recommender):
             iterations=c.iterations, random_state=c.seed, num_threads=c.num_threads,
         )
 
-    def _solve_users(self, user_items: sp.csr_matrix) -> np.ndarray:
+    def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         """User factors for history rows, by ``implicit``'s own least-squares user step."""
         with threadpool_limits(limits=1, user_api="blas"):
             model = self._implicit_model()
@@ -66,22 +61,3 @@ class ALS(Recommender):
                 model.recalculate_user(np.arange(user_items.shape[0]), sp.csr_matrix(user_items, dtype=np.float32)),
                 dtype=np.float32,
             )
-
-    def score_items(self, userid: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
-        userid = np.asarray(userid)
-        known = (userid >= 0) & (userid < self.user_factors_.shape[0])
-        U = np.zeros((len(userid), self.item_factors_.shape[1]), dtype=np.float32)
-        U[known] = self.user_factors_[userid[known]]
-        if (~known).any():
-            U[~known] = self._solve_users(user_items[np.flatnonzero(~known)])
-        return U @ self.item_factors_.T
-
-    def similar_items(self, itemid, N: int = 10):
-        single = np.isscalar(itemid)
-        itemid = np.atleast_1d(np.asarray(itemid, dtype=np.int64))
-        norms = np.linalg.norm(self.item_factors_, axis=1) + 1e-12
-        normed = self.item_factors_ / norms[:, None]
-        sims = normed[itemid] @ normed.T
-        sims[np.arange(len(itemid)), itemid] = -np.inf
-        ids, scores = top_n(sims, N)
-        return (ids[0], scores[0]) if single else (ids, scores)

@@ -193,3 +193,41 @@ def top_n(scores: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:
     out_vals = np.full((n_rows, N), -np.inf, dtype=np.float32)
     out_ids[:, :k], out_vals[:, :k] = ids, vals
     return out_ids, out_vals
+
+
+class FactorModel(Recommender):
+    """Shared serving of latent-factor models: ``score = user_factors_ @ item_factors_.T``.
+
+    Subclasses fit ``user_factors_`` / ``item_factors_`` and define :meth:`_fold_in`, which
+    gives factors for users unseen at training from their history rows.
+    """
+
+    _state = ("user_factors_", "item_factors_")
+
+    @property
+    def n_items(self) -> int:
+        return self.item_factors_.shape[0]
+
+    @abstractmethod
+    def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
+        """Factors for users unseen at training, one per history row."""
+
+    def score_items(self, userid: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        userid = np.asarray(userid)
+        known = (userid >= 0) & (userid < self.user_factors_.shape[0])
+        U = np.zeros((len(userid), self.item_factors_.shape[1]), dtype=np.float32)
+        U[known] = self.user_factors_[userid[known]]
+        if (~known).any():
+            U[~known] = self._fold_in(user_items[np.flatnonzero(~known)])
+        return U @ self.item_factors_.T
+
+    def similar_items(self, itemid: np.ndarray | int, N: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest items by cosine similarity of the item factors (the item itself excluded)."""
+        single = np.isscalar(itemid)
+        itemid = np.atleast_1d(np.asarray(itemid, dtype=np.int64))
+        norms = np.linalg.norm(self.item_factors_, axis=1) + 1e-12
+        normed = self.item_factors_ / norms[:, None]
+        sims = normed[itemid] @ normed.T
+        sims[np.arange(len(itemid)), itemid] = -np.inf
+        ids, scores = top_n(sims, N)
+        return (ids[0], scores[0]) if single else (ids, scores)

@@ -8,7 +8,7 @@ from implicit.cpu.bpr import BayesianPersonalizedRanking
 from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
-from .base import Recommender, register
+from .base import FactorModel, register
 
 
 class BPRConfig(BaseModel):
@@ -24,7 +24,7 @@ class BPRConfig(BaseModel):
 
 
 @register
-class BPR(Recommender):
+class BPR(FactorModel):
     """Matrix factorisation trained on sampled (user, liked, not-liked) triples.
 
     Fitted state: ``user_factors_`` and ``item_factors_`` (``implicit`` appends a bias
@@ -34,7 +34,6 @@ class BPR(Recommender):
 
     name = "bpr"
     Config = BPRConfig
-    _state = ("user_factors_", "item_factors_")
 
     def fit(self, user_items: sp.csr_matrix) -> BPR:
         c = self.config
@@ -50,18 +49,9 @@ class BPR(Recommender):
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
         return self
 
-    @property
-    def n_items(self) -> int:
-        return self.item_factors_.shape[0]
-
-    def score_items(self, userid: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
-        userid = np.asarray(userid)
-        known = (userid >= 0) & (userid < self.user_factors_.shape[0])
-        U = np.zeros((len(userid), self.item_factors_.shape[1]), dtype=np.float32)
-        U[known] = self.user_factors_[userid[known]]
-        if (~known).any():
-            rows = sp.csr_matrix(user_items[np.flatnonzero(~known)], dtype=np.float32)
-            rows.data = (rows.data > 0).astype(np.float32)
-            counts = np.maximum(np.asarray(rows.sum(axis=1)).ravel(), 1.0)
-            U[~known] = np.asarray(rows @ self.item_factors_) / counts[:, None]
-        return U @ self.item_factors_.T
+    def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
+        """Mean factor of the items each history row liked."""
+        rows = sp.csr_matrix(user_items, dtype=np.float32)
+        rows.data = (rows.data > 0).astype(np.float32)
+        counts = np.maximum(np.asarray(rows.sum(axis=1)).ravel(), 1.0)
+        return np.asarray(rows @ self.item_factors_) / counts[:, None]
