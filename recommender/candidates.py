@@ -1,13 +1,19 @@
 """Candidate generation for the hybrid: several models' top-M lists, merged per user.
 
 :class:`CandidateGenerators` fits a set of registered models (``ease``, ``itemknn``, ``als``,
-``bpr``, ``popular``) on the interaction matrix, plus two special generators:
+``bpr``, ``popular``) on the interaction matrix, plus special generators computed from the
+feature state:
 
 * ``trend`` - reviews per item in the ``trend_days`` up to the user's reference time
   (:meth:`recommender.features.FeatureState.window_matrix`): what was popular when the user
   was last active;
 * ``trend_now`` - reviews per item in the ``trend_days`` up to the newest training review
   (what is popular now);
+* ``markov`` - what tends to come next: the rows of the item-to-next-item matrix
+  (:meth:`recommender.features.FeatureState.transitions`) of the user's newest items, weighted
+  ``decay ** j`` for the j-th newest (param ``decay``, default 0.5);
+* ``ease_recent`` - the same recency-weighted sum over the rows of the fitted EASE item-item
+  matrix (needs ``ease``): EASE that listens most to what the user did last;
 * ``ease_emotion`` - EASE on emotion-weighted confidences (glowing reviews count more, strong
   negatives count against; see :class:`recommender.interactions.InteractionConfig`); part of
   the emotional feature group;
@@ -16,7 +22,8 @@
 
 For a batch of users :meth:`CandidateGenerators.candidates` returns the union of every
 generator's top-M eligible items as flat (position, item) pairs with each generator's score,
-normalised score and rank (rank ``M + 1`` outside its top-M) as features.
+normalised score and rank (rank ``M + 1`` outside its top-M) as features. Generators named in
+``feature_only`` score every candidate but add none of their own.
 """
 
 from __future__ import annotations
@@ -27,19 +34,28 @@ import scipy.sparse as sp
 from .base import MODELS, Recommender, top_n
 from .features import FeatureState
 
-SPECIAL = ("trend", "trend_now", "ease_emotion", "profile")
+SPECIAL = ("trend", "trend_now", "ease_emotion", "profile", "markov", "ease_recent")
+#: Generators computed from the feature state (no model of their own to fit or save).
+STATELESS = ("trend", "trend_now", "profile", "markov", "ease_recent")
 
 
 class CandidateGenerators:
     """A named set of fitted generators (fitted state: ``models_``)."""
 
-    def __init__(self, specs: dict[str, dict], trend_days: float = 180.0, per_generator: int = 50) -> None:
+    def __init__(self, specs: dict[str, dict], trend_days: float = 180.0, per_generator: int = 50,
+                 feature_only: tuple[str, ...] | list[str] = ()) -> None:
         from . import bpr, ease, itemknn  # noqa: F401  (register)
 
         for name in specs:
             if name == "hybrid" or (name not in MODELS and name not in SPECIAL):
                 raise ValueError(f"unknown candidate generator {name!r}; valid: {', '.join(sorted({*MODELS, *SPECIAL} - {'hybrid'}))}")
+        unknown = set(feature_only) - set(specs)
+        if unknown:
+            raise ValueError(f"feature_only names generators that are not configured: {', '.join(sorted(unknown))}")
         self.specs = specs
+        #: Generators whose scores and ranks are features of every candidate but which add no
+        #: candidates of their own.
+        self.feature_only = frozenset(feature_only)
         self.trend_days = trend_days
         self.per_generator = per_generator
         #: At serving, take only the top ``serve_take`` of each generator into the union (ranks
@@ -52,7 +68,7 @@ class CandidateGenerators:
         self.models_: dict[str, Recommender] = {}
         self.emotion_ = emotion_items is not None
         for name, params in self.specs.items():
-            if name in ("trend", "trend_now", "profile"):
+            if name in STATELESS:
                 continue
             if name == "ease_emotion":
                 if emotion_items is None:
@@ -64,8 +80,8 @@ class CandidateGenerators:
 
     @property
     def names(self) -> list[str]:
-        return [n for n in self.specs if n in ("trend", "trend_now") or n in self.models_
-                or (n == "profile" and self.emotion_)]
+        return [n for n in self.specs if n in ("trend", "trend_now", "markov") or n in self.models_
+                or (n == "profile" and self.emotion_) or (n == "ease_recent" and "ease" in self.models_)]
 
     def feature_names(self) -> list[str]:
         out = []
@@ -89,6 +105,12 @@ class CandidateGenerators:
                 from .coldstart import content_scores, user_aspect_weights
 
                 out[n] = content_scores(state, user_aspect_weights(ctx["emotion"], len(state.aspects)))
+            elif n in ("markov", "ease_recent"):
+                decay = float(self.specs[n].get("decay", 0.5))
+                if decay <= 0:
+                    raise ValueError(f"generator {n!r}: decay must be > 0, got {decay}")
+                M = state.transitions() if n == "markov" else self.models_["ease"].B_
+                out[n] = _recent_scores(M, ctx["recent"], decay)
             elif n == "ease_emotion":
                 out[n] = np.asarray(self.models_[n].score_items(userid, emotion_rows if emotion_rows is not None else rows), np.float32)
             else:
@@ -124,6 +146,8 @@ class CandidateGenerators:
             rr = np.repeat(np.arange(n_b), ok.sum(axis=1))
             r[rr, ids[ok]] = np.tile(np.arange(1, M + 1, dtype=np.float32), (n_b, 1))[ok]
             ranks[n] = r
+            if n in self.feature_only:
+                continue
             take = ok & (np.arange(M)[None, :] < (self.serve_take or M))
             cand[np.repeat(np.arange(n_b), take.sum(axis=1)), ids[take]] = True
         cand &= ~blocked
@@ -145,3 +169,14 @@ class CandidateGenerators:
             cols.append(np.where(has_last, vals, np.nan))
         X = np.column_stack(cols).astype(np.float32) if cols else np.zeros((len(pos), 0), np.float32)
         return pos, item, X
+
+
+def _recent_scores(M, recent: np.ndarray, decay: float) -> np.ndarray:
+    """``sum_j decay**j * M[recent[:, j]]``: item-to-item rows of a user's newest items (newest
+    first, ``-1`` = none), the newest weighing most."""
+    n_b, L = recent.shape
+    W = sp.csr_matrix((np.tile(decay ** np.arange(L, dtype=np.float32), n_b)[recent.ravel() >= 0],
+                       (np.repeat(np.arange(n_b), L)[recent.ravel() >= 0], recent.ravel()[recent.ravel() >= 0])),
+                      shape=(n_b, M.shape[0]))
+    out = W @ M
+    return np.asarray(out.toarray() if sp.issparse(out) else out, np.float32)

@@ -7,8 +7,9 @@ model serves without the reviews.
 
 Feature groups (:data:`GROUPS`; the ``emotion`` group is switched off for the ablation):
 
-* ``cf`` - each generator's score and rank (filled in by :mod:`recommender.candidates`), the
-  candidate's similarity to the user's last item;
+* ``cf`` - each generator's score and rank (filled in by :mod:`recommender.candidates`; the
+  sequential generators read the user's newest items ``user_recent_`` and the item-to-next-item
+  matrix :meth:`FeatureState.transitions`), the candidate's similarity to the user's last item;
 * ``popularity`` - item reviews in total and in the 30/90/365 days up to the user's reference
   time (their last review), the trend, the item's age and the days since its last review;
 * ``user`` - activity, mean stars, the mean popularity of what they reviewed, the gap between
@@ -17,7 +18,9 @@ Feature groups (:data:`GROUPS`; the ``emotion`` group is switched off for the ab
 * ``emotion`` - item profile (polarity shares, valence, shrunk valence, confidence, aspect
   strengths and mention shares), user profile (valence, rating-text gap, spread), and user x
   item matches: the user's aspect sensitivities against the item's aspect strengths, cosine
-  between the emotional profile of what the user enjoyed and the item's, the valence gap.
+  between the emotional profile of what the user enjoyed and the item's (polarity, valence,
+  aspects and, when the scorer gives emotions, the Ekman emotions its reviews evoke), the
+  valence gap.
 
 Reference time: a user's features are measured at ``t_ref`` = their newest training review
 (causal: only reviews up to ``t_ref`` count in the windowed popularity), so the ranker learns
@@ -38,6 +41,11 @@ from .vocabulary import Vocabulary
 log = logging.getLogger(__name__)
 
 WINDOWS = (30, 90, 365)
+#: Newest items kept per user for the sequential generators.
+RECENT = 5
+#: Reviews ahead of an item that count as its "next" items, and the shrinkage of their shares.
+TRANSITION_WINDOW = 3
+TRANSITION_SHRINK = 5.0
 DAY_BITS = 21  # item key = item << DAY_BITS | day  (days since the epoch < 2M)
 #: Feature groups; the hybrid's ablation drops ``emotion``.
 GROUPS = ("cf", "popularity", "user", "stars", "emotion")
@@ -118,11 +126,42 @@ class FeatureState:
         valid = (second_last >= 0) & (us[np.maximum(second_last, 0)] == us[last])
         prev[us[last][valid]] = ds[last][valid] - ds[second_last[valid]]
         self.user_gap_ = prev
+        # the user's newest items, newest first (sequential generators read them)
+        rank = np.arange(len(us)) - np.maximum.accumulate(np.where(first, np.arange(len(us)), 0))
+        length = np.bincount(us, minlength=n_u)
+        back = length[us] - 1 - rank  # 0 = newest
+        recent = np.full((n_u, RECENT), -1, np.int64)
+        keep = back < RECENT
+        recent[us[keep], back[keep]] = is_[keep]
+        self.user_recent_ = recent
+        self._fit_transitions(us, is_, n_i)
         logpop = np.log1p(cnt_i)
         self.user_mainstream_ = _group_mean(u, logpop[i], n_u)
         if self.emotion:
             self._fit_emotion(rv, u, i, users, items, rating, catalog)
         return self
+
+    def _fit_transitions(self, us: np.ndarray, is_: np.ndarray, n_i: int) -> None:
+        """Item-to-next-item counts: review ``a`` followed (within :data:`TRANSITION_WINDOW`
+        reviews of the same user) by ``b`` adds ``1 / gap`` to ``T[a, b]``; rows are then divided
+        by their total plus :data:`TRANSITION_SHRINK`."""
+        rows, cols, vals = [], [], []
+        for gap in range(1, TRANSITION_WINDOW + 1):
+            same = us[gap:] == us[:-gap]
+            rows.append(is_[:-gap][same])
+            cols.append(is_[gap:][same])
+            vals.append(np.full(int(same.sum()), 1.0 / gap))
+        T = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_i, n_i))
+        T.sum_duplicates()
+        total = np.asarray(T.sum(axis=1)).ravel()
+        T = sp.diags(1.0 / (total + TRANSITION_SHRINK)) @ T
+        T = sp.csr_matrix(T, dtype=np.float32)
+        self.transition_indptr_, self.transition_indices_, self.transition_data_ = T.indptr.astype(np.int64), T.indices.astype(np.int64), T.data
+
+    def transitions(self) -> sp.csr_matrix:
+        """The normalised item-to-next-item matrix (see :meth:`_fit_transitions`)."""
+        n = self.n_items
+        return sp.csr_matrix((self.transition_data_, self.transition_indices_, self.transition_indptr_), shape=(n, n))
 
     def _fit_emotion(self, rv, u, i, users, items, rating, catalog) -> None:
         import profiles
@@ -158,7 +197,13 @@ class FeatureState:
         self.user_emotion_ = np.full((n_u, user_block.shape[1]), np.nan)
         self.user_emotion_[ui[ui >= 0]] = user_block[ui >= 0]
         # the item's emotional vector (standardised; NaN -> 0) for "what the user enjoys" matches
-        vec = np.column_stack([self.item_emotion_[:, :3], self.item_emotion_[:, len(ITEM_EMOTION_COLUMNS):]])
+        # plus the Ekman emotions its reviews evoke, when the scorer gives emotions (the lexicon does not)
+        evoked = np.full((n_i, 0), np.nan)
+        ek = [c for c in ip.columns if c.startswith("recent_ekman_")]
+        if ek and ip[ek].notna().any().any():
+            evoked = np.full((n_i, len(ek)), np.nan)
+            evoked[ii[ii >= 0]] = ip[ek].to_numpy(np.float64, na_value=np.nan)[ii >= 0]
+        vec = np.column_stack([self.item_emotion_[:, :3], self.item_emotion_[:, len(ITEM_EMOTION_COLUMNS):], evoked])
         with warnings.catch_warnings():  # all-NaN columns (e.g. no aspect mentioned at all) stay NaN -> 0
             warnings.simplefilter("ignore", RuntimeWarning)
             mu, sd = np.nanmean(vec, axis=0), np.nanstd(vec, axis=0)
@@ -176,7 +221,8 @@ class FeatureState:
 
     # --- persistence --------------------------------------------------------------------
     _ARRAYS = ("max_day_", "item_count_", "item_rating_", "item_first_", "item_keys_", "user_count_", "user_rating_",
-               "user_last_day_", "user_last_item_", "user_first_day_", "user_gap_", "user_mainstream_")
+               "user_last_day_", "user_last_item_", "user_first_day_", "user_gap_", "user_mainstream_", "user_recent_",
+               "transition_indptr_", "transition_indices_", "transition_data_")
     _EMO_ARRAYS = ("item_emotion_", "user_emotion_", "item_vec_", "user_enjoyed_vec_")
 
     def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
@@ -214,9 +260,15 @@ class FeatureState:
         row_pop = np.asarray(sp.csr_matrix((np.ones(rows.nnz), rows.indices, rows.indptr), shape=rows.shape) @ logpop).ravel()
         # a new user's last item: the last stored entry of the history row (callers put the newest last)
         last_new = np.where(nnz > 0, rows.indices[np.maximum(rows.indptr[1:] - 1, 0)], -1)
+        recent = self.user_recent_[k].copy()
+        for r in np.flatnonzero(~known):  # new users: the last stored entries of their row, newest first
+            idx = rows.indices[rows.indptr[r]:rows.indptr[r + 1]][::-1][:RECENT]
+            recent[r] = -1
+            recent[r, :len(idx)] = idx
         ctx = {
             "t_ref": pick(self.user_last_day_, self.max_day_[0]),
             "last_item": np.where(known, self.user_last_item_[k], last_new).astype(np.int64),
+            "recent": recent,
             "n_reviews": np.where(known, self.user_count_[k], nnz),
             "rating": pick(self.user_rating_, np.nan),
             "span": pick(self.user_last_day_ - self.user_first_day_, 0.0),

@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from safetensors.numpy import load_file, save_file
 
 from .base import MODELS, ArtifactError, Recommender, top_n
-from .candidates import CandidateGenerators
+from .candidates import STATELESS, CandidateGenerators
 from .features import FeatureState
 from .interactions import InteractionConfig, interaction_matrix, interaction_weights
 from .vocabulary import Vocabulary
@@ -45,7 +46,8 @@ EMOTION_WEIGHTING = InteractionConfig(weighting="emotion", negatives="negative")
 
 def _default_generators() -> dict[str, dict]:
     return {"ease": {"l2": 200.0}, "itemknn": {"k": 100, "shrink": 10.0}, "als": {"factors": 32, "iterations": 15, "num_threads": 1},
-            "trend": {}, "trend_now": {}, "ease_emotion": {"l2": 200.0}, "profile": {}}
+            "trend": {}, "trend_now": {}, "markov": {"decay": 0.5}, "ease_recent": {"decay": 0.5},
+            "ease_emotion": {"l2": 200.0}, "profile": {}}
 
 
 class HybridConfig(BaseModel):
@@ -54,6 +56,10 @@ class HybridConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     generators: dict[str, dict] = Field(default_factory=_default_generators,
                                         description="candidate generators: model name -> its params (+ 'trend', 'ease_emotion')")
+    feature_only: list[str] | None = Field(None, description="generators that only score the other generators' candidates "
+                                           "(features) and add none of their own; None = the emotional ones configured "
+                                           "(ease_emotion, profile): on the Amazon validation split their own candidates "
+                                           "added rows but no hits")
     candidates: int = Field(30, ge=1, description="top-M items taken from every generator")
     serve_candidates: int | None = Field(15, ge=1, description="at serving, only the top of each generator enters the "
                                          "union (fewer rows to score, faster); None = candidates")
@@ -72,8 +78,25 @@ class HybridConfig(BaseModel):
                                         "trees (0: use n_estimators; with ~1k queries the pick is noisy)")
     early_stopping_rounds: int = Field(50, ge=1)
     seed: int = 0
-    num_threads: int = Field(1, ge=1, description="LightGBM threads; 1 is fastest on a shared machine (OpenMP oversubscription)")
+    num_threads: int = Field(1, ge=1, description="LightGBM training threads; 1 is fastest on a shared machine (OpenMP "
+                             "oversubscription)")
+    predict_threads: int | None = Field(None, ge=1, description="LightGBM threads when scoring a large batch (20k+ "
+                                        "candidate rows); None = every core. Small batches always use one thread")
     batch_size: int = Field(512, ge=1)
+
+    @model_validator(mode="after")
+    def _feature_only_are_generators(self) -> HybridConfig:
+        unknown = [n for n in self.feature_only or () if n not in self.generators]
+        if unknown:
+            raise ValueError(f"feature_only names {', '.join(unknown)}, which are not among the generators "
+                             f"({', '.join(self.generators)})")
+        return self
+
+    def feature_only_generators(self) -> list[str]:
+        """The generators that add no candidates (see ``feature_only``)."""
+        if self.feature_only is None:
+            return [n for n in ("ease_emotion", "profile") if n in self.generators]
+        return list(self.feature_only)
 
 
 class HybridRanker:
@@ -101,7 +124,8 @@ class HybridRanker:
         if self.emotion_:
             E = interaction_matrix(reviews, users, items, interaction_weights(reviews, EMOTION_WEIGHTING))
         specs = {k: v for k, v in self.config.generators.items() if self.emotion_ or k not in ("ease_emotion", "profile")}
-        gens = CandidateGenerators(specs, self.config.trend_days, self.config.candidates).fit(X, E)
+        gens = CandidateGenerators(specs, self.config.trend_days, self.config.candidates,
+                                   [n for n in self.config.feature_only_generators() if n in specs]).fit(X, E)
         state = FeatureState(emotion=self.emotion_, detail=self.config.emotion_detail).fit(reviews, users, items, catalog)
         return gens, state, X, E
 
@@ -252,7 +276,8 @@ class HybridRanker:
                                           filter_already_liked_items)
             if not len(pos):
                 continue
-            threads = 1 if len(X) < 20_000 else self.config.num_threads  # OpenMP start-up dominates small batches
+            # OpenMP start-up dominates small batches
+            threads = 1 if len(X) < 20_000 else (self.config.predict_threads or os.cpu_count() or 1)
             s = self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=threads)
             dense = np.full((len(u), self.n_items), -np.inf, np.float32)
             dense[pos, item] = s
@@ -332,11 +357,16 @@ class HybridRanker:
         self.training_ = meta.get("training", {})
         self.feature_mean_ = np.asarray(meta["feature_mean"], np.float32)
         self.feature_std_ = np.asarray(meta["feature_std"], np.float32)
-        self.state_ = FeatureState.from_arrays(meta["state"], arrays)
+        try:
+            self.state_ = FeatureState.from_arrays(meta["state"], arrays)
+        except KeyError as exc:
+            raise ArtifactError(f"saved hybrid at {path} has no state array {exc}: it was saved by an older emorec "
+                                "version; retrain it (emorec train --model hybrid)") from exc
         specs = {k: v for k, v in self.config.generators.items() if k in meta["generators"]}
-        gens = CandidateGenerators(specs, self.config.trend_days, self.config.candidates)
+        gens = CandidateGenerators(specs, self.config.trend_days, self.config.candidates,
+                                   [n for n in self.config.feature_only_generators() if n in specs])
         gens.models_ = {n: Recommender.from_pretrained(path / "generators" / n) for n in meta["generators"]
-                        if n not in ("trend", "trend_now", "profile")}
+                        if n not in STATELESS}
         gens.emotion_ = self.emotion_
         gens.serve_take = self.config.serve_candidates
         self.generators_ = gens

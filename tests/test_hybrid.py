@@ -58,6 +58,7 @@ def hybrid(shop):
     rv, sc = shop
     cfg = ServiceConfig(model="hybrid", params={"n_estimators": 30, "rounds": 2, "candidates": 15, "min_child_samples": 5,
                                                 "generators": {"ease": {"l2": 10.0}, "itemknn": {"k": 20}, "trend": {},
+                                                               "markov": {}, "ease_recent": {"decay": 0.7},
                                                                "ease_emotion": {"l2": 10.0}, "profile": {}}})
     return RecommendationService(cfg).fit(rv, scores=sc)
 
@@ -368,3 +369,109 @@ def test_serve_candidates_narrows_the_union_only_at_serving(hybrid):
         assert sizes[3] < sizes[None]
     finally:
         model.generators_.serve_take = before
+
+
+# --- sequential generators and feature-only generators ------------------------------------
+def _sequence_state():
+    from recommender.features import TRANSITION_SHRINK, FeatureState
+
+    t = pd.Timestamp("2022-01-01", tz="UTC")
+    rv = pd.DataFrame({"user_id": ["a", "a", "a", "b", "b", "c"], "item_id": ["i0", "i1", "i2", "i1", "i2", "i3"],
+                       "rating": 5.0, "timestamp": [t, t + pd.Timedelta(days=1), t + pd.Timedelta(days=2),
+                                                    t + pd.Timedelta(days=3), t + pd.Timedelta(days=3), t]})
+    # shuffled rows: the state orders by time itself; b's two same-day reviews keep file order (i1, i2)
+    rv = rv.iloc[[2, 0, 3, 4, 5, 1]]
+    users, items = Vocabulary(rv.user_id), Vocabulary(rv.item_id)
+    return FeatureState(emotion=False).fit(rv, users, items), users, items, TRANSITION_SHRINK
+
+
+def test_transitions_and_recent_items_by_hand():
+    state, users, items, shrink = _sequence_state()
+    T = state.transitions().toarray()
+    i0, i1, i2, i3 = items.index(["i0", "i1", "i2", "i3"])
+    # a: i0 -> i1 (gap 1), i0 -> i2 (gap 2, weight 1/2), i1 -> i2; b: i1 -> i2
+    assert T[i0, i1] == pytest.approx(1.0 / (1.5 + shrink))
+    assert T[i0, i2] == pytest.approx(0.5 / (1.5 + shrink))
+    assert T[i1, i2] == pytest.approx(2.0 / (2.0 + shrink))
+    assert T[i2].sum() == 0 and T[i3].sum() == 0 and T[:, i0].sum() == 0
+    a, b, c = users.index(["a", "b", "c"])
+    assert state.user_recent_[a, :4].tolist() == [i2, i1, i0, -1]
+    assert state.user_recent_[b, :3].tolist() == [i2, i1, -1]
+    assert state.user_recent_[c, :2].tolist() == [i3, -1]
+
+
+def test_recent_scores_weigh_the_newest_items_most():
+    from recommender.candidates import _recent_scores
+
+    M = np.arange(12, dtype=np.float32).reshape(4, 3)
+    recent = np.array([[2, 0, -1], [-1, -1, -1]])
+    got = _recent_scores(M, recent, 0.5)
+    np.testing.assert_allclose(got[0], M[2] + 0.5 * M[0])
+    np.testing.assert_allclose(got[1], 0)
+    np.testing.assert_allclose(_recent_scores(sp.csr_matrix(M), recent, 0.5), got)
+
+
+def test_new_users_recent_items_come_from_their_row_order():
+    state, users, items, _ = _sequence_state()
+    i0, i2 = items.index(["i0", "i2"])
+    rows = sp.csr_matrix((np.ones(2), np.array([i2, i0]), np.array([0, 2])), shape=(1, len(items)))
+    ctx = state.user_context(np.array([-1]), rows)
+    assert ctx["recent"][0, :3].tolist() == [i0, i2, -1]
+
+
+def test_feature_only_generators_score_but_add_no_candidates(shop, hybrid):
+    from recommender.candidates import CandidateGenerators
+
+    model = hybrid.model_
+    assert model.config.feature_only_generators() == ["ease_emotion", "profile"]
+    uidx, rows, seen = hybrid.history_rows(["u000", "u003"])
+    state = model.state_
+    ctx = state.user_context(uidx, rows)
+    blocked = seen.toarray() > 0
+    specs = {"ease": {"l2": 10.0}, "markov": {}}
+    X = hybrid.user_items_
+    both = CandidateGenerators(specs, per_generator=5).fit(X)
+    only_ease = CandidateGenerators({"ease": {"l2": 10.0}}, per_generator=5).fit(X)
+    markov_features = CandidateGenerators(specs, per_generator=5, feature_only=["markov"]).fit(X)
+    sets = {}
+    for name, g in (("both", both), ("ease", only_ease), ("featonly", markov_features)):
+        pos, item, F = g.candidates(uidx, rows, None, state, ctx, blocked)
+        sets[name] = (set(zip(pos.tolist(), item.tolist())), F.shape[1])
+    assert sets["featonly"][0] == sets["ease"][0] and sets["both"][0] >= sets["ease"][0]
+    assert sets["featonly"][1] == sets["both"][1] > sets["ease"][1]
+    with pytest.raises(ValueError, match="feature_only names generators that are not configured: als"):
+        CandidateGenerators(specs, feature_only=["als"])
+    with pytest.raises(ValueError, match="feature_only names nope"):
+        ServiceConfig(model="hybrid", params={"feature_only": ["nope"]})
+    with pytest.raises(ValueError, match="decay must be > 0"):
+        CandidateGenerators({"markov": {"decay": 0.0}}).fit(X).score_matrices(uidx, rows, None, state, ctx)
+
+
+def test_explanation_names_the_sequential_reason(hybrid):
+    from recommender.explain import explain_rows
+
+    model = hybrid.model_
+    names = model.feature_names_
+    uidx, rows, _ = hybrid.history_rows(["u000"])
+    ctx = model.state_.user_context(uidx, rows)
+    assert ctx["last_item"][0] >= 0
+    X = np.tile(model.feature_mean_, (2, 1))
+    j = names.index("gen_markov_score")
+    X[:, j] = model.feature_mean_[j] + 50 * model.feature_std_[j]  # the cf group dominates
+    X[0, names.index("gen_markov_rank")] = 1
+    X[1, names.index("gen_markov_rank")] = model.config.candidates + 1  # not in markov's top: the generic reason
+    texts = explain_rows(model, X, np.array([1, 2]), ctx, np.array([0, 0]))
+    assert texts[0].startswith("customers often choose it next after what you reviewed last")
+    assert texts[1].startswith("customers who reviewed what you reviewed also chose it")
+
+
+def test_hybrid_saved_without_the_sequential_state_asks_for_retraining(hybrid, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    hybrid.save_pretrained(tmp_path / "svc")
+    state = tmp_path / "svc" / "model" / "state.safetensors"
+    arrays = load_file(str(state))
+    del arrays["user_recent_"]
+    save_file(arrays, str(state))
+    with pytest.raises(ArtifactError, match="older emorec version; retrain"):
+        RecommendationService.from_pretrained(tmp_path / "svc")
