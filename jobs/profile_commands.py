@@ -27,7 +27,7 @@ import pandas as pd
 
 from profiles.care import care_queue
 from profiles.clusters import cluster_users
-from profiles.export import export_segments
+from profiles.export import export_segments, load_salt, pseudonymize_ids
 from profiles.monitor import monitor as run_monitor
 from profiles.report import write_report
 from profiles.segments import SegmentConfig, assign_segments, resolve_as_of, segment_summary
@@ -135,7 +135,12 @@ def segment(
         items = _read_optional(ws, "items")
         mon = run_monitor(reviews, scores, items)
         queue = care_queue(reviews, scores, users, top=50)
-        path = write_report(report, users, table, config, reviews, scores, clusters, mon, queue, as_of=ref)
+        display = None
+        if pseudonymize:  # the report names customers only in its care table: same pseudonyms as the exports
+            key = load_salt(salt_file, out)
+            display = lambda ids: pseudonymize_ids(ids, key)  # noqa: E731
+        path = write_report(report, users, table, config, reviews, scores, clusters, mon, queue, as_of=ref,
+                            display_ids=display)
         lines.append(f"report: {path}")
     lines.append(f"done in {time.perf_counter() - t0:.1f}s")
     return "\n".join(lines)
@@ -188,7 +193,7 @@ def add_parsers(subparsers, common_parent: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, metavar="DIR", help="write one file per segment into DIR")
     p.add_argument("--format", dest="fmt", choices=["csv", "parquet"], default="csv", help="export format (default: %(default)s)")
     p.add_argument("--pseudonymize", action="store_true",
-                   help="replace user ids in exports by HMAC-SHA256(salt, id); salt from --salt-file or $EMOREC_PSEUDONYM_SALT")
+                   help="replace user ids in exports and in the report's care table by HMAC-SHA256(salt, id); salt from --salt-file or $EMOREC_PSEUDONYM_SALT")
     p.add_argument("--salt-file", type=Path, metavar="PATH", help="file holding the secret salt (must be outside --out)")
     p.add_argument("--report", type=Path, metavar="HTML", help="write the self-contained HTML segment report here")
     p.add_argument("--as-of", metavar="DATE", help="reference date for days_since_last_review (default: the newest review)")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -564,15 +564,18 @@ def _section_alerts(monitor: MonitorResult | None, max_rows: int = 15) -> str:
             f'<tbody>{"".join(rows)}</tbody></table>{more}{chart}</section>')
 
 
-def _section_care(care: pd.DataFrame | None, segments: Mapping[str, str], max_rows: int = 12) -> str:
+def _section_care(care: pd.DataFrame | None, segments: Mapping[str, str], max_rows: int = 12,
+                  display_ids: Callable[[pd.Series], pd.Series] | None = None) -> str:
     if care is None:
         return ""
     if care.empty:
         return '<section id="care"><h2>7. Care queue</h2><p class="muted">No recent complaints in the window.</p></section>'
     rows = []
-    for _, r in care.head(max_rows).iterrows():
+    head = care.head(max_rows)
+    shown = display_ids(head["user_id"]).to_numpy() if display_ids is not None else head["user_id"].to_numpy()
+    for (_, r), who in zip(head.iterrows(), shown):
         asp = _e(str(r["aspect"]).replace("_", " ")) if isinstance(r.get("aspect"), str) else "–"
-        rows.append(f'<tr><td>{int(r["rank"])}</td><td>{_e(r["user_id"])}<div class="note">{_e(segments.get(str(r["user_id"]), ""))}</div></td>'
+        rows.append(f'<tr><td>{int(r["rank"])}</td><td>{_e(who)}<div class="note">{_e(segments.get(str(r["user_id"]), ""))}</div></td>'
                     f'<td class="num">{_num(r["priority"], "{:.1f}")}</td><td>{asp}</td>'
                     f'<td><blockquote>{_quote(r["excerpt"], 200)}</blockquote></td>'
                     f'<td class="num">{pd.Timestamp(r["review_time"]).strftime("%Y-%m-%d")}</td></tr>')
@@ -625,6 +628,7 @@ def build_report(
     care: pd.DataFrame | None = None,
     as_of: Any = None,
     title: str = "Customer segments",
+    display_ids: Callable[[pd.Series], pd.Series] | None = None,
 ) -> str:
     """The report as one HTML string (see the module docstring for its sections).
 
@@ -639,6 +643,10 @@ def build_report(
     clusters, monitor, care
         Outputs of :func:`profiles.clusters.cluster_users`, :func:`profiles.monitor.monitor`
         and :func:`profiles.care.care_queue`; each section is skipped (with a note) without.
+    display_ids
+        How user ids are shown (the care queue is the only section that names customers), e.g.
+        pseudonymized with the salt of the exports (``emorec segment --pseudonymize``); default:
+        as they are.
     """
     config = config or SegmentConfig.default()
     ref = resolve_as_of(profiles, as_of)
@@ -679,7 +687,7 @@ def build_report(
         _section_aspects(frame, names, colors),
         _section_clusters(frame, clusters, names),
         _section_alerts(monitor),
-        _section_care(care, seg_of),
+        _section_care(care, seg_of, display_ids=display_ids),
     ])
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

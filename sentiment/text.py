@@ -18,7 +18,8 @@ URL_TOKEN = "[url]"
 PHONE_TOKEN = "[phone]"
 
 _MAX_PASSES = 8
-_TAG = re.compile(r"<[^<>]{0,500}>")
+# a tag starts with a letter, "/" or "!" right after "<": "a < b and c > d" and "5<10 or 20>3" are text
+_TAG = re.compile(r"</?[A-Za-z!][^<>]{0,500}>")
 _BR = re.compile(r"<\s*(br|/p|p|/div|li)\b[^>]*>", re.IGNORECASE)
 _SPACE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _NEWLINES = re.compile(r"\s*\n\s*")

@@ -170,6 +170,10 @@ def test_exports_are_pseudonymized_and_the_salt_stays_outside(shop_ws, shop):
             assert SALT.encode() not in p.read_bytes(), p
     for p in crm.iterdir():
         assert JANE.encode() not in p.read_bytes() and b"U000" not in p.read_bytes()
+    # the report made with --pseudonymize names customers (its care table) by the same pseudonyms
+    report = (shop_ws.parent / "report.html").read_text()
+    assert JANE not in report
+    assert hmac.new(SALT.encode(), JANE.encode(), hashlib.sha256).hexdigest() in report
 
 
 # --- right to erasure -----------------------------------------------------------------------------------

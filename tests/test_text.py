@@ -36,5 +36,8 @@ def test_scrub_keeps_ordinary_numbers(raw):
 def test_clean_text_html_whitespace_emoji_and_negation_kept():
     assert clean_text("<p>Not   good&amp;cheap</p><br>really\x00 😡") == "Not good&cheap\nreally 😡"
     assert clean_text(None) == ""
+    # comparisons are text, not tags: nothing between them is lost
+    assert clean_text("a < b and c > d") == "a < b and c > d"
+    assert clean_text("5<10 and 20>3, <!-- hidden --> <B>bold</B>") == "5<10 and 20>3, bold"
     assert clean_text("   ") == ""
     assert prepare_for_storage("I do <b>not</b> like it") == "I do not like it"
