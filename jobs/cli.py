@@ -47,9 +47,11 @@ def _ingest_args(p: argparse.ArgumentParser, required: bool) -> None:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", choices=list(MODEL_NAMES), default="als",
-                   help="primary recommender: als, popular, itemknn, ease, bpr, or hybrid (LightGBM re-ranker over CF "
-                        "candidates with emotional features; reads review_scores) (default: %(default)s)")
+    p.add_argument("--model", choices=["auto", *MODEL_NAMES], default="auto",
+                   help="primary recommender: hybrid (LightGBM re-ranker over CF and sequential candidates with "
+                        "emotional features; reads review_scores), als, popular, itemknn, ease or bpr; auto = the "
+                        "hybrid for scored, time-stamped reviews of up to 5,000 items on the embedded engine, ALS "
+                        "otherwise (default: %(default)s)")
     p.add_argument("--model-params", type=json.loads, default=None, metavar="JSON",
                    help='model parameters, e.g. \'{"l2": 200}\' (ease) or \'{"emotion_features": false}\' (hybrid)')
     p.add_argument("--factors", type=int, default=64, help="ALS latent factors (default: %(default)s)")
@@ -145,13 +147,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- commands -------------------------------------------------------------------------
-def _service_config(args) -> ServiceConfig:
+def _service_config(args, model: str | None = None) -> ServiceConfig:
+    model = model or args.model
     params = dict(args.model_params or {})
-    if args.model == "als":
+    if model == "als":
         return ServiceConfig(model="als", params=params, als={"factors": args.factors, "iterations": args.iterations, "seed": args.seed})
-    if "seed" in model_config_class(args.model).model_fields:
+    if "seed" in model_config_class(model).model_fields:
         params.setdefault("seed", args.seed)
-    return ServiceConfig(model=args.model, params=params)
+    return ServiceConfig(model=model, params=params)
+
+
+def _train(stages, args, ws: Workspace, version: str) -> pipeline.StageResult:
+    """The train stage with ``--model`` resolved (``auto``: :func:`jobs.pipeline.auto_model`;
+    always ALS on Spark, whose trainer is MLlib ALS)."""
+    if args.model != "auto":
+        return stages.train(ws, _service_config(args), version=version)
+    if getattr(args, "engine", "embedded") == "spark":
+        model, reason = "als", "the Spark engine trains MLlib ALS"
+    else:
+        model, reason = pipeline.auto_model(ws)
+    if args.model_params and model != "hybrid":
+        raise ValueError(f"--model auto chose {model} ({reason}); --model-params needs an explicit --model")
+    log.info("--model auto: %s (%s)", model, reason)
+    fallback = None
+    if model != "als":  # a shop too small for the hybrid still gets a model
+        fallback = ServiceConfig(model="als", als={"factors": args.factors, "iterations": args.iterations, "seed": args.seed})
+    result = stages.train(ws, _service_config(args, model), version=version, **({"fallback": fallback} if fallback else {}))
+    result.notes.append(f"--model auto chose {model}: {reason}")
+    return result
 
 
 def _scorer(args, ws: Workspace):
@@ -208,7 +231,7 @@ def cmd_run(args, ws: Workspace, out) -> int:
         results = [stages.ingest(ws, sources, mapping, items)]
         results.append(stages.score(ws, _scorer(args, ws)))
         results.append(stages.profile(ws, ProfileConfig(half_life_days=args.half_life_days)))
-        results.append(stages.train(ws, _service_config(args), version=run.run_id))
+        results.append(_train(stages, args, ws, run.run_id))
         results.append(stages.recommend(ws, args.top_n))
         for r in results:
             run.counts.update({f"{r.stage}.{k}": v for k, v in r.counts.items()})
@@ -243,7 +266,7 @@ def cmd_stage(args, ws: Workspace, out) -> int:
         elif args.command == "profile":
             result = stages.profile(ws, ProfileConfig(half_life_days=args.half_life_days))
         elif args.command == "train":
-            result = stages.train(ws, _service_config(args), version=run.run_id)
+            result = _train(stages, args, ws, run.run_id)
         else:
             result = stages.recommend(ws, args.top_n)
         run.counts.update(result.counts)

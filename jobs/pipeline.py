@@ -291,8 +291,36 @@ def profile(ws: Workspace, config: profiles.ProfileConfig | None = None) -> Stag
 
 
 # --- train / recommend ----------------------------------------------------------------
-def train(ws: Workspace, config: ServiceConfig | None = None, version: str = "latest") -> StageResult:
-    """Train the recommender on the stored reviews and publish it in the workspace."""
+#: ``--model auto`` picks the hybrid up to this many items (its EASE generator holds an items x
+#: items matrix) and ALS above.
+AUTO_HYBRID_MAX_ITEMS = 5_000
+
+
+def auto_model(ws: Workspace) -> tuple[str, str]:
+    """The model ``emorec train --model auto`` (the default) trains, and why.
+
+    The hybrid (the best model on the Amazon benchmark, with explanations) when the reviews are
+    scored and time-stamped and the catalog has at most :data:`AUTO_HYBRID_MAX_ITEMS` reviewed
+    items; ALS otherwise (it scales to any catalog).
+    """
+    stats = ws.query("SELECT count(DISTINCT item_id) AS items, count(timestamp) AS stamped FROM reviews").iloc[0]
+    items, stamped = int(stats["items"]), int(stats["stamped"])
+    if not ws.has_table("review_scores"):
+        return "als", "no review scores (run `emorec score` first for the hybrid)"
+    if stamped == 0:
+        return "als", "the reviews have no timestamps (the hybrid trains on each user's next review)"
+    if items > AUTO_HYBRID_MAX_ITEMS:
+        return "als", f"{items:,} items, over the hybrid's {AUTO_HYBRID_MAX_ITEMS:,}"
+    return "hybrid", f"{items:,} items, scored and time-stamped reviews"
+
+
+def train(ws: Workspace, config: ServiceConfig | None = None, version: str = "latest",
+          fallback: ServiceConfig | None = None) -> StageResult:
+    """Train the recommender on the stored reviews and publish it in the workspace.
+
+    ``fallback``: trained instead (with a note) when ``config``'s model cannot learn from these
+    reviews (the hybrid finds no training query in a tiny shop).
+    """
     config = config or ServiceConfig()
     res = StageResult("train")
     with _Timer() as t:
@@ -303,7 +331,14 @@ def train(ws: Workspace, config: ServiceConfig | None = None, version: str = "la
         if emotional:  # the hybrid and emotion weighting read the review scores and the catalog when present
             kw["scores"] = ws.read_table("review_scores") if ws.has_table("review_scores") else None
             kw["items"] = ws.read_table("items") if ws.has_table("items") else None
-        service = RecommendationService(config).fit(reviews, **kw)
+        try:
+            service = RecommendationService(config).fit(reviews, **kw)
+        except ValueError as exc:
+            if fallback is None:
+                raise
+            res.notes.append(f"{config.model} could not train ({exc}); trained {fallback.model} instead")
+            log.warning("%s could not train (%s); training %s instead", config.model, exc, fallback.model)
+            service = RecommendationService(fallback).fit(reviews, **kw)
         with ws.new_model_version(RECOMMENDER_MODEL, version) as folder:
             service.save_pretrained(folder)
         res.outputs.append(str(ws.model_path(RECOMMENDER_MODEL)))

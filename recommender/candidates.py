@@ -23,7 +23,9 @@ feature state:
 For a batch of users :meth:`CandidateGenerators.candidates` returns the union of every
 generator's top-M eligible items as flat (position, item) pairs with each generator's score,
 normalised score and rank (rank ``M + 1`` outside its top-M) as features. Generators named in
-``feature_only`` score every candidate but add none of their own.
+``feature_only`` score every candidate but add none of their own, except cold items (at most
+``cold_item_max_reviews`` training reviews): a new item with a single review reaches lists
+through its item profile (the ``profile`` generator).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class CandidateGenerators:
     """A named set of fitted generators (fitted state: ``models_``)."""
 
     def __init__(self, specs: dict[str, dict], trend_days: float = 180.0, per_generator: int = 50,
-                 feature_only: tuple[str, ...] | list[str] = ()) -> None:
+                 feature_only: tuple[str, ...] | list[str] = (), cold_item_max_reviews: int = 0) -> None:
         from . import bpr, ease, itemknn  # noqa: F401  (register)
 
         for name in specs:
@@ -54,8 +56,10 @@ class CandidateGenerators:
             raise ValueError(f"feature_only names generators that are not configured: {', '.join(sorted(unknown))}")
         self.specs = specs
         #: Generators whose scores and ranks are features of every candidate but which add no
-        #: candidates of their own.
+        #: candidates of their own - except cold items (at most ``cold_item_max_reviews``
+        #: training reviews) from their top-M, which CF can hardly retrieve.
         self.feature_only = frozenset(feature_only)
+        self.cold_item_max_reviews = cold_item_max_reviews
         self.trend_days = trend_days
         self.per_generator = per_generator
         #: At serving, take only the top ``serve_take`` of each generator into the union (ranks
@@ -146,9 +150,9 @@ class CandidateGenerators:
             rr = np.repeat(np.arange(n_b), ok.sum(axis=1))
             r[rr, ids[ok]] = np.tile(np.arange(1, M + 1, dtype=np.float32), (n_b, 1))[ok]
             ranks[n] = r
-            if n in self.feature_only:
-                continue
             take = ok & (np.arange(M)[None, :] < (self.serve_take or M))
+            if n in self.feature_only:
+                take &= state.item_count_[np.maximum(ids, 0)] <= self.cold_item_max_reviews
             cand[np.repeat(np.arange(n_b), take.sum(axis=1)), ids[take]] = True
         cand &= ~blocked
         pos, item = np.nonzero(cand)

@@ -5,10 +5,10 @@
   items whose reviews praise those aspects, weighted by how positive and how well reviewed
   they are (:func:`content_scores`).
 * The same content score is the hybrid's ``profile`` generator (with the aspect shares of a
-  known user's profile). By default it only scores the other generators' candidates
-  (``HybridConfig.feature_only``: on the Amazon validation split its own candidates added rows
-  but no hits); with ``feature_only=["ease_emotion"]`` it also brings its own top items in, so
-  an item with reviews but hardly any interactions can reach a list through its item profile.
+  known user's profile). By default it scores the other generators' candidates and brings in
+  only cold items of its own (``HybridConfig.feature_only`` and ``cold_item_max_reviews``: on
+  the Amazon validation split its other candidates added rows but no hits), so an item with a
+  single review and no other interaction can still reach a list through its item profile.
 
 Content score of item ``i`` for aspect weights ``w`` (summing to 1)::
 

@@ -475,3 +475,35 @@ def test_hybrid_saved_without_the_sequential_state_asks_for_retraining(hybrid, t
     save_file(arrays, str(state))
     with pytest.raises(ArtifactError, match="older emorec version; retrain"):
         RecommendationService.from_pretrained(tmp_path / "svc")
+
+
+def test_feature_only_generators_still_bring_in_cold_items(hybrid):
+    from recommender.base import top_n
+    from recommender.candidates import CandidateGenerators
+
+    model = hybrid.model_
+    state = model.state_
+    uidx, rows, seen = hybrid.history_rows(["u000", "u003", "u004"])
+    ctx = state.user_context(uidx, rows)
+    blocked = seen.toarray() > 0
+    X = hybrid.user_items_
+    counts = state.item_count_
+    M = 10
+
+    def cands(cold):
+        g = CandidateGenerators({"ease": {"l2": 10.0}, "profile": {}}, per_generator=M, feature_only=["profile"],
+                                cold_item_max_reviews=cold).fit(X, X)
+        pos, item, _ = g.candidates(uidx, rows, X[uidx], state, ctx, blocked)
+        return g, set(zip(pos.tolist(), item.tolist()))
+
+    g, base = cands(-1)  # nothing is that cold: profile adds nothing, the candidates are ease's top-M
+    S = g.score_matrices(uidx, rows, X[uidx], state, ctx)
+    ease_top, _ = top_n(np.where(blocked, -np.inf, S["ease"]), M)
+    assert base == {(p, int(i)) for p in range(3) for i in ease_top[p]}
+    prof_top, _ = top_n(np.where(blocked, -np.inf, S["profile"]), M)
+    prof = {(p, int(i)) for p in range(3) for i in prof_top[p]}
+    k = int(np.median(counts[prof_top]))  # about half of profile's top items count as cold
+    _, got = cands(k)
+    expected = base | {(p, i) for p, i in prof if counts[i] <= k}
+    assert got == expected and got > base
+    assert model.config.cold_item_max_reviews == 1

@@ -37,6 +37,38 @@ def test_demo_run_writes_every_table(demo_ws):
     assert runs.status.tolist() == ["ok"] and runs.data_fingerprint.iloc[0]
 
 
+def test_default_model_is_the_hybrid_on_the_demo_shop(demo_ws, capsys):
+    from jobs import pipeline
+
+    assert pipeline.auto_model(demo_ws)[0] == "hybrid"
+    recs = demo_ws.read_table("recommendations")
+    assert set(recs.source) <= {"hybrid", "popular"} and (recs.source == "hybrid").all()
+    assert recs.explanation.notna().all()  # the hybrid explains every item
+
+
+def test_auto_model_falls_back_to_als_where_the_hybrid_does_not_fit(demo_ws, tmp_path, monkeypatch, capsys):
+    from jobs import pipeline
+
+    monkeypatch.setattr(pipeline, "AUTO_HYBRID_MAX_ITEMS", 10)
+    model, reason = pipeline.auto_model(demo_ws)
+    assert model == "als" and "over the hybrid's 10" in reason
+    monkeypatch.undo()
+    # a shop whose customers each wrote one review: the hybrid has no "next review" to learn from
+    path = tmp_path / "one_each.csv"
+    pd.DataFrame({"user_id": [f"u{i}" for i in range(30)], "item_id": [f"i{i % 7}" for i in range(30)],
+                  "rating": 5, "text": "great", "timestamp": "2024-01-01"}).to_csv(path, index=False)
+    ws = tmp_path / "ws"
+    assert main(["run", "-w", str(ws), "--reviews", str(path), "--scorer", "lexicon"]) == 0
+    out = capsys.readouterr().out
+    assert "hybrid could not train" in out and "trained als instead" in out and "--model auto chose hybrid" in out
+    assert set(Workspace(ws).read_table("recommendations").source) <= {"als", "popular"}
+    # without scores the choice is ALS, and --model-params then needs an explicit --model
+    ws2 = Workspace(tmp_path / "ws2")
+    assert main(["ingest", "-w", str(ws2.root), "--reviews", str(path)]) == 0
+    assert pipeline.auto_model(ws2) == ("als", "no review scores (run `emorec score` first for the hybrid)")
+    assert main(["train", "-w", str(ws2.root), "--model-params", '{"n_estimators": 5}']) == 2
+
+
 def test_demo_text_sentiment_agrees_with_stars(demo_ws):
     scored = demo_ws.query("SELECT r.rating, s.valence FROM reviews r JOIN review_scores s USING (review_id)")
     assert scored.rating.corr(scored.valence, method="spearman") > 0.3
