@@ -18,7 +18,7 @@ feature is contiguous and the segment sums run along the last axis.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +48,14 @@ def aspect_names(aspects=None) -> tuple[str, ...]:
         return tuple(default_aspects())
     names = getattr(aspects, "names", None)
     return tuple(names) if names is not None else tuple(aspects)
+
+
+def profile_dtypes(head: Mapping[str, str], per_aspect: Mapping[str, str], tail: Mapping[str, str],
+                   aspects=None) -> dict[str, str]:
+    """Column names and dtypes of a profile table, in table order: ``head``, then per aspect
+    ``a`` (in order) one ``<prefix><a>`` column per ``per_aspect`` prefix, then ``tail``."""
+    middle = {f"{prefix}{a}": dtype for a in aspect_names(aspects) for prefix, dtype in per_aspect.items()}
+    return {**head, **middle, **tail}
 
 
 def discover_aspects(columns: Iterable[str]) -> list[str]:

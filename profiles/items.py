@@ -16,10 +16,10 @@ from .aggregate import (
     EKMAN_COLUMNS,
     EMOTION_COLUMNS,
     EMOTIONS,
-    aspect_names,
     category_means,
     check_columns,
     discover_aspects,
+    profile_dtypes,
     feature_rows,
     group_reviews,
     item_lookup,
@@ -51,8 +51,9 @@ _TAIL: dict[str, str] = {"top_strength": "string", "top_weakness": "string"}
 #: per-aspect columns ``aspect_mentions_<a>``, ``aspect_strength_<a>`` sit before
 #: ``top_strength``; see :func:`item_profile_columns`).
 ITEM_PROFILE_FIELDS: tuple[str, ...] = (*_HEAD, *_TAIL)
+_PER_ASPECT: dict[str, str] = {"aspect_mentions_": "int64", "aspect_strength_": "float64"}
 #: Prefixes of the per-aspect item-profile columns (``<prefix><aspect>``).
-ITEM_ASPECT_PREFIXES: tuple[str, ...] = ("aspect_mentions_", "aspect_strength_")
+ITEM_ASPECT_PREFIXES: tuple[str, ...] = tuple(_PER_ASPECT)
 
 
 def item_profile_dtypes(aspects=None) -> dict[str, str]:
@@ -64,11 +65,7 @@ def item_profile_dtypes(aspects=None) -> dict[str, str]:
         Aspect names in order, an :class:`~sentiment.aspects.AspectConfig`, or ``None`` for
         the default aspect set.
     """
-    per_aspect: dict[str, str] = {}
-    for a in aspect_names(aspects):
-        per_aspect[f"aspect_mentions_{a}"] = "int64"
-        per_aspect[f"aspect_strength_{a}"] = "float64"
-    return {**_HEAD, **per_aspect, **_TAIL}
+    return profile_dtypes(_HEAD, _PER_ASPECT, _TAIL, aspects)
 
 
 def item_profile_columns(aspects=None) -> list[str]:

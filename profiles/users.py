@@ -33,13 +33,13 @@ from .aggregate import (
     EMOTIONS,
     POLARITY,
     Grouped,
-    aspect_names,
     check_columns,
     discover_aspects,
     feature_rows,
     group_reviews,
     item_lookup,
     pick,
+    profile_dtypes,
 )
 from .config import ProfileConfig
 
@@ -78,8 +78,9 @@ _TAIL: dict[str, str] = {
 #: per-aspect columns ``aspect_share_<a>``, ``aspect_sentiment_<a>`` sit between
 #: ``recent_ekman_neutral`` and ``top_aspect``; see :func:`user_profile_columns`).
 USER_PROFILE_FIELDS: tuple[str, ...] = (*_HEAD, *_TAIL)
+_PER_ASPECT: dict[str, str] = {"aspect_share_": "float64", "aspect_sentiment_": "float64"}
 #: Prefixes of the per-aspect user-profile columns (``<prefix><aspect>``).
-USER_ASPECT_PREFIXES: tuple[str, ...] = ("aspect_share_", "aspect_sentiment_")
+USER_ASPECT_PREFIXES: tuple[str, ...] = tuple(_PER_ASPECT)
 
 
 def user_profile_dtypes(aspects=None) -> dict[str, str]:
@@ -97,11 +98,7 @@ def user_profile_dtypes(aspects=None) -> dict[str, str]:
         :data:`USER_PROFILE_FIELDS` with, per aspect ``a``, ``aspect_share_<a>`` and
         ``aspect_sentiment_<a>`` inserted before ``top_aspect``.
     """
-    per_aspect = {}
-    for a in aspect_names(aspects):
-        per_aspect[f"aspect_share_{a}"] = "float64"
-        per_aspect[f"aspect_sentiment_{a}"] = "float64"
-    return {**_HEAD, **per_aspect, **_TAIL}
+    return profile_dtypes(_HEAD, _PER_ASPECT, _TAIL, aspects)
 
 
 def user_profile_columns(aspects=None) -> list[str]:
