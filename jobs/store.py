@@ -74,6 +74,10 @@ def _check_version(version: str) -> str:
     return version
 
 
+#: The file listing the renames of a multi-table write in progress (see ``write_tables``).
+PUBLISH_JOURNAL = ".publish.json"
+
+
 def crash_point(tag: str) -> None:
     """TEST-ONLY: kill this process with SIGKILL here if ``$EMOREC_TEST_KILL_AT`` names ``tag``.
 
@@ -135,13 +139,17 @@ class Workspace:
         return self.write_tables({name: (df, metadata)})[name]
 
     def write_tables(self, tables: dict[str, tuple[pd.DataFrame, dict | None]]) -> dict[str, Path]:
-        """Write several tables of one stage: every temporary file first, then the renames.
+        """Write several tables of one stage, all or none: every temporary file first, then a
+        publish journal (``tables/.publish.json``, the list of renames), then the renames.
 
         A crash or a full disk while the temporary files are written leaves all the previous
-        tables; the renames that follow take microseconds. Raises :class:`WorkspaceError`
+        tables. A crash between two renames leaves the journal and the remaining temporary
+        files: the next writer (:meth:`lock`) completes the renames before anything else, so
+        the tables of one stage never stay half old, half new. Raises :class:`WorkspaceError`
         (naming the table and the OS error) when the workspace cannot be written.
         """
         staged: list[tuple[str, Path, Path]] = []
+        journal: Path | None = None
         try:
             for name, (df, metadata) in tables.items():
                 path = self.table_path(name)
@@ -158,21 +166,72 @@ class Workspace:
                     raise WorkspaceError(f"could not write table {name!r} to {path}: {exc.strerror or exc}; "
                                          "the previous version is intact") from exc
                 crash_point(f"write:{name}")
+            journal = self._write_journal([(path, tmp) for _, path, tmp in staged]) if len(staged) > 1 else None
             for name, path, tmp in staged:
                 try:
                     os.replace(tmp, path)
                 except OSError as exc:
-                    raise WorkspaceError(f"could not write table {name!r} to {path}: {exc.strerror or exc}; "
-                                         "the previous version is intact") from exc
+                    state = ("the previous version is intact" if journal is None else "the tables renamed before it "
+                             "are new; the next run of emorec completes the others from the publish journal")
+                    raise WorkspaceError(f"could not write table {name!r} to {path}: {exc.strerror or exc}; {state}") from exc
+                crash_point(f"rename:{name}")
             if staged:
                 try:
                     _fsync_dir(staged[0][1].parent)
                 except OSError:
                     pass
+            if journal is not None:
+                journal.unlink(missing_ok=True)
+                journal = None
         finally:
-            for _, _, tmp in staged:
-                tmp.unlink(missing_ok=True)
+            if journal is None:  # otherwise a rename failed: the next writer completes the journal
+                for _, _, tmp in staged:
+                    tmp.unlink(missing_ok=True)
         return {name: path for name, path, _ in staged}
+
+    def _write_journal(self, renames: list[tuple[Path, Path]]) -> Path:
+        """Durably record the renames of a multi-table write (``tables/.publish.json``)."""
+        journal = self.tables_dir / PUBLISH_JOURNAL
+        tmp = journal.with_name(f"{journal.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(tmp, "w") as fh:
+                json.dump([{"tmp": t.name, "table": p.name} for p, t in renames], fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, journal)
+            _fsync_dir(journal.parent)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise WorkspaceError(f"could not write the publish journal {journal}: {exc.strerror or exc}; "
+                                 "the previous tables are intact") from exc
+        return journal
+
+    def _finish_interrupted_publish(self) -> None:
+        """Complete the renames of a multi-table write whose process was killed midway."""
+        journal = self.tables_dir / PUBLISH_JOURNAL
+        if not journal.exists():
+            return
+        try:
+            entries = json.loads(journal.read_text())
+        except (OSError, ValueError) as exc:
+            raise WorkspaceError(f"the publish journal {journal} is unreadable ({exc}); the tables it names may be "
+                                 "half updated: rerun the stage that wrote them, then delete the journal") from exc
+        done = []
+        for entry in entries:
+            tmp, path = self.tables_dir / entry["tmp"], self.tables_dir / entry["table"]
+            if tmp.parent != self.tables_dir or path.parent != self.tables_dir:
+                raise WorkspaceError(f"the publish journal {journal} names a file outside {self.tables_dir}: {entry}")
+            if tmp.exists():
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    raise WorkspaceError(f"could not complete the interrupted write of table {path.stem!r} "
+                                         f"({exc.strerror or exc}); the journal {journal} is kept for the next try") from exc
+                done.append(path.stem)
+        _fsync_dir(self.tables_dir)
+        journal.unlink()
+        if done:
+            log.warning("completed the publication of table(s) %s, interrupted when a run was killed", ", ".join(done))
 
     def read_table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """Read table ``name``; a missing table names the command that makes it."""
@@ -366,6 +425,7 @@ class Workspace:
                 fh.flush()
             except OSError as exc:
                 raise WorkspaceError(f"cannot write the lock file {path}: {exc.strerror or exc}; nothing was changed") from exc
+            self._finish_interrupted_publish()
             self._remove_stale_temporaries()
             yield
         finally:

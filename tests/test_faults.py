@@ -133,6 +133,27 @@ def test_kill_mid_table_write_keeps_previous_tables(tmp_path, reference):
     assert not leftovers(ws)  # stale temporary files are removed by the next writer
 
 
+def test_kill_between_the_renames_of_one_stage_is_completed_by_the_next_writer(tmp_path, reference):
+    ws = tmp_path / "ws"
+    assert cli(ws, *RUN).returncode == 0
+    before = snapshot(ws)
+    # a 150-user shop, killed after user_profiles is renamed into place and before item_profiles is
+    res = cli(ws, "run", "--demo-users", "150", "--scorer", "lexicon", "-q", kill_at="rename:user_profiles")
+    assert res.returncode == -signal.SIGKILL
+    w = Workspace(ws)
+    assert (w.tables_dir / ".publish.json").exists()
+    assert w.read_table("user_profiles").user_id.nunique() == 150  # new
+    pd.testing.assert_frame_equal(w.read_table("item_profiles"), before["item_profiles"])  # still old
+    with w.lock("the next writer"):  # any command that writes: it first completes the publication
+        pass
+    users, items, reviews = w.read_table("user_profiles"), w.read_table("item_profiles"), w.read_table("reviews")
+    assert set(items.item_id) == set(reviews.item_id) and users.user_id.nunique() == 150  # both new, consistent
+    assert not (w.tables_dir / ".publish.json").exists() and not leftovers(ws)
+    res = cli(ws, *RUN)
+    assert res.returncode == 0, res.stderr
+    assert_same_outputs(snapshot(ws), reference)
+
+
 def test_kill_while_publishing_a_model_keeps_the_current_one(tmp_path, reference):
     ws = tmp_path / "ws"
     assert cli(ws, *RUN).returncode == 0

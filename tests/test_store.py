@@ -95,3 +95,41 @@ def test_runs_are_recorded_with_status(tmp_path):
     assert runs.status.tolist() == ["ok", "failed"]
     assert '"reviews": 3' in runs.counts.iloc[0] and "bad scorer" in runs.error.iloc[1]
     assert "pandas" in runs.versions.iloc[0]
+
+
+def test_multi_table_write_is_completed_after_a_failed_rename(tmp_path, monkeypatch):
+    import jobs.store as store
+
+    ws = Workspace(tmp_path / "ws")
+    old = pd.DataFrame({"x": [1]})
+    ws.write_tables({"a": (old, None), "b": (old, None)})
+    new_a, new_b = pd.DataFrame({"x": [2]}), pd.DataFrame({"x": [3]})
+    real_replace = os.replace
+    calls = []
+
+    def flaky(src, dst):  # the rename of b fails once
+        calls.append(str(dst))
+        if str(dst).endswith("/b.parquet") and calls.count(str(dst)) == 1:
+            raise OSError(5, "Input/output error")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(store.os, "replace", flaky)
+    with pytest.raises(WorkspaceError, match="table 'b'.*completes the others from the publish journal"):
+        ws.write_tables({"a": (new_a, None), "b": (new_b, None)})
+    monkeypatch.setattr(store.os, "replace", real_replace)
+    # half published: a is new, b still old, and the journal says how to finish
+    assert ws.read_table("a").x.tolist() == [2] and ws.read_table("b").x.tolist() == [1]
+    assert (ws.tables_dir / store.PUBLISH_JOURNAL).exists()
+    with ws.lock("next run"):  # the next writer completes the write before anything else
+        pass
+    assert ws.read_table("a").x.tolist() == [2] and ws.read_table("b").x.tolist() == [3]
+    assert not (ws.tables_dir / store.PUBLISH_JOURNAL).exists() and not list(ws.tables_dir.glob(".*.tmp"))
+
+
+def test_a_single_table_write_needs_no_journal(tmp_path, monkeypatch):
+    import jobs.store as store
+
+    ws = Workspace(tmp_path / "ws")
+    monkeypatch.setattr(store.Workspace, "_write_journal", lambda *a: pytest.fail("journal for one table"))
+    ws.write_table("a", pd.DataFrame({"x": [1]}))
+    assert ws.read_table("a").x.tolist() == [1]
