@@ -272,3 +272,44 @@ def test_transformer_scorer_on_spark_matches_embedded(spark, shop, tmp_path):
     a, b = emb.read_table("review_scores"), spk.read_table("review_scores")
     assert a["emo_joy"].notna().all()
     _assert_same(a, b, rtol=1e-4)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_spark_scoring_checkpoints_waves_and_resumes(spark, runs, inputs, tmp_path, monkeypatch):
+    """A driver killed mid-scoring keeps its scored waves; Spark and the embedded stage resume them."""
+    import jobs.spark.score as spark_score
+    import jobs.store as store
+
+    emb, _, _ = runs
+    want = emb.read_table("review_scores")
+    sources, items = inputs
+    scorer = pipeline.resolve_scorer(emb, "lexicon")
+    monkeypatch.setattr(spark_score, "SCORE_WAVE_ROWS", 300)  # ~6 waves on this shop
+    waves = {"n": 0}
+
+    def crash_after_two(tag):
+        if tag == "spark-score:wave":
+            waves["n"] += 1
+            if waves["n"] == 2:
+                raise _Killed
+
+    for resume_with in ("spark", "embedded"):
+        ws = Workspace(tmp_path / resume_with)
+        pipeline.ingest(ws, sources, None, items)
+        waves["n"] = 0
+        monkeypatch.setattr(store, "crash_point", crash_after_two)
+        with pytest.raises(_Killed):
+            SparkPipeline(spark).score(ws, scorer)
+        monkeypatch.setattr(store, "crash_point", lambda tag: None)
+        assert not ws.has_table("review_scores")
+        parts = ws.read_parts("review_scores", pipeline._checkpoint_key(scorer))
+        assert len(parts) == 2 and 0 < sum(map(len, parts)) < len(want)
+        engine = SparkPipeline(spark) if resume_with == "spark" else pipeline
+        res = engine.score(ws, scorer)
+        assert res.counts["resumed"] >= sum(map(len, parts)) and res.counts["reused"] == 0
+        assert res.counts["resumed"] + res.counts["scored"] == len(want)
+        assert _assert_same(want, ws.read_table("review_scores")) == 0.0
+        assert not (ws.root / "partial").exists()

@@ -6,8 +6,9 @@ weights lazily, so what travels is small) and kept in a module-level cache keyed
 ``spark.python.worker.reuse``) builds and loads the model once, not once per batch.
 
 Like the embedded stage, rows whose text and scorer are unchanged since the last run are
-reused from the previous ``review_scores`` table (matched on ``text_hash``), not rescored.
-Spark retries failed tasks itself, so there are no checkpointed parts (``resumed`` is 0).
+reused from the previous ``review_scores`` table (matched on ``text_hash``), not rescored, and
+new scores are checkpointed wave by wave (Spark retries failed tasks itself; the checkpoints
+survive a killed driver).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from .session import partitions_for, sql_conf
 
 #: Reviews per scoring partition (a Spark task).
 SCORE_PARTITION_ROWS = 20_000
+#: Distinct texts per checkpointed scoring wave (one Spark job each).
+SCORE_WAVE_ROWS = 100_000
 
 _SCORERS: dict[str, sentiment.Scorer] = {}
 
@@ -34,18 +37,16 @@ def worker_scorer(key: str, scorer: sentiment.Scorer) -> sentiment.Scorer:
     return _SCORERS.setdefault(key, scorer)
 
 
-def score_frame(scorer: sentiment.Scorer, reviews: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
-    """``review_id``, ``text_hash`` and the scorer's features of a batch of reviews
-    (``review_id``, ``title``, ``text``), typed as the embedded ``review_scores`` table."""
-    texts = sentiment.review_text(reviews["title"], reviews["text"])
-    features = scorer.score(texts.tolist())
-    out = pd.concat([reviews[["review_id"]].reset_index(drop=True), sentiment.text_hash(texts).rename("text_hash").reset_index(drop=True),
-                     features], axis=1)
-    return out.astype(dtypes)
-
-
 def score(spark, ws: Workspace, scorer: sentiment.Scorer, batch_rows: int = 2000) -> dict:
-    """Score every review on Spark; same table, metadata and reuse rule as :func:`jobs.pipeline.score`.
+    """Score every review on Spark; same table, metadata, reuse rule and checkpoints as
+    :func:`jobs.pipeline.score`.
+
+    Every review's text is hashed first. Texts found in the previous ``review_scores`` (same
+    model) are reused; texts found in the checkpointed parts of a killed run are resumed; the
+    rest are scored once per distinct text, in waves of about :data:`SCORE_WAVE_ROWS` texts.
+    Each wave is checkpointed as a part (``partial/review_scores/<key>/part-NNNNNN.parquet``,
+    the embedded stage's layout and key, so either engine resumes the other's work) as soon as
+    it is scored; a killed driver loses at most one wave.
 
     Parameters
     ----------
@@ -54,13 +55,21 @@ def score(spark, ws: Workspace, scorer: sentiment.Scorer, batch_rows: int = 2000
     """
     from pyspark.sql import functions as F
 
+    from ..pipeline import _checkpoint_key
+    from ..store import crash_point
+
     dtypes = {**sentiment.schema.KEY_COLUMNS, **scorer.columns}
+    features = list(scorer.columns)
     key = scorer.model_version
+    part_key = _checkpoint_key(scorer)
 
     def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         local = worker_scorer(key, scorer)
         for batch in batches:
-            yield score_frame(local, batch, dtypes).assign(_order=batch["_order"].to_numpy())
+            texts = sentiment.review_text(batch["title"], batch["text"])
+            out = local.score(texts.tolist())[features].astype("float64")  # the checkpoint parts' types
+            out.insert(0, "text_hash", batch["text_hash"].to_numpy())
+            yield out
 
     # A table file may be one Parquet row group (not splittable): spread the rows over the
     # cores / executors after numbering them in table order.
@@ -68,28 +77,50 @@ def score(spark, ws: Workspace, scorer: sentiment.Scorer, batch_rows: int = 2000
     reviews = (tables.read_table(spark, ws, "reviews", ["review_id", "title", "text"])
                .withColumn("_order", F.monotonically_increasing_id())
                .repartition(partitions_for(spark, n, SCORE_PARTITION_ROWS)))
-    reused = 0
-    previous = None
+    hashed = reviews.mapInPandas(_hash_batches, tables.spark_schema({"review_id": "string", "title": "string", "text": "string",
+                                                                 "text_hash": "string", "_order": "int64"})).persist()
+    part_schema = tables.spark_schema({"text_hash": "string", **{c: "float64" for c in features}})
+    reused = resumed = 0
+    todo = hashed
+    previous = None  # scores of unchanged texts, by text hash
     if ws.has_table("review_scores") and ws.table_metadata("review_scores").get("model_version") == key:
-        previous = tables.read_table(spark, ws, "review_scores").dropDuplicates(["text_hash"]).drop("review_id")
-    if previous is None:
-        scored = reviews.mapInPandas(score_batches, tables.spark_schema({**dtypes, "_order": "int64"}))
-    else:
-        hashed = reviews.mapInPandas(_hash_batches, tables.spark_schema({"review_id": "string", "title": "string", "text": "string",
-                                                                     "text_hash": "string", "_order": "int64"}))
-        joined = hashed.join(previous, on="text_hash", how="left")
-        hit = F.col("p_neutral").isNotNull()
-        cached = joined.where(hit).select(*dtypes, "_order")
-        todo = joined.where(~hit).select("review_id", "title", "text", "_order")
-        fresh = todo.mapInPandas(score_batches, tables.spark_schema({**dtypes, "_order": "int64"}))
-        scored = cached.unionByName(fresh)
-        reused = cached.count()
+        previous = (tables.read_table(spark, ws, "review_scores")
+                    .select("text_hash", *[F.col(c).cast("double") for c in features]).dropDuplicates(["text_hash"]))
+        reused = hashed.join(previous.select("text_hash"), on="text_hash", how="left_semi").count()
+        todo = todo.join(previous.select("text_hash"), on="text_hash", how="left_anti")
+    n_parts = len(ws.read_parts("review_scores", part_key))  # (also drops the parts of another scorer)
+    folder = ws.parts_dir("review_scores", part_key)
+    if n_parts:  # a killed run's checkpointed waves
+        done = spark.read.schema(part_schema).parquet(tables.uri(folder)).select("text_hash")
+        resumed = todo.join(done, on="text_hash", how="left_semi").count()
+        todo = todo.join(done, on="text_hash", how="left_anti")
+    todo = todo.dropDuplicates(["text_hash"]).select("text_hash", "title", "text").persist()
+    n_todo = todo.count()
+    waves = max(1, -(-n_todo // SCORE_WAVE_ROWS))
+    todo = todo.withColumn("_wave", F.pmod(F.xxhash64("text_hash"), F.lit(waves)))
+    with sql_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows)):
+        for w in range(waves if n_todo else 0):
+            wave = todo.where(F.col("_wave") == w).drop("_wave")
+            scored = wave.mapInPandas(score_batches, part_schema).toPandas()
+            if len(scored):
+                ws.write_part("review_scores", part_key, n_parts, scored)
+                n_parts += 1
+            crash_point("spark-score:wave")
+    todo.unpersist()
+    lookups = [df for df in (previous, spark.read.schema(part_schema).parquet(tables.uri(folder)) if n_parts else None)
+               if df is not None] or [spark.createDataFrame([], part_schema)]
+    table = lookups[0] if len(lookups) == 1 else lookups[0].unionByName(lookups[1])
+    table = table.dropDuplicates(["text_hash"])
+    cast = [F.col(c).cast(tables.spark_type(dtypes[c])).alias(c) for c in features]
+    scored = hashed.join(table, on="text_hash", how="left").select("review_id", "text_hash", *cast, "_order")
     meta = {"schema_version": sentiment.SCHEMA_VERSION, "scorer": scorer.name, "model_version": key,
             "aspects": scorer.aspects.model_dump()}
-    with sql_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows)):
-        path = tables.write_table(ws, "review_scores", scored, dtypes, meta, order_by=["_order"])
+    path = tables.write_table(ws, "review_scores", scored, dtypes, meta, order_by=["_order"])
+    hashed.unpersist()
+    ws.clear_parts("review_scores")
     counts = ws.query("SELECT count(*) AS n, count(*) FILTER (WHERE is_empty) AS empty FROM review_scores").iloc[0]
-    return {"counts": {"scored": int(counts["n"]) - reused, "reused": reused, "resumed": 0, "empty_text": int(counts["empty"])},
+    return {"counts": {"scored": int(counts["n"]) - reused - resumed, "reused": reused, "resumed": resumed,
+                       "empty_text": int(counts["empty"])},
             "outputs": [str(path)], "notes": [f"scorer {key}"]}
 
 
