@@ -51,6 +51,8 @@ class CandidateGenerators:
         for name in specs:
             if name == "hybrid" or (name not in MODELS and name not in SPECIAL):
                 raise ValueError(f"unknown candidate generator {name!r}; valid: {', '.join(sorted({*MODELS, *SPECIAL} - {'hybrid'}))}")
+        if "ease_recent" in specs and "ease" not in specs:
+            raise ValueError("the ease_recent generator reads the fitted EASE matrix: configure the ease generator too")
         unknown = set(feature_only) - set(specs)
         if unknown:
             raise ValueError(f"feature_only names generators that are not configured: {', '.join(sorted(unknown))}")
@@ -85,7 +87,7 @@ class CandidateGenerators:
     @property
     def names(self) -> list[str]:
         return [n for n in self.specs if n in ("trend", "trend_now", "markov") or n in self.models_
-                or (n == "profile" and self.emotion_) or (n == "ease_recent" and "ease" in self.models_)]
+                or (n == "profile" and self.emotion_) or n == "ease_recent"]
 
     def feature_names(self) -> list[str]:
         out = []
@@ -179,8 +181,9 @@ def _recent_scores(M, recent: np.ndarray, decay: float) -> np.ndarray:
     """``sum_j decay**j * M[recent[:, j]]``: item-to-item rows of a user's newest items (newest
     first, ``-1`` = none), the newest weighing most."""
     n_b, L = recent.shape
-    W = sp.csr_matrix((np.tile(decay ** np.arange(L, dtype=np.float32), n_b)[recent.ravel() >= 0],
-                       (np.repeat(np.arange(n_b), L)[recent.ravel() >= 0], recent.ravel()[recent.ravel() >= 0])),
-                      shape=(n_b, M.shape[0]))
+    flat = recent.ravel()
+    ok = flat >= 0
+    weights = np.tile(decay ** np.arange(L, dtype=np.float32), n_b)
+    W = sp.csr_matrix((weights[ok], (np.repeat(np.arange(n_b), L)[ok], flat[ok])), shape=(n_b, M.shape[0]))
     out = W @ M
     return np.asarray(out.toarray() if sp.issparse(out) else out, np.float32)

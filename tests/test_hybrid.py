@@ -443,6 +443,8 @@ def test_feature_only_generators_score_but_add_no_candidates(shop, hybrid):
         CandidateGenerators(specs, feature_only=["als"])
     with pytest.raises(ValueError, match="feature_only names nope"):
         ServiceConfig(model="hybrid", params={"feature_only": ["nope"]})
+    with pytest.raises(ValueError, match="ease_recent generator reads the fitted EASE matrix"):
+        CandidateGenerators({"ease_recent": {}, "itemknn": {}})
     with pytest.raises(ValueError, match="decay must be > 0"):
         CandidateGenerators({"markov": {"decay": 0.0}}).fit(X).score_matrices(uidx, rows, None, state, ctx)
 
