@@ -162,7 +162,7 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
     return sentiment.get_scorer(name, aspects=aspect_config)
 
 
-def _checkpoint_key(scorer: sentiment.Scorer) -> str:
+def checkpoint_key(scorer: sentiment.Scorer) -> str:
     """Checkpoints are only reused by the same scorer (model version and score schema)."""
     import hashlib
 
@@ -197,7 +197,7 @@ def score(ws: Workspace, scorer: sentiment.Scorer | None = None, workers: int | 
                 features.loc[hit] = cached.loc[hashes[hit], columns].to_numpy(dtype=np.float64, na_value=np.nan)
             todo = ~hit
         reused = int((~todo).sum())
-        key = _checkpoint_key(scorer)
+        key = checkpoint_key(scorer)
         parts = [p for p in ws.read_parts("review_scores", key) if set(columns) <= set(p.columns)]
         if parts:  # an earlier run was stopped mid-scoring: take its checkpointed chunks
             done = pd.concat(parts, ignore_index=True).drop_duplicates("text_hash").set_index("text_hash")

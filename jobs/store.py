@@ -270,8 +270,8 @@ class Workspace:
             tmp.unlink(missing_ok=True)
         return path
 
-    def read_parts(self, name: str, key: str) -> list[pd.DataFrame]:
-        """The complete checkpointed parts of ``name`` under ``key`` (others are removed).
+    def part_paths(self, name: str, key: str) -> list[Path]:
+        """The files of the complete checkpointed parts of ``name`` under ``key``.
 
         Only renamed ``part-NNNNNN.parquet`` files count: a part being written is a hidden
         temporary file, so a crash mid-write is never read as a finished part. Parts under
@@ -284,13 +284,16 @@ class Workspace:
             if other.name != key:
                 shutil.rmtree(other, ignore_errors=True)
         folder = self.parts_dir(name, key)
+        return [p for p in sorted(folder.glob("part-*.parquet")) if _PART.match(p.name)] if folder.exists() else []
+
+    def read_parts(self, name: str, key: str) -> list[pd.DataFrame]:
+        """The complete checkpointed parts of ``name`` under ``key`` (see :meth:`part_paths`);
+        an unreadable part (only after a disk fault) is skipped, so its rows are recomputed."""
         out = []
-        for path in sorted(folder.glob("part-*.parquet")) if folder.exists() else []:
-            if not _PART.match(path.name):
-                continue
+        for path in self.part_paths(name, key):
             try:
                 out.append(pq.read_table(path).to_pandas())
-            except (pa.ArrowException, OSError) as exc:  # only after a disk fault: recompute that part
+            except (pa.ArrowException, OSError) as exc:
                 log.warning("ignoring unreadable checkpoint %s: %s", path, exc)
         return out
 

@@ -61,10 +61,12 @@ def explain_rows(model, X: np.ndarray, item: np.ndarray, ctx: dict, pos: np.ndar
                 reason = "its reviews sound like the ones of products you enjoyed"
         if reason is None and g in ("cf", "emotion"):
             last = ctx["last_item"][pos[r]]
-            if last >= 0 and "gen_markov_rank" in col and x[col["gen_markov_rank"]] <= 10 and x[col["gen_markov_score"]] > 0:
+            if last < 0:
+                reason = "it matches your history"
+            elif "gen_markov_rank" in col and x[col["gen_markov_rank"]] <= 10 and x[col["gen_markov_score"]] > 0:
                 reason = "customers often choose it next after what you reviewed last"
-        if reason is None and g in ("cf", "emotion"):
-            reason = "customers who reviewed what you reviewed also chose it" if last >= 0 else "it matches your history"
+            else:
+                reason = "customers who reviewed what you reviewed also chose it"
         if reason is None and g == "popularity":
             n90 = x[col["pop_90d"]]
             reason = f"popular right now: {int(n90)} reviews in the 90 days up to your last visit" if n90 > 0 else "a steady favourite"

@@ -55,7 +55,8 @@ class HybridConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     generators: dict[str, dict] = Field(default_factory=_default_generators,
-                                        description="candidate generators: model name -> its params (+ 'trend', 'ease_emotion')")
+                                        description="candidate generators: name -> params; a model name (ease, itemknn, als, "
+                                        "bpr, popular) or trend, trend_now, markov, ease_recent, ease_emotion, profile")
     feature_only: list[str] | None = Field(None, description="generators that only score the other generators' candidates "
                                            "(features) and add none of their own; None = the emotional ones configured "
                                            "(ease_emotion, profile): on the Amazon validation split their own candidates "
@@ -120,6 +121,12 @@ class HybridRanker:
         self.config = config if config is not None else HybridConfig(**params)
 
     # --- fitting ------------------------------------------------------------------------
+    def _generators(self, specs: dict[str, dict]) -> CandidateGenerators:
+        """Unfitted candidate generators ``specs`` (a subset of the config's) as configured."""
+        c = self.config
+        return CandidateGenerators(specs, c.trend_days, c.candidates, [n for n in c.feature_only_generators() if n in specs],
+                                   c.cold_item_max_reviews)
+
     def _stage(self, reviews: pd.DataFrame, users: Vocabulary, items: Vocabulary, interactions: InteractionConfig,
                catalog: pd.DataFrame | None):
         w = interaction_weights(reviews, interactions)
@@ -128,9 +135,7 @@ class HybridRanker:
         if self.emotion_:
             E = interaction_matrix(reviews, users, items, interaction_weights(reviews, EMOTION_WEIGHTING))
         specs = {k: v for k, v in self.config.generators.items() if self.emotion_ or k not in ("ease_emotion", "profile")}
-        gens = CandidateGenerators(specs, self.config.trend_days, self.config.candidates,
-                                   [n for n in self.config.feature_only_generators() if n in specs],
-                                   self.config.cold_item_max_reviews).fit(X, E)
+        gens = self._generators(specs).fit(X, E)
         state = FeatureState(emotion=self.emotion_, detail=self.config.emotion_detail).fit(reviews, users, items, catalog)
         return gens, state, X, E
 
@@ -368,9 +373,7 @@ class HybridRanker:
             raise ArtifactError(f"saved hybrid at {path} has no state array {exc}: it was saved by an older emorec "
                                 "version; retrain it (emorec train --model hybrid)") from exc
         specs = {k: v for k, v in self.config.generators.items() if k in meta["generators"]}
-        gens = CandidateGenerators(specs, self.config.trend_days, self.config.candidates,
-                                   [n for n in self.config.feature_only_generators() if n in specs],
-                                   self.config.cold_item_max_reviews)
+        gens = self._generators(specs)
         gens.models_ = {n: Recommender.from_pretrained(path / "generators" / n) for n in meta["generators"]
                         if n not in STATELESS}
         gens.emotion_ = self.emotion_

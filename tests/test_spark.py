@@ -305,7 +305,7 @@ def test_spark_scoring_checkpoints_waves_and_resumes(spark, runs, inputs, tmp_pa
             SparkPipeline(spark).score(ws, scorer)
         monkeypatch.setattr(store, "crash_point", lambda tag: None)
         assert not ws.has_table("review_scores")
-        parts = ws.read_parts("review_scores", pipeline._checkpoint_key(scorer))
+        parts = ws.read_parts("review_scores", pipeline.checkpoint_key(scorer))
         assert len(parts) == 2 and 0 < sum(map(len, parts)) < len(want)
         engine = SparkPipeline(spark) if resume_with == "spark" else pipeline
         res = engine.score(ws, scorer)

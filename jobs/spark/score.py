@@ -55,13 +55,13 @@ def score(spark, ws: Workspace, scorer: sentiment.Scorer, batch_rows: int = 2000
     """
     from pyspark.sql import functions as F
 
-    from ..pipeline import _checkpoint_key
+    from ..pipeline import checkpoint_key
     from ..store import crash_point
 
     dtypes = {**sentiment.schema.KEY_COLUMNS, **scorer.columns}
     features = list(scorer.columns)
     key = scorer.model_version
-    part_key = _checkpoint_key(scorer)
+    part_key = checkpoint_key(scorer)
 
     def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         local = worker_scorer(key, scorer)
@@ -88,16 +88,16 @@ def score(spark, ws: Workspace, scorer: sentiment.Scorer, batch_rows: int = 2000
                     .select("text_hash", *[F.col(c).cast("double") for c in features]).dropDuplicates(["text_hash"]))
         reused = hashed.join(previous.select("text_hash"), on="text_hash", how="left_semi").count()
         todo = todo.join(previous.select("text_hash"), on="text_hash", how="left_anti")
-    n_parts = len(ws.read_parts("review_scores", part_key))  # (also drops the parts of another scorer)
-    folder = ws.parts_dir("review_scores", part_key)
-    if n_parts:  # a killed run's checkpointed waves
-        done = spark.read.schema(part_schema).parquet(tables.uri(folder)).select("text_hash")
+    old_parts = ws.part_paths("review_scores", part_key)  # (also drops the parts of another scorer)
+    n_parts = len(old_parts)
+    if old_parts:  # a killed run's checkpointed waves
+        done = spark.read.schema(part_schema).parquet(*map(tables.uri, old_parts)).select("text_hash")
         resumed = todo.join(done, on="text_hash", how="left_semi").count()
         todo = todo.join(done, on="text_hash", how="left_anti")
-    todo = todo.dropDuplicates(["text_hash"]).select("text_hash", "title", "text").persist()
-    n_todo = todo.count()
+    pending = todo.dropDuplicates(["text_hash"]).select("text_hash", "title", "text").persist()
+    n_todo = pending.count()
     waves = max(1, -(-n_todo // SCORE_WAVE_ROWS))
-    todo = todo.withColumn("_wave", F.pmod(F.xxhash64("text_hash"), F.lit(waves)))
+    todo = pending.withColumn("_wave", F.pmod(F.xxhash64("text_hash"), F.lit(waves)))
     with sql_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows)):
         for w in range(waves if n_todo else 0):
             wave = todo.where(F.col("_wave") == w).drop("_wave")
@@ -106,10 +106,11 @@ def score(spark, ws: Workspace, scorer: sentiment.Scorer, batch_rows: int = 2000
                 ws.write_part("review_scores", part_key, n_parts, scored)
                 n_parts += 1
             crash_point("spark-score:wave")
-    todo.unpersist()
-    lookups = [df for df in (previous, spark.read.schema(part_schema).parquet(tables.uri(folder)) if n_parts else None)
-               if df is not None] or [spark.createDataFrame([], part_schema)]
-    table = lookups[0] if len(lookups) == 1 else lookups[0].unionByName(lookups[1])
+    pending.unpersist()
+    parts = ws.part_paths("review_scores", part_key)  # the killed runs' waves and this run's
+    table = spark.read.schema(part_schema).parquet(*map(tables.uri, parts)) if parts else spark.createDataFrame([], part_schema)
+    if previous is not None:
+        table = table.unionByName(previous)
     table = table.dropDuplicates(["text_hash"])
     cast = [F.col(c).cast(tables.spark_type(dtypes[c])).alias(c) for c in features]
     scored = hashed.join(table, on="text_hash", how="left").select("review_id", "text_hash", *cast, "_order")
