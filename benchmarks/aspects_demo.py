@@ -40,17 +40,16 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from jobs.demo_shop import generate_demo_shop  # noqa: E402
-from sentiment.aspects import (  # noqa: E402
+from emorec.jobs.demo_shop import generate_demo_shop  # noqa: E402
+from emorec.sentiment.aspects import (  # noqa: E402
     AspectConfig,
     AspectExtractor,
     aspect_features,
     lexicon_clause_valence,
 )
-from sentiment.base import review_text  # noqa: E402
-from sentiment.text import clean_text  # noqa: E402
+from emorec.sentiment.base import review_text  # noqa: E402
+from emorec.sentiment.text import clean_text  # noqa: E402
 
 AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
 OUT = ROOT / "benchmarks/results/aspects_demo.json"

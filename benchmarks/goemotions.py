@@ -22,11 +22,10 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from jobs.train_emotions import EVAL_FILE, evaluate, read_goemotions, read_groups, stored_thresholds  # noqa: E402
-from sentiment.encoder import EmotionEncoder, tokenize  # noqa: E402
-from sentiment.training import predict  # noqa: E402
+from emorec.jobs.train_emotions import EVAL_FILE, evaluate, read_goemotions, read_groups, stored_thresholds  # noqa: E402
+from emorec.sentiment.encoder import EmotionEncoder, tokenize  # noqa: E402
+from emorec.sentiment.training import predict  # noqa: E402
 
 DATA = ROOT.parent / "shared/data/goemotions"
 MODEL = ROOT / "sentiment/models/default"

@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from jobs import pipeline  # noqa: E402
-from jobs.store import Workspace  # noqa: E402
+from emorec.jobs import pipeline  # noqa: E402
+from emorec.jobs.store import Workspace  # noqa: E402
 
 AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
 
@@ -41,7 +40,7 @@ def main() -> int:
         t0 = time.perf_counter()
         items = None
         if args.demo_users:
-            from jobs.demo_shop import generate_demo_shop
+            from emorec.jobs.demo_shop import generate_demo_shop
 
             paths = generate_demo_shop(n_users=args.demo_users).write(Path(tmp) / "demo")
             sources, items, label = [Path(paths["reviews"])], Path(paths["items"]), f"demo shop, {args.demo_users} users"

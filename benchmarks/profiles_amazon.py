@@ -26,12 +26,11 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import profiles  # noqa: E402
-import sentiment  # noqa: E402
-from jobs.loaders import load_reviews  # noqa: E402
-from jobs.pipeline import clean_reviews  # noqa: E402
+from emorec import profiles  # noqa: E402
+from emorec import sentiment  # noqa: E402
+from emorec.jobs.loaders import load_reviews  # noqa: E402
+from emorec.jobs.pipeline import clean_reviews  # noqa: E402
 
 AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
 OUT = ROOT / "benchmarks/results/profiles_amazon.json"

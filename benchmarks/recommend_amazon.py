@@ -53,15 +53,14 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import sentiment  # noqa: E402
-from jobs.loaders import load_reviews  # noqa: E402
-from jobs.pipeline import clean_reviews  # noqa: E402
-from recommender import RecommendationService, ServiceConfig  # noqa: E402
-from recommender.metrics import evaluate_lists  # noqa: E402
-from recommender.splits import leave_last_out, validation_split  # noqa: E402
-from recommender.tuning import tune  # noqa: E402
+from emorec import sentiment  # noqa: E402
+from emorec.jobs.loaders import load_reviews  # noqa: E402
+from emorec.jobs.pipeline import clean_reviews  # noqa: E402
+from emorec.recommender import RecommendationService, ServiceConfig  # noqa: E402
+from emorec.recommender.metrics import evaluate_lists  # noqa: E402
+from emorec.recommender.splits import leave_last_out, validation_split  # noqa: E402
+from emorec.recommender.tuning import tune  # noqa: E402
 
 AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
 OUT = ROOT / "benchmarks/results/recommend_amazon.json"
@@ -285,7 +284,7 @@ def review_scores(reviews, scorer_name: str):
     if scorer_name == "lexicon":
         scorer = sentiment.LexiconScorer()
     else:
-        from sentiment.transformer import TransformerScorer
+        from emorec.sentiment.transformer import TransformerScorer
 
         scorer = TransformerScorer(quantize=True)
     cache = ROOT / "benchmarks/results/cache" / f"amazon_scores_{scorer.name}_{scorer.version}.parquet"
@@ -304,9 +303,9 @@ def sequential_reference(split, users, ease_params: dict, per_user: dict) -> dic
     """Test HR/NDCG@10 of the hybrid's sequential generators used alone (seen items filtered)."""
     import pandas as pd
 
-    from recommender.base import top_n
-    from recommender.candidates import CandidateGenerators
-    from recommender.features import FeatureState
+    from emorec.recommender.base import top_n
+    from emorec.recommender.candidates import CandidateGenerators
+    from emorec.recommender.features import FeatureState
 
     svc = RecommendationService(ServiceConfig(model="ease", params=ease_params)).fit(split.train)
     uid, rows, seen = svc.history_rows(users)

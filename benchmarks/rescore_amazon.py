@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from jobs import pipeline  # noqa: E402
-from jobs.loaders import load_reviews  # noqa: E402
-from jobs.store import Workspace  # noqa: E402
+from emorec.jobs import pipeline  # noqa: E402
+from emorec.jobs.loaders import load_reviews  # noqa: E402
+from emorec.jobs.store import Workspace  # noqa: E402
 
 AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
 OUT = ROOT / "benchmarks/results/rescore_amazon.json"

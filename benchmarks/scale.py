@@ -39,7 +39,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 STAGES = ("ingest", "score", "profile", "train", "recommend")
 LINEAR_STAGES = ("ingest", "score", "profile")
@@ -61,14 +60,14 @@ def _stage_main(args) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("TQDM_DISABLE", "1")
-    from jobs import pipeline
-    from jobs.store import Workspace
+    from emorec.jobs import pipeline
+    from emorec.jobs.store import Workspace
 
     ws = Workspace(args.ws)
     data = Path(args.data)
     session_s = 0.0
     if args.engine == "spark":
-        from jobs.spark.pipeline import SparkPipeline
+        from emorec.jobs.spark.pipeline import SparkPipeline
 
         t = time.perf_counter()
         conf = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
@@ -176,7 +175,7 @@ def run_stage(engine: str, stage: str, ws: Path, data: Path, master: str | None,
 # --- data ---------------------------------------------------------------------------------
 def make_data(n_reviews: int, folder: Path) -> dict:
     """Demo shop of about ``n_reviews`` reviews as CSV shards + items.csv; returns its sizes."""
-    from jobs.demo_shop import generate_demo_shop
+    from emorec.jobs.demo_shop import generate_demo_shop
 
     t = time.perf_counter()
     shop = generate_demo_shop(n_users=max(50, n_reviews // REVIEWS_PER_USER),

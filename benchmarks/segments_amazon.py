@@ -22,19 +22,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-import profiles  # noqa: E402
-import sentiment  # noqa: E402
-from jobs.loaders import load_reviews  # noqa: E402
-from jobs.pipeline import clean_reviews  # noqa: E402
-from profiles.care import care_queue  # noqa: E402
-from profiles.clusters import cluster_users  # noqa: E402
-from profiles.monitor import monitor  # noqa: E402
-from profiles.report import write_report  # noqa: E402
-from profiles.segments import SegmentConfig, assign_segments, segment_summary  # noqa: E402
+from emorec import profiles  # noqa: E402
+from emorec import sentiment  # noqa: E402
+from emorec.jobs.loaders import load_reviews  # noqa: E402
+from emorec.jobs.pipeline import clean_reviews  # noqa: E402
+from emorec.profiles.care import care_queue  # noqa: E402
+from emorec.profiles.clusters import cluster_users  # noqa: E402
+from emorec.profiles.monitor import monitor  # noqa: E402
+from emorec.profiles.report import write_report  # noqa: E402
+from emorec.profiles.segments import SegmentConfig, assign_segments, segment_summary  # noqa: E402
 
 AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
 RESULTS = ROOT / "benchmarks/results"
@@ -59,7 +58,7 @@ def main() -> int:
 
     items = None
     if args.demo_users:
-        from jobs.demo_shop import generate_demo_shop
+        from emorec.jobs.demo_shop import generate_demo_shop
 
         shop = timed("load", generate_demo_shop, n_users=args.demo_users)
         reviews, items, label = shop.reviews, shop.items, f"demo shop, {args.demo_users} users"

@@ -24,17 +24,16 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import sentiment  # noqa: E402
-from jobs.loaders import load_reviews  # noqa: E402
-from jobs.pipeline import clean_reviews  # noqa: E402
-from sentiment.encoder import encode_batches, load_base, masked_mean, tokenize  # noqa: E402
-from sentiment.finetune import SHOP_TRAINING, finetune_polarity, polarity_labels, split_by_user  # noqa: E402
-from sentiment.labels import POLARITY_LABELS  # noqa: E402
-from sentiment.lexicon import vader_compound  # noqa: E402
-from sentiment.metrics import classification_report  # noqa: E402
-from sentiment.transformer import SHIPPED_MODEL, TransformerScorer  # noqa: E402
+from emorec import sentiment  # noqa: E402
+from emorec.jobs.loaders import load_reviews  # noqa: E402
+from emorec.jobs.pipeline import clean_reviews  # noqa: E402
+from emorec.sentiment.encoder import encode_batches, load_base, masked_mean, tokenize  # noqa: E402
+from emorec.sentiment.finetune import SHOP_TRAINING, finetune_polarity, polarity_labels, split_by_user  # noqa: E402
+from emorec.sentiment.labels import POLARITY_LABELS  # noqa: E402
+from emorec.sentiment.lexicon import vader_compound  # noqa: E402
+from emorec.sentiment.metrics import classification_report  # noqa: E402
+from emorec.sentiment.transformer import SHIPPED_MODEL, TransformerScorer  # noqa: E402
 
 AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
 OUT = ROOT / "benchmarks/results"

@@ -21,12 +21,11 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import sentiment  # noqa: E402
-from sentiment.encoder import load_base  # noqa: E402
-from sentiment.parallel import score_chunks  # noqa: E402
-from sentiment.transformer import SHIPPED_MODEL, TransformerScorer  # noqa: E402
+from emorec import sentiment  # noqa: E402
+from emorec.sentiment.encoder import load_base  # noqa: E402
+from emorec.sentiment.parallel import score_chunks  # noqa: E402
+from emorec.sentiment.transformer import SHIPPED_MODEL, TransformerScorer  # noqa: E402
 
 AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
 MAX_LENGTH = 256
@@ -34,13 +33,13 @@ MAX_LENGTH = 256
 
 def review_texts(n: int) -> tuple[list[str], str, list[str]]:
     if AMAZON.exists():
-        from jobs.loaders import load_reviews
-        from jobs.pipeline import clean_reviews
+        from emorec.jobs.loaders import load_reviews
+        from emorec.jobs.pipeline import clean_reviews
 
         r = clean_reviews(load_reviews(AMAZON)).reviews
         label = AMAZON.name
     else:
-        from jobs.demo_shop import generate_demo_shop
+        from emorec.jobs.demo_shop import generate_demo_shop
 
         r = generate_demo_shop(n_users=max(200, n // 5)).reviews
         label = "demo shop"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from profiles import ProfileConfig
-from recommender import ArtifactError, ServiceConfig
-from recommender.service import MODEL_NAMES, model_config_class
+from emorec.profiles import ProfileConfig
+from emorec.recommender import ArtifactError, ServiceConfig
+from emorec.recommender.service import MODEL_NAMES, model_config_class
 
 from . import evaluate_commands, forget_commands, pipeline, profile_commands
 from .loaders import SchemaError, parse_mapping
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:1, ...")
 
     p = sub.add_parser("train-emotions", help="reproduce the shipped emotion model from GoEmotions (see its MODEL_CARD.md)", add_help=False)
-    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of python -m jobs.train_emotions (--help for them)")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of python -m emorec.jobs.train_emotions (--help for them)")
     p.set_defaults(verbose=0, quiet=False, workspace=DEFAULT_WORKSPACE)
 
     p = sub.add_parser("profile", parents=[common], help="build user and item profiles")
@@ -184,7 +184,7 @@ def _scorer(args, ws: Workspace):
 def _sentiment_training(args):
     from dataclasses import replace
 
-    from sentiment.finetune import SHOP_TRAINING
+    from emorec.sentiment.finetune import SHOP_TRAINING
 
     return replace(SHOP_TRAINING, epochs=args.epochs, max_length=args.max_length, seed=args.seed, threads=args.threads, device=args.device)
 

@@ -80,7 +80,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from jobs.contract import ITEM_COLUMNS, REVIEW_COLUMNS, conform
+from emorec.jobs.contract import ITEM_COLUMNS, REVIEW_COLUMNS, conform
 
 __all__ = [
     "ASPECTS",

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from profiles.export import is_inside
+from emorec.profiles.export import is_inside
 
 from .evaluation.config import ExperimentConfig, load_config
 from .evaluation.runner import EvaluationInputs, OUTPUT_FILES, inputs_from_workspace, run_evaluation, write_outputs
@@ -62,7 +62,7 @@ def apply_overrides(config: ExperimentConfig, split: str | None = None, cutoff: 
 
 def inputs_from_file(path: str | Path, items: str | Path | None = None) -> EvaluationInputs:
     """Reviews from a file (any format ``emorec ingest`` reads), scored with the lexicon scorer."""
-    import sentiment
+    from emorec import sentiment
 
     from .loaders import load_items, load_reviews
 

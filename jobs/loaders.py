@@ -45,7 +45,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from sentiment.text import scrub_pii
+from emorec.common.errors import InputError
+from emorec.sentiment.text import scrub_pii
 
 from .contract import (
     ITEM_COLUMNS,
@@ -102,7 +103,7 @@ _PERSONAL_PAIR = re.compile(  # a personal "key": "value" pair inside raw JSON t
     r'\s*"(?:%s)"\s*:\s*(?:"(?:[^"\\]|\\.)*"?|null)\s*,?' % "|".join(map(re.escape, sorted(PERSONAL_FIELDS))))
 
 
-class SchemaError(ValueError):
+class SchemaError(InputError):
     """A file lacks a column (or JSON key) for a required field."""
 
 

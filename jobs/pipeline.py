@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-import profiles
-import sentiment
-from sentiment.parallel import score_chunks
-from recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceConfig
+from emorec.common.errors import NothingToLearnError
+from emorec import profiles
+from emorec import sentiment
+from emorec.sentiment.parallel import score_chunks
+from emorec.recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceConfig
 
 from .contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS, conform
 from .forget import drop_forgotten
@@ -138,9 +139,9 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
     a missing model is an error naming the path. ``aspects`` is a TOML file adding or
     overriding aspects.
     """
-    from sentiment.transformer import SHIPPED_MODEL
+    from emorec.sentiment.transformer import SHIPPED_MODEL
 
-    from sentiment.aspects import AspectConfig
+    from emorec.sentiment.aspects import AspectConfig
 
     aspect_config = AspectConfig.from_toml(aspects) if aspects else AspectConfig()
     tuned = None
@@ -238,8 +239,8 @@ def train_sentiment(ws: Workspace, training=None, max_train: int | None = None, 
     """Fine-tune the transformer's polarity on the stored reviews' stars; publish it."""
     import json
 
-    from sentiment.finetune import finetune_polarity
-    from sentiment.transformer import SHIPPED_MODEL
+    from emorec.sentiment.finetune import finetune_polarity
+    from emorec.sentiment.transformer import SHIPPED_MODEL
 
     res = StageResult("train-sentiment")
     with _Timer() as t:
@@ -333,7 +334,7 @@ def train(ws: Workspace, config: ServiceConfig | None = None, version: str = "la
             kw["items"] = ws.read_table("items") if ws.has_table("items") else None
         try:
             service = RecommendationService(config).fit(reviews, **kw)
-        except ValueError as exc:
+        except NothingToLearnError as exc:
             if fallback is None:
                 raise
             res.notes.append(f"{config.model} could not train ({exc}); trained {fallback.model} instead")

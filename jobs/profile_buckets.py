@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-import profiles
-from profiles.aggregate import (
+from emorec import profiles
+from emorec.profiles.aggregate import (
     EKMAN,
     EKMAN_COLUMNS,
     category_means,

@@ -25,12 +25,12 @@ from typing import Any
 
 import pandas as pd
 
-from profiles.care import care_queue
-from profiles.clusters import cluster_users
-from profiles.export import export_segments, load_salt, pseudonymize_ids
-from profiles.monitor import monitor as run_monitor
-from profiles.report import write_report
-from profiles.segments import SegmentConfig, assign_segments, resolve_as_of, segment_summary
+from emorec.profiles.care import care_queue
+from emorec.profiles.clusters import cluster_users
+from emorec.profiles.export import export_segments, load_salt, pseudonymize_ids
+from emorec.profiles.monitor import monitor as run_monitor
+from emorec.profiles.report import write_report
+from emorec.profiles.segments import SegmentConfig, assign_segments, resolve_as_of, segment_summary
 
 from .runs import recorded_run
 from .store import Workspace

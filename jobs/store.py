@@ -41,6 +41,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from emorec.common.errors import WorkspaceError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKSPACE = Path("emorec-workspace")
@@ -52,10 +54,6 @@ _PART = re.compile(r"^part-(\d{6})\.parquet$")
 #: n-th time (default 1st) it reaches :func:`crash_point` ``tag``. Never set in production.
 KILL_ENV = "EMOREC_TEST_KILL_AT"
 _crash_hits: Counter = Counter()
-
-
-class WorkspaceError(RuntimeError):
-    """A workspace problem the user can act on (missing table, busy, unwritable)."""
 
 
 class WorkspaceBusy(WorkspaceError):

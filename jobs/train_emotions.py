@@ -11,7 +11,7 @@ sentiment groupings. The test split is only read for the final report, ``eval.js
 
 Deterministic: the same data, seed and thread count give a bit-identical ``adapter.safetensors``.
 
-    python -m jobs.train_emotions --data ../shared/data/goemotions --out sentiment/models/default
+    python -m emorec.jobs.train_emotions --data ../shared/data/goemotions --out sentiment/models/default
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sentiment.encoder import EmotionEncoder, EncoderConfig, load_base, tokenize
-from sentiment.labels import GOEMOTIONS_LABELS, POLARITY_LABELS
-from sentiment.metrics import classification_report, group_labels, multilabel_f1, tune_thresholds
-from sentiment.training import Examples, TrainingConfig, fit, predict, seed_everything
+from emorec.sentiment.encoder import EmotionEncoder, EncoderConfig, load_base, tokenize
+from emorec.sentiment.labels import GOEMOTIONS_LABELS, POLARITY_LABELS
+from emorec.sentiment.metrics import classification_report, group_labels, multilabel_f1, tune_thresholds
+from emorec.sentiment.training import Examples, TrainingConfig, fit, predict, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ def train_emotion_model(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m jobs.train_emotions --data DIR --out DIR [--seed N] [--epochs N] [--max-train N]``."""
+    """Command line: ``python -m emorec.jobs.train_emotions --data DIR --out DIR [--seed N] [--epochs N] [--max-train N]``."""
     d = DEFAULT_TRAINING
     p = argparse.ArgumentParser(prog="train-emotions", description="Train the GoEmotions emotion model (adapter + heads).")
     p.add_argument("--data", type=Path, required=True, help="GoEmotions folder (train/dev/test.tsv, labels.txt, ...)")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS
+from emorec.sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS
 
 #: Columns of the scored-review frame every profile builder needs.
 REQUIRED_COLUMNS = ("item_id", "rating", "timestamp", "valence", "p_negative", "p_neutral", "p_positive")
@@ -43,7 +43,7 @@ def aspect_names(aspects=None) -> tuple[str, ...]:
     """Aspect names in order from an :class:`~sentiment.aspects.AspectConfig`, an iterable of
     names, or ``None`` (the default aspect set)."""
     if aspects is None:
-        from sentiment.aspects import default_aspects
+        from emorec.sentiment.aspects import default_aspects
 
         return tuple(default_aspects())
     names = getattr(aspects, "names", None)

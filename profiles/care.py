@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sentiment.aspects import AspectConfig, AspectExtractor, split_clauses
-from sentiment.base import review_text
-from sentiment.lexicon import vader_compound
-from sentiment.text import scrub_pii
+from emorec.sentiment.aspects import AspectConfig, AspectExtractor, split_clauses
+from emorec.sentiment.base import review_text
+from emorec.sentiment.lexicon import vader_compound
+from emorec.sentiment.text import scrub_pii
 
 from .monitor import join_scores
 

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sentiment.base import review_text
-from sentiment.text import scrub_pii
+from emorec.sentiment.base import review_text
+from emorec.sentiment.text import scrub_pii
 
 from .clusters import ClusterResult, readable_feature
 from .monitor import MonitorResult, join_scores

@@ -17,6 +17,8 @@ import scipy.sparse as sp
 from pydantic import BaseModel
 from safetensors.numpy import load_file, save_file
 
+from emorec.common.errors import ArtifactError
+
 ARTIFACT_FORMAT = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -28,10 +30,6 @@ MODELS: dict[str, type[Recommender]] = {}
 def register(cls: type[Recommender]) -> type[Recommender]:
     MODELS[cls.name] = cls
     return cls
-
-
-class ArtifactError(RuntimeError):
-    """A saved model is missing, corrupt or of an unknown kind."""
 
 
 class Recommender(ABC):

@@ -164,7 +164,7 @@ class FeatureState:
         return sp.csr_matrix((self.transition_data_, self.transition_indices_, self.transition_indptr_), shape=(n, n))
 
     def _fit_emotion(self, rv, u, i, users, items, rating, catalog) -> None:
-        import profiles
+        from emorec import profiles
 
         if "p_positive" not in rv.columns:
             raise ValueError("emotional features need sentiment score columns (p_positive, valence, asp_*) on the reviews")

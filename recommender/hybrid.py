@@ -33,6 +33,8 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from safetensors.numpy import load_file, save_file
 
+from emorec.common.errors import NothingToLearnError
+
 from .base import MODELS, ArtifactError, Recommender, top_n
 from .candidates import STATELESS, CandidateGenerators
 from .features import FeatureState
@@ -177,7 +179,7 @@ class HybridRanker:
             cur = split.train
             log.info("hybrid: round %d, %d training users", r + 1, len(uid))
         if not Xs or sum(len(y) for y in ys) == 0:
-            raise ValueError("the hybrid found no training query: users need at least 2 reviews and the held-out "
+            raise NothingToLearnError("the hybrid found no training query: users need at least 2 reviews and the held-out "
                              "item must be among the candidates; use a baseline model for this data")
         Xall, yall, gall = np.vstack(Xs), np.concatenate(ys), np.concatenate(gs)
         self.feature_names_ = gens.feature_names() + state.feature_names()

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sentiment.aspects import (
+from emorec.sentiment.aspects import (
     AspectConfig,
     AspectExtractor,
     aspect_columns,
@@ -414,10 +414,10 @@ def test_lexicon_clause_valence_shapes():
 
 def test_no_work_at_import_and_no_jobs_import():
     code = (
-        "import sys, sentiment.aspects as a\n"
+        "import sys, emorec.sentiment.aspects as a\n"
         "assert a._matcher.cache_info().currsize == 0\n"
         "assert a._separator.cache_info().currsize == 0\n"
-        "assert not any(m == 'jobs' or m.startswith('jobs.') for m in sys.modules), 'sentiment imported jobs'\n"
+        "assert not any(m.startswith('emorec.jobs') for m in sys.modules), 'sentiment imported jobs'\n"
         "a.AspectExtractor().mentions(['fast shipping'])\n"
         "assert a._matcher.cache_info().currsize == 1\n"
     )
@@ -429,7 +429,7 @@ def test_no_work_at_import_and_no_jobs_import():
 
 @pytest.fixture(scope="module")
 def demo():
-    from jobs.demo_shop import generate_demo_shop
+    from emorec.jobs.demo_shop import generate_demo_shop
 
     shop = generate_demo_shop(n_users=300, seed=42)
     feats = aspect_features(shop.reviews["text"].fillna("").tolist())

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs import profile_commands
-from jobs.store import Workspace
-from profiles.care import care_queue, excerpt
-from profiles.monitor import monitor
+from emorec.jobs import profile_commands
+from emorec.jobs.store import Workspace
+from emorec.profiles.care import care_queue, excerpt
+from emorec.profiles.monitor import monitor
 from test_segments import ASPECTS, demo_data, make_profiles
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -104,7 +104,7 @@ def test_monitor_categories_and_rule_documented():
     res = monitor(reviews, scores, items)
     assert list(res.alerts["level"]) == ["item", "category"]
     assert res.alerts.iloc[0]["title"] == "Kettle" and res.alerts.iloc[1]["driven_by"] == "I1"
-    doc = " ".join(inspect.getdoc(__import__("profiles.monitor", fromlist=["x"])).split())
+    doc = " ".join(inspect.getdoc(__import__("emorec.profiles.monitor", fromlist=["x"])).split())
     assert "rolling mean" in doc and "rolling standard deviation" in doc and "min_reviews" in doc
     assert "3" in res.rule and "8" in res.rule
     with pytest.raises(ValueError, match="frequency"):

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs.contract import ITEM_COLUMNS, REVIEW_COLUMNS, conform
-from jobs.demo_shop import ASPECTS, DemoConfig, DemoShop, generate_demo_shop
+from emorec.jobs.contract import ITEM_COLUMNS, REVIEW_COLUMNS, conform
+from emorec.jobs.demo_shop import ASPECTS, DemoConfig, DemoShop, generate_demo_shop
 
 SMALL = dict(n_users=300, n_items=120, seed=7)
 

@@ -1,4 +1,4 @@
-"""recommender.metrics checked against hand-computed cases and implicit's ranking_metrics_at_k.
+"""emorec.recommender.metrics checked against hand-computed cases and implicit's ranking_metrics_at_k.
 
 Definitions compared (binary relevance, lists padded with -1):
 
@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-metrics = pytest.importorskip("recommender.metrics", reason="recommender/metrics.py (issue 5) is not there yet")
+metrics = pytest.importorskip("emorec.recommender.metrics", reason="recommender/metrics.py (issue 5) is not there yet")
 
 L2, L3, L4 = math.log2(2), math.log2(3), math.log2(4)
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs.evaluation import beyond
-from jobs.evaluation.beyond import BeyondContext, beyond_metrics, catalog_coverage, head_items
-from jobs.evaluation.config import EmotionalFitConfig
+from emorec.jobs.evaluation import beyond
+from emorec.jobs.evaluation.beyond import BeyondContext, beyond_metrics, catalog_coverage, head_items
+from emorec.jobs.evaluation.config import EmotionalFitConfig
 
 TRAIN = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2", "u3", "u3", "u4"],
                       "item_id": ["a", "b", "a", "c", "a", "b", "d"]})

@@ -12,14 +12,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-pytest.importorskip("recommender.splits", reason="recommender/splits.py (issue 5) is not there yet")
-pytest.importorskip("recommender.metrics", reason="recommender/metrics.py (issue 5) is not there yet")
-if "params" not in __import__("recommender.service", fromlist=["ServiceConfig"]).ServiceConfig.model_fields:
-    pytest.skip("recommender.service.ServiceConfig(model=..., params=...) (issue 5) is not there yet", allow_module_level=True)
+pytest.importorskip("emorec.recommender.splits", reason="recommender/splits.py (issue 5) is not there yet")
+pytest.importorskip("emorec.recommender.metrics", reason="recommender/metrics.py (issue 5) is not there yet")
+if "params" not in __import__("emorec.recommender.service", fromlist=["ServiceConfig"]).ServiceConfig.model_fields:
+    pytest.skip("emorec.recommender.service.ServiceConfig(model=..., params=...) (issue 5) is not there yet", allow_module_level=True)
 
-from jobs.evaluation import runner as runner_mod  # noqa: E402
-from jobs.evaluation.config import load_config  # noqa: E402
-from jobs.evaluation.runner import VOLATILE_KEYS, EvaluationInputs, run_evaluation, write_outputs  # noqa: E402
+from emorec.jobs.evaluation import runner as runner_mod  # noqa: E402
+from emorec.jobs.evaluation.config import load_config  # noqa: E402
+from emorec.jobs.evaluation.runner import VOLATILE_KEYS, EvaluationInputs, run_evaluation, write_outputs  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "jobs" / "evaluation" / "example_variants.toml"
 FAST_STATS = {"bootstrap": 300, "permutations": 500}
@@ -27,8 +27,8 @@ FAST_STATS = {"bootstrap": 300, "permutations": 500}
 
 @functools.lru_cache(maxsize=None)
 def _demo(n_users: int = 200, seed: int = 3):
-    import sentiment
-    from jobs.demo_shop import generate_demo_shop
+    from emorec import sentiment
+    from emorec.jobs.demo_shop import generate_demo_shop
 
     shop = generate_demo_shop(n_users=n_users, seed=seed)
     rv = shop.reviews
@@ -53,7 +53,7 @@ def demo_inputs(extra_single_users: int = 0) -> EvaluationInputs:
 
 def _has_hybrid() -> bool:
     try:
-        import recommender.hybrid  # noqa: F401
+        import emorec.recommender.hybrid  # noqa: F401
     except ImportError:
         return False
     return True
@@ -216,9 +216,9 @@ def test_html_report_renders_in_headless_chromium(result, tmp_path, render_html)
 
 
 def _workspace(tmp_path):
-    import sentiment
-    from jobs import pipeline
-    from jobs.store import Workspace
+    from emorec import sentiment
+    from emorec.jobs import pipeline
+    from emorec.jobs.store import Workspace
 
     shop, _ = _demo()
     paths = shop.write(tmp_path / "shop")
@@ -229,8 +229,8 @@ def _workspace(tmp_path):
 
 
 def _parser():
-    from jobs import evaluate_commands
-    from jobs.cli import _common
+    from emorec.jobs import evaluate_commands
+    from emorec.jobs.cli import _common
 
     parser = argparse.ArgumentParser(prog="emorec")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,7 +239,7 @@ def _parser():
 
 
 def test_cli_evaluates_a_workspace(tmp_path):
-    from jobs import evaluate_commands
+    from emorec.jobs import evaluate_commands
 
     ws = _workspace(tmp_path)
     config = tmp_path / "variants.toml"
@@ -285,7 +285,7 @@ def test_config_errors_name_the_field(tmp_path):
 
 
 def test_command_line_overrides_are_validated():
-    from jobs.evaluate_commands import apply_overrides
+    from emorec.jobs.evaluate_commands import apply_overrides
 
     base = load_config(EXAMPLE)
     cfg = apply_overrides(base, split="global_cutoff", cutoff="2014-01-01", seed=9, ks=[3, 7], baseline="B")
@@ -311,7 +311,7 @@ def test_yaml_and_json_configs_match_toml(tmp_path):
 
 
 def test_example_config_variants_are_valid_models():
-    from jobs.evaluation.config import check_variants
+    from emorec.jobs.evaluation.config import check_variants
 
     if not _has_hybrid():
         pytest.skip("the hybrid model (issue 5) is not registered yet")
@@ -319,8 +319,8 @@ def test_example_config_variants_are_valid_models():
 
 
 def test_cli_evaluates_a_review_file_with_the_lexicon_scorer(tmp_path):
-    from jobs import evaluate_commands
-    from jobs.store import Workspace
+    from emorec.jobs import evaluate_commands
+    from emorec.jobs.store import Workspace
 
     shop, _ = _demo()
     paths = shop.write(tmp_path / "shop")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from jobs.evaluation.stats import (
+from emorec.jobs.evaluation.stats import (
     adjust_pvalues, compare, finalize, mean_ci, minimum_detectable_effect, paired_bootstrap, paired_t_test,
     randomization_test, wilcoxon_test,
 )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from jobs.evaluation.report import svg_forest, svg_metric_bars
-from jobs.evaluation.verdict import format_metric, format_p, verdict_lines
+from emorec.jobs.evaluation.report import svg_forest, svg_metric_bars
+from emorec.jobs.evaluation.verdict import format_metric, format_p, verdict_lines
 
 
 def _comp(variant, diff, rel, lo, hi, p, significant, metric="ndcg@10", n=1000, mde_rel=0.05):

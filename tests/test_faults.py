@@ -25,15 +25,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jobs.cli import main
-from jobs.store import KILL_ENV, Workspace
+from emorec.jobs.cli import main
+from emorec.jobs.store import KILL_ENV, Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 USERS = "200"  # 1,629 demo reviews
 CHUNK = 100  # reviews per checkpointed scoring chunk in these tests (17 chunks)
 RUN = ["run", "--demo-users", USERS, "--scorer", "lexicon", "-q"]
 # The real CLI with a smaller scoring chunk, so a 200-user run has many checkpoints.
-_LAUNCH = "import sys, jobs.pipeline as p; p.SCORE_CHUNK = int(sys.argv[1]); from jobs.cli import main; sys.exit(main(sys.argv[2:]))"
+_LAUNCH = "import sys, emorec.jobs.pipeline as p; p.SCORE_CHUNK = int(sys.argv[1]); from emorec.jobs.cli import main; sys.exit(main(sys.argv[2:]))"
 
 
 def _cmd(ws: Path, *args: str) -> list[str]:
@@ -232,7 +232,7 @@ def test_second_writer_fails_at_once_naming_the_holder(tmp_path, reference, capl
     mtimes = {p: p.stat().st_mtime_ns for p in (ws / "tables").iterdir()}
     script = textwrap.dedent(f"""
         import time
-        from jobs.store import Workspace
+        from emorec.jobs.store import Workspace
         with Workspace({str(ws)!r}).lock("emorec run"):
             print("locked", flush=True)
             time.sleep(60)
@@ -246,8 +246,8 @@ def test_second_writer_fails_at_once_naming_the_holder(tmp_path, reference, capl
             assert main([argv[0], "-w", str(ws), *argv[1:]]) == 2, argv
             assert time.perf_counter() - t0 < 5  # fails at once, does not hang
             assert f"in use by pid {holder.pid} (emorec run)" in caplog.text, argv
-        from jobs import forget_commands
-        from jobs.cli import _common
+        from emorec.jobs import forget_commands
+        from emorec.jobs.cli import _common
         import argparse
 
         parser = argparse.ArgumentParser()
@@ -292,7 +292,7 @@ def test_full_disk_while_saving_a_model(tmp_path, monkeypatch):
     def full(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("recommender.service.save_file", full)
+    monkeypatch.setattr("emorec.recommender.service.save_file", full)
     assert main(["train", "-w", str(ws.root), "--seed", "3"]) == 2
     assert ws.model_path("recommender") == current
     assert not [p for p in (ws.models_dir / "recommender").iterdir() if p.name.startswith(".")]

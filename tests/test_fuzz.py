@@ -28,10 +28,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs.contract import MIN_TIMESTAMP, REVIEW_COLUMNS, max_timestamp
-from jobs.loaders import REVIEW_ALIASES, SchemaError, iter_review_chunks, load_reviews_frame
-from jobs.pipeline import clean_reviews
-from sentiment.text import prepare_for_storage, scrub_pii
+from emorec.jobs.contract import MIN_TIMESTAMP, REVIEW_COLUMNS, max_timestamp
+from emorec.jobs.loaders import REVIEW_ALIASES, SchemaError, iter_review_chunks, load_reviews_frame
+from emorec.jobs.pipeline import clean_reviews
+from emorec.sentiment.text import prepare_for_storage, scrub_pii
 
 EXAMPLES = int(os.environ.get("EMOREC_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
@@ -189,7 +189,7 @@ def test_text_cleaning_never_crashes_and_is_stable(text):
 
 @pytest.fixture(scope="module")
 def lexicon():
-    import sentiment
+    from emorec import sentiment
 
     return sentiment.get_scorer("lexicon")
 

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recommender import (BPR, EASE, ArtifactError, ItemKNN, MostPopular, RecommendationService, Recommender,
+from emorec.recommender import (BPR, EASE, ArtifactError, ItemKNN, MostPopular, RecommendationService, Recommender,
                          ServiceConfig, Vocabulary, interaction_matrix, interaction_weights, InteractionConfig)
-from recommender.metrics import evaluate_lists
-from recommender.splits import leave_last_out
-from recommender.tuning import sample_grid
+from emorec.recommender.metrics import evaluate_lists
+from emorec.recommender.splits import leave_last_out
+from emorec.recommender.tuning import sample_grid
 
 ASPECTS = ("quality", "durability", "value")
 
@@ -278,7 +278,7 @@ def test_sample_grid_is_deterministic():
 
 
 def test_hybrid_bad_requests(hybrid):
-    from recommender.candidates import CandidateGenerators
+    from emorec.recommender.candidates import CandidateGenerators
 
     with pytest.raises(ValueError, match="unknown candidate generator 'svd'"):
         CandidateGenerators({"svd": {}})
@@ -293,9 +293,9 @@ def test_hybrid_bad_requests(hybrid):
 
 @pytest.mark.slow
 def test_pipeline_trains_and_serves_the_hybrid(tmp_path):
-    from jobs.cli import main
-    from jobs import pipeline
-    from jobs.store import Workspace
+    from emorec.jobs.cli import main
+    from emorec.jobs import pipeline
+    from emorec.jobs.store import Workspace
 
     ws_path = tmp_path / "ws"
     assert main(["run", "-w", str(ws_path), "--demo-users", "60", "-q"]) == 0
@@ -337,8 +337,8 @@ def test_window_features_match_the_direct_count(shop, hybrid):
 @pytest.mark.realdata
 def test_amazon_baselines_reproduce_the_reference_figures(amazon_file):
     """The split + metrics protocol reproduces the data README's reference figures (EASE, popular)."""
-    from jobs.loaders import load_reviews
-    from jobs.pipeline import clean_reviews
+    from emorec.jobs.loaders import load_reviews
+    from emorec.jobs.pipeline import clean_reviews
 
     reviews = clean_reviews(load_reviews(amazon_file)).reviews
     split = leave_last_out(reviews)
@@ -373,7 +373,7 @@ def test_serve_candidates_narrows_the_union_only_at_serving(hybrid):
 
 # --- sequential generators and feature-only generators ------------------------------------
 def _sequence_state():
-    from recommender.features import TRANSITION_SHRINK, FeatureState
+    from emorec.recommender.features import TRANSITION_SHRINK, FeatureState
 
     t = pd.Timestamp("2022-01-01", tz="UTC")
     rv = pd.DataFrame({"user_id": ["a", "a", "a", "b", "b", "c"], "item_id": ["i0", "i1", "i2", "i1", "i2", "i3"],
@@ -401,7 +401,7 @@ def test_transitions_and_recent_items_by_hand():
 
 
 def test_recent_scores_weigh_the_newest_items_most():
-    from recommender.candidates import _recent_scores
+    from emorec.recommender.candidates import _recent_scores
 
     M = np.arange(12, dtype=np.float32).reshape(4, 3)
     recent = np.array([[2, 0, -1], [-1, -1, -1]])
@@ -420,7 +420,7 @@ def test_new_users_recent_items_come_from_their_row_order():
 
 
 def test_feature_only_generators_score_but_add_no_candidates(shop, hybrid):
-    from recommender.candidates import CandidateGenerators
+    from emorec.recommender.candidates import CandidateGenerators
 
     model = hybrid.model_
     assert model.config.feature_only_generators() == ["ease_emotion", "profile"]
@@ -450,7 +450,7 @@ def test_feature_only_generators_score_but_add_no_candidates(shop, hybrid):
 
 
 def test_explanation_names_the_sequential_reason(hybrid):
-    from recommender.explain import explain_rows
+    from emorec.recommender.explain import explain_rows
 
     model = hybrid.model_
     names = model.feature_names_
@@ -480,8 +480,8 @@ def test_hybrid_saved_without_the_sequential_state_asks_for_retraining(hybrid, t
 
 
 def test_feature_only_generators_still_bring_in_cold_items(hybrid):
-    from recommender.base import top_n
-    from recommender.candidates import CandidateGenerators
+    from emorec.recommender.base import top_n
+    from emorec.recommender.candidates import CandidateGenerators
 
     model = hybrid.model_
     state = model.state_

@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from sentiment import LexiconScorer, get_scorer, review_text, text_hash
-from sentiment.schema import FEATURE_COLUMNS
+from emorec.sentiment import LexiconScorer, get_scorer, review_text, text_hash
+from emorec.sentiment.schema import FEATURE_COLUMNS
 
 
 def test_schema_polarity_and_order():
@@ -52,7 +52,7 @@ def test_review_text_and_hash():
 
 
 def test_parallel_scoring_matches_serial():
-    from sentiment.parallel import score_chunks
+    from emorec.sentiment.parallel import score_chunks
 
     texts = [f"review {i}: {'great value' if i % 3 else 'flimsy, broke after a week 😡'}" for i in range(300)]
     chunks = [texts[i:i + 50] for i in range(0, 300, 50)]
@@ -66,8 +66,8 @@ def test_windowed_vader_matches_the_stock_analyzer():
     """The O(1) negation/idiom window gives exactly VADER's scores (see lexicon._analyzer)."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    from jobs.demo_shop import DemoConfig, generate_demo_shop
-    from sentiment.lexicon import _analyzer
+    from emorec.jobs.demo_shop import DemoConfig, generate_demo_shop
+    from emorec.sentiment.lexicon import _analyzer
 
     demo = generate_demo_shop(DemoConfig(n_users=60, seed=3)).reviews
     texts = (demo["title"].fillna("") + ". " + demo["text"].fillna("")).tolist() + [

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs.contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS
-from jobs.loaders import (
+from emorec.jobs.contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS
+from emorec.jobs.loaders import (
     LoadResult,
     SchemaError,
     iter_review_chunks,

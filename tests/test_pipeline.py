@@ -8,9 +8,9 @@ import json
 import pandas as pd
 import pytest
 
-import sentiment
-from jobs.cli import main
-from jobs.store import Workspace
+from emorec import sentiment
+from emorec.jobs.cli import main
+from emorec.jobs.store import Workspace
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_demo_run_writes_every_table(demo_ws):
 
 
 def test_default_model_is_the_hybrid_on_the_demo_shop(demo_ws, capsys):
-    from jobs import pipeline
+    from emorec.jobs import pipeline
 
     assert pipeline.auto_model(demo_ws)[0] == "hybrid"
     recs = demo_ws.read_table("recommendations")
@@ -47,7 +47,7 @@ def test_default_model_is_the_hybrid_on_the_demo_shop(demo_ws, capsys):
 
 
 def test_auto_model_falls_back_to_als_where_the_hybrid_does_not_fit(demo_ws, tmp_path, monkeypatch, capsys):
-    from jobs import pipeline
+    from emorec.jobs import pipeline
 
     monkeypatch.setattr(pipeline, "AUTO_HYBRID_MAX_ITEMS", 10)
     model, reason = pipeline.auto_model(demo_ws)

@@ -15,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jobs import forget_commands
-from jobs.cli import _common, main
-from jobs.demo_shop import generate_demo_shop
-from jobs.forget import FORGOTTEN_TABLE, KEY_FILE
-from jobs.pipeline import load_service
-from jobs.store import Workspace
-from sentiment.text import scrub_pii
+from emorec.jobs import forget_commands
+from emorec.jobs.cli import _common, main
+from emorec.jobs.demo_shop import generate_demo_shop
+from emorec.jobs.forget import FORGOTTEN_TABLE, KEY_FILE
+from emorec.jobs.pipeline import load_service
+from emorec.jobs.store import Workspace
+from emorec.sentiment.text import scrub_pii
 
 SALT = "pepper-0123456789abcdef"
 JANE = "P-JANE-1"

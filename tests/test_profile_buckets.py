@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-import profiles
-import sentiment
-from jobs.demo_shop import generate_demo_shop
-from jobs.profile_buckets import bucket_of, build_item_profiles_bucketed, build_user_profiles_bucketed
+from emorec import profiles
+from emorec import sentiment
+from emorec.jobs.demo_shop import generate_demo_shop
+from emorec.jobs.profile_buckets import bucket_of, build_item_profiles_bucketed, build_user_profiles_bucketed
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import profiles
-from profiles import (
+from emorec import profiles
+from emorec.profiles import (
     ITEM_PROFILE_FIELDS,
     USER_PROFILE_FIELDS,
     ProfileConfig,
@@ -22,9 +22,9 @@ from profiles import (
     update_user_profiles,
     user_profile_columns,
 )
-from profiles.aggregate import recency_weights
-from sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS
-from sentiment.schema import score_columns
+from emorec.profiles.aggregate import recency_weights
+from emorec.sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS
+from emorec.sentiment.schema import score_columns
 
 ASPECTS = ("quality", "delivery")
 EMO = [f"emo_{e}" for e in GOEMOTIONS_LABELS]
@@ -378,15 +378,16 @@ def test_config_rejects_unknown_field_and_lists_valid_ones():
 
 
 def test_profiles_do_not_import_later_stages():
-    code = "import sys, profiles; bad = [m for m in sys.modules if m.split('.')[0] in ('recommender', 'jobs')]; assert not bad, bad"
+    code = ("import sys, emorec.profiles; bad = [m for m in sys.modules if m.split('.')[:2] in (['emorec', 'recommender'], "
+            "['emorec', 'jobs'])]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # --- demo shop -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo():
-    import sentiment
-    from jobs.demo_shop import generate_demo_shop
+    from emorec import sentiment
+    from emorec.jobs.demo_shop import generate_demo_shop
 
     shop = generate_demo_shop(n_users=400, n_items=150)
     r = shop.reviews

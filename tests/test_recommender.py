@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recommender import (ALS, ArtifactError, MostPopular, RecommendationService, Recommender, ServiceConfig,
+from emorec.recommender import (ALS, ArtifactError, MostPopular, RecommendationService, Recommender, ServiceConfig,
                          Vocabulary, interaction_matrix, top_n)
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from profiles.care import care_queue
-from profiles.clusters import cluster_users
-from profiles.monitor import monitor
-from profiles.report import build_report, write_report
-from profiles.segments import SegmentConfig, assign_segments
+from emorec.profiles.care import care_queue
+from emorec.profiles.clusters import cluster_users
+from emorec.profiles.monitor import monitor
+from emorec.profiles.report import build_report, write_report
+from emorec.profiles.segments import SegmentConfig, assign_segments
 from test_segments import demo_data, make_profiles
 
 _ATTR_URL = re.compile(r"""\b(?:src|href|xlink:href|action|poster|data)\s*=\s*["']?\s*([^"'\s>]*)""", re.IGNORECASE)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jobs.cli import main
-from jobs.pipeline import load_service
-from jobs.store import Workspace, WorkspaceError
-from recommender import ArtifactError
+from emorec.jobs.cli import main
+from emorec.jobs.pipeline import load_service
+from emorec.jobs.store import Workspace, WorkspaceError
+from emorec.recommender import ArtifactError
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ["sentiment", "profiles", "recommender", "jobs"]
@@ -108,8 +108,8 @@ def test_tampered_recommender_fails_with_a_clear_error(ws_copy, tamper, caplog):
 
 @pytest.mark.parametrize("tamper", ["truncate_adapter", "edit_config", "pickle_adapter"])
 def test_tampered_sentiment_model_fails_with_a_clear_error(tmp_path, tamper):
-    from sentiment.encoder import EmotionEncoder
-    from sentiment.transformer import SHIPPED_MODEL
+    from emorec.sentiment.encoder import EmotionEncoder
+    from emorec.sentiment.transformer import SHIPPED_MODEL
 
     folder = tmp_path / "model"
     shutil.copytree(SHIPPED_MODEL, folder)
@@ -211,7 +211,7 @@ def test_query_command_is_read_only_and_confined(ws, sql, caplog):
 
 def test_tampered_lightgbm_ranker_fails_with_a_clear_error(tmp_path):
     """The hybrid ranker is LightGBM's text format (no pickle); an edited file is an ArtifactError."""
-    hybrid = pytest.importorskip("recommender.hybrid")
+    hybrid = pytest.importorskip("emorec.recommender.hybrid")
     folder = tmp_path / "hybrid"
     folder.mkdir()
     (folder / "hybrid.json").write_text(json.dumps({"config": {}}))

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from profiles.clusters import cluster_users, kmeans, silhouette_score
-from profiles.export import export_segments, load_salt, pseudonymize_ids, safe_output_path
-from profiles.segments import (
+from emorec.profiles.clusters import cluster_users, kmeans, silhouette_score
+from emorec.profiles.export import export_segments, load_salt, pseudonymize_ids, safe_output_path
+from emorec.profiles.segments import (
     DEFAULT_SEGMENTS_FILE,
     UNASSIGNED,
     SegmentConfig,
@@ -103,9 +103,9 @@ def make_profiles(n: int = 60, seed: int = 0, emotions: bool = True, **overrides
 
 @functools.lru_cache(maxsize=None)
 def _demo(n_users: int, seed: int):
-    import profiles
-    import sentiment
-    from jobs.demo_shop import generate_demo_shop
+    from emorec import profiles
+    from emorec import sentiment
+    from emorec.jobs.demo_shop import generate_demo_shop
 
     shop = generate_demo_shop(n_users=n_users, seed=seed)
     reviews = shop.reviews
@@ -127,9 +127,9 @@ def demo_data(n_users: int = 500, seed: int = 42):
 
 
 def test_fixture_matches_profile_v2_contract():
-    users = pytest.importorskip("profiles.users")
+    users = pytest.importorskip("emorec.profiles.users")
     if not hasattr(users, "user_profile_columns"):
-        pytest.skip("profiles.users has no user_profile_columns (profile v1)")
+        pytest.skip("emorec.profiles.users has no user_profile_columns (profile v1)")
     assert set(make_profiles(5).columns) == set(users.user_profile_columns(ASPECTS))
 
 
@@ -323,9 +323,9 @@ def test_clusters_find_planted_groups_and_describe_them():
     # seeded: same input, same clusters
     again = cluster_users(df.drop(columns="_group"), seed=0)
     assert (again.assignments["cluster"] == res.assignments["cluster"]).all()
-    import profiles.clusters
+    from emorec.profiles import clusters
 
-    assert "highest mean silhouette" in " ".join(inspect.getdoc(profiles.clusters).split())
+    assert "highest mean silhouette" in " ".join(inspect.getdoc(clusters).split())
 
 
 def test_clusters_ignore_missing_emotions_and_tiny_inputs():

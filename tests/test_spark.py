@@ -26,18 +26,18 @@ pyspark = pytest.importorskip("pyspark", reason="PySpark is not installed (pip i
 if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
     pytest.skip("Java is not installed (Spark 4 needs Java 17)", allow_module_level=True)
 
-from jobs import pipeline  # noqa: E402
-from jobs.demo_shop import generate_demo_shop  # noqa: E402
-from jobs.spark.pipeline import SparkPipeline  # noqa: E402
-from jobs.store import Workspace  # noqa: E402
-from recommender import ServiceConfig  # noqa: E402
+from emorec.jobs import pipeline  # noqa: E402
+from emorec.jobs.demo_shop import generate_demo_shop  # noqa: E402
+from emorec.jobs.spark.pipeline import SparkPipeline  # noqa: E402
+from emorec.jobs.store import Workspace  # noqa: E402
+from emorec.recommender import ServiceConfig  # noqa: E402
 
 N_USERS = 200
 
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
-    from jobs.spark.session import get_session
+    from emorec.jobs.spark.session import get_session
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -168,8 +168,8 @@ def test_score_reuses_unchanged_rows(spark, runs):
 
 def test_recommendation_quality_within_noise(spark, shop, tmp_path):
     """Leave-last-out on the demo shop: MLlib ALS vs implicit's ALS, HR@10 within noise."""
-    from recommender.metrics import evaluate_lists
-    from recommender.splits import leave_last_out
+    from emorec.recommender.metrics import evaluate_lists
+    from emorec.recommender.splits import leave_last_out
 
     split = leave_last_out(shop.reviews)
     train, held = split.train, split.test
@@ -216,7 +216,7 @@ def test_spark_recommend_equals_embedded_on_the_same_model(spark, runs, model):
 
 
 def test_session_options(spark):
-    from jobs.spark.session import get_session, parse_conf
+    from emorec.jobs.spark.session import get_session, parse_conf
 
     assert parse_conf(["spark.a=1", "spark.b = x=y"]) == {"spark.a": "1", "spark.b": "x=y"}
     with pytest.raises(ValueError, match="KEY=VALUE"):
@@ -227,7 +227,7 @@ def test_session_options(spark):
 
 
 def test_bad_review_file_raises_naming_it(spark, tmp_path):
-    from jobs.loaders import SchemaError
+    from emorec.jobs.loaders import SchemaError
 
     bad = tmp_path / "bad.csv"
     bad.write_text("foo,bar\n1,2\n")
@@ -237,7 +237,7 @@ def test_bad_review_file_raises_naming_it(spark, tmp_path):
 
 def test_forgotten_users_stay_out(spark, inputs, tmp_path):
     """A forgotten user's reviews are dropped by the Spark ingest too (right to erasure)."""
-    from jobs.forget import forget_users
+    from emorec.jobs.forget import forget_users
 
     sources, items = inputs
     ws = Workspace(tmp_path / "ws")
@@ -256,7 +256,7 @@ def test_forgotten_users_stay_out(spark, inputs, tmp_path):
 @pytest.mark.slow
 def test_transformer_scorer_on_spark_matches_embedded(spark, shop, tmp_path):
     """The default (transformer) scorer through mapInPandas: same scores as embedded."""
-    from sentiment.transformer import SHIPPED_MODEL
+    from emorec.sentiment.transformer import SHIPPED_MODEL
 
     if not (SHIPPED_MODEL / "config.json").exists():
         pytest.skip(f"the shipped emotion model is absent at {SHIPPED_MODEL}")
@@ -280,8 +280,8 @@ class _Killed(Exception):
 
 def test_spark_scoring_checkpoints_waves_and_resumes(spark, runs, inputs, tmp_path, monkeypatch):
     """A driver killed mid-scoring keeps its scored waves; Spark and the embedded stage resume them."""
-    import jobs.spark.score as spark_score
-    import jobs.store as store
+    import emorec.jobs.spark.score as spark_score
+    import emorec.jobs.store as store
 
     emb, _, _ = runs
     want = emb.read_table("review_scores")

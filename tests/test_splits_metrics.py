@@ -1,4 +1,4 @@
-"""recommender.splits and recommender.metrics: the evaluation contract."""
+"""emorec.recommender.splits and recommender.metrics: the evaluation contract."""
 
 import math
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recommender import metrics, splits
+from emorec.recommender import metrics, splits
 
 
 def _reviews():

@@ -6,8 +6,8 @@ import textwrap
 import pandas as pd
 import pytest
 
-from jobs.runs import recorded_run
-from jobs.store import Workspace, WorkspaceBusy, WorkspaceError
+from emorec.jobs.runs import recorded_run
+from emorec.jobs.store import Workspace, WorkspaceBusy, WorkspaceError
 
 
 def test_write_read_metadata_and_query(tmp_path):
@@ -35,7 +35,7 @@ def test_failed_write_keeps_previous_table(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("jobs.store.os.replace", boom)
+    monkeypatch.setattr("emorec.jobs.store.os.replace", boom)
     with pytest.raises(WorkspaceError, match="No space left.*previous version is intact"):
         ws.write_table("reviews", pd.DataFrame({"a": [2]}))
     monkeypatch.undo()
@@ -65,7 +65,7 @@ def test_second_writer_fails_naming_holder(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {os.getcwd()!r})
-        from jobs.store import Workspace
+        from emorec.jobs.store import Workspace
         with Workspace({str(tmp_path)!r}).lock("emorec run"):
             print("locked", flush=True)
             time.sleep(30)
@@ -98,7 +98,7 @@ def test_runs_are_recorded_with_status(tmp_path):
 
 
 def test_multi_table_write_is_completed_after_a_failed_rename(tmp_path, monkeypatch):
-    import jobs.store as store
+    import emorec.jobs.store as store
 
     ws = Workspace(tmp_path / "ws")
     old = pd.DataFrame({"x": [1]})
@@ -127,7 +127,7 @@ def test_multi_table_write_is_completed_after_a_failed_rename(tmp_path, monkeypa
 
 
 def test_a_single_table_write_needs_no_journal(tmp_path, monkeypatch):
-    import jobs.store as store
+    import emorec.jobs.store as store
 
     ws = Workspace(tmp_path / "ws")
     monkeypatch.setattr(store.Workspace, "_write_journal", lambda *a: pytest.fail("journal for one table"))

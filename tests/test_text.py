@@ -1,6 +1,6 @@
 import pytest
 
-from sentiment.text import clean_text, prepare_for_storage, scrub_pii
+from emorec.sentiment.text import clean_text, prepare_for_storage, scrub_pii
 
 
 @pytest.mark.parametrize("raw", [

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.train_emotions import DEFAULT_TRAINING, EVAL_FILE, main, read_goemotions, read_groups, train_emotion_model
-from sentiment.encoder import ADAPTER_FILE, EmotionEncoder
-from sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS, SENTIMENT_GROUPS
+from emorec.jobs.train_emotions import DEFAULT_TRAINING, EVAL_FILE, main, read_goemotions, read_groups, train_emotion_model
+from emorec.sentiment.encoder import ADAPTER_FILE, EmotionEncoder
+from emorec.sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS, SENTIMENT_GROUPS
 
 ROOT = Path(__file__).resolve().parents[1]
 GOEMOTIONS = Path(__file__).resolve().parents[2] / "shared/data/goemotions"

@@ -7,11 +7,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from sentiment.aspects import AspectConfig
-from sentiment.encoder import EmotionEncoder, EncoderConfig, load_base
-from sentiment.finetune import SHOP_TRAINING, finetune_polarity, split_by_user
-from sentiment.schema import EKMAN_COLUMNS, EMOTION_COLUMNS, FEATURE_COLUMNS
-from sentiment.transformer import TransformerScorer
+from emorec.sentiment.aspects import AspectConfig
+from emorec.sentiment.encoder import EmotionEncoder, EncoderConfig, load_base
+from emorec.sentiment.finetune import SHOP_TRAINING, finetune_polarity, split_by_user
+from emorec.sentiment.schema import EKMAN_COLUMNS, EMOTION_COLUMNS, FEATURE_COLUMNS
+from emorec.sentiment.transformer import TransformerScorer
 
 
 @pytest.fixture(scope="module")

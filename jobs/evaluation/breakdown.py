@@ -55,7 +55,7 @@ def activity_labels(train: pd.DataFrame, users: Sequence[str], edges: Sequence[i
 def segment_labels(user_profiles: pd.DataFrame | None, users: Sequence[str], config_path: str | None = None,
                    as_of=None) -> pd.Series:
     """Segment of each user (rules from ``config_path`` or the shipped defaults)."""
-    from profiles.segments import SegmentConfig, assign_segments
+    from emorec.profiles.segments import SegmentConfig, assign_segments
 
     idx = pd.Index([str(u) for u in users], name="user_id")
     if user_profiles is None or user_profiles.empty:

@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from profiles.config import StrictConfig, unknown_field_message
+from emorec.profiles.config import StrictConfig, unknown_field_message
 
 __all__ = [
     "BreakdownConfig", "ExperimentConfig", "SplitConfig", "StatsConfig", "TuningConfig", "VariantConfig",
@@ -292,7 +292,7 @@ def _explain(exc: ValidationError) -> str:
 
 def service_config(variant: VariantConfig, params: Mapping[str, Any] | None = None):
     """The :class:`recommender.service.ServiceConfig` that trains ``variant`` (``params`` override)."""
-    from recommender.service import ServiceConfig
+    from emorec.recommender.service import ServiceConfig
 
     merged = {**variant.params, **dict(params or {})}
     try:

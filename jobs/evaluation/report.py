@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from profiles.report import CSS, PALETTE, _e, _nice_max, _num
+from emorec.profiles.report import CSS, PALETTE, _e, _nice_max, _num
 
 from .verdict import format_metric, format_p
 

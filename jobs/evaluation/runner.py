@@ -138,7 +138,7 @@ def code_fingerprint() -> str:
 
 def make_split(reviews: pd.DataFrame, config: ExperimentConfig):
     """The train/test split the config asks for (``recommender.splits``)."""
-    from recommender import splits
+    from emorec.recommender import splits
 
     s = config.split
     if s.method == "leave_last_out":
@@ -153,7 +153,7 @@ def make_split(reviews: pd.DataFrame, config: ExperimentConfig):
 def validation_split(train: pd.DataFrame, config: ExperimentConfig):
     """A validation split carved from the training split (leave-last-out, or a random holdout
     when the test split is one; a global cutoff validates on each user's last training review)."""
-    from recommender import splits
+    from emorec.recommender import splits
 
     s = config.split
     if s.method == "random_holdout":
@@ -184,7 +184,7 @@ def _fit_kwargs(service, scores: pd.DataFrame | None, items: pd.DataFrame | None
 def train_and_recommend(variant: VariantConfig, params: dict | None, train: pd.DataFrame, users: list[str], n: int,
                         scores: pd.DataFrame | None, items: pd.DataFrame | None) -> pd.DataFrame:
     """Fit ``variant`` on ``train`` and return top-``n`` lists for ``users`` (training items filtered)."""
-    from recommender.service import RecommendationService
+    from emorec.recommender.service import RecommendationService
 
     service = RecommendationService(service_config(variant, params))
     service.fit(train, **_fit_kwargs(service, scores, items))
@@ -205,7 +205,7 @@ def _grid(variant: VariantConfig, seed: int) -> list[dict]:
 def tune_variant(variant: VariantConfig, train: pd.DataFrame, config: ExperimentConfig,
                  scores: pd.DataFrame | None, items: pd.DataFrame | None) -> dict:
     """Search the variant's grid on a validation split of ``train``; the best params by the primary metric."""
-    from recommender.metrics import evaluate_lists
+    from emorec.recommender.metrics import evaluate_lists
 
     val = validation_split(train, config)
     users = _users(val.test)
@@ -243,7 +243,7 @@ def _subset_scores(scores: pd.DataFrame | None, reviews: pd.DataFrame) -> pd.Dat
 def _profiles(train: pd.DataFrame, scores: pd.DataFrame | None, items: pd.DataFrame | None):
     if scores is None or "review_id" not in train.columns:
         return None, None
-    import profiles
+    from emorec import profiles
 
     scored = train.merge(scores, on="review_id", how="inner", validate="one_to_one")
     if scored.empty:
@@ -260,7 +260,7 @@ def run_evaluation(inputs: EvaluationInputs, config: ExperimentConfig, show_prog
         The config names an unknown model or parameter (before anything is trained), the split
         leaves no test users, or every variant failed to train.
     """
-    from recommender.metrics import evaluate_lists
+    from emorec.recommender.metrics import evaluate_lists
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -449,7 +449,7 @@ OUTPUT_FILES = {"report": "report.json", "per_user": "per_user.parquet", "html":
 
 def write_outputs(result: EvaluationResult, out_dir: str | Path, run_id: str | None = None) -> dict[str, Path]:
     """Write ``report.json``, ``per_user.parquet``, ``report.html`` and ``verdict.txt`` into ``out_dir``."""
-    from profiles.export import _atomic_write
+    from emorec.profiles.export import _atomic_write
 
     from .report import build_html
 

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from recommender import ALS, RECOMMENDATION_COLUMNS, MostPopular, RecommendationService, ServiceConfig
+from emorec.recommender import ALS, RECOMMENDATION_COLUMNS, MostPopular, RecommendationService, ServiceConfig
 
 from ..store import Workspace
 from . import tables

@@ -15,9 +15,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import profiles
-import sentiment
-from recommender import ServiceConfig
+from emorec import profiles
+from emorec import sentiment
+from emorec.recommender import ServiceConfig
 
 from ..pipeline import StageResult, resolve_scorer
 from ..store import Workspace

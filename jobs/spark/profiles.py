@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-import profiles
-from profiles.aggregate import EKMAN_COLUMNS, discover_aspects
+from emorec import profiles
+from emorec.profiles.aggregate import EKMAN_COLUMNS, discover_aspects
 
 from ..profile_buckets import VALID_PREFIX as _VALID
 from ..profile_buckets import shrink_item_profiles

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pyarrow.parquet as pq
 
-import sentiment
+from emorec import sentiment
 
 from ..store import Workspace
 from . import tables

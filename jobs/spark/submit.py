@@ -5,7 +5,7 @@ file can::
 
     spark-submit --master yarn --deploy-mode client \\
         --conf spark.executor.memory=4g --conf spark.executor.instances=8 \\
-        "$(python -c 'import jobs.spark.submit as m; print(m.__file__)')" \\
+        "$(python -c 'import emorec.jobs.spark.submit as m; print(m.__file__)')" \\
         run --engine spark -w /shared/emorec-ws --reviews /shared/exports/*.jsonl.gz --items /shared/items.csv
 
 The session spark-submit configures is the one the stages use (see
@@ -22,7 +22,7 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
-from jobs.cli import main  # noqa: E402
+from emorec.jobs.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())
