@@ -304,7 +304,7 @@ def sequential_reference(split, users, ease_params: dict, per_user: dict) -> dic
     import pandas as pd
 
     from emorec.recommender.base import top_n
-    from emorec.recommender.candidates import CandidateGenerators
+    from emorec.recommender.candidates import Batch, CandidateGenerators
     from emorec.recommender.features import FeatureState
 
     svc = RecommendationService(ServiceConfig(model="ease", params=ease_params)).fit(split.train)
@@ -312,7 +312,7 @@ def sequential_reference(split, users, ease_params: dict, per_user: dict) -> dic
     state = FeatureState(emotion=False).fit(split.train, svc.users_, svc.items_)
     gens = CandidateGenerators({"ease": ease_params, "ease_recent": {"decay": 0.5}, "markov": {"decay": 0.5}})
     gens.fit(svc.user_items_)
-    S = gens.score_matrices(uid, rows, None, state, state.user_context(uid, rows))
+    S = gens.score_matrices(Batch(uid, rows, None, state, state.user_context(uid, rows)))
     out = {}
     for name in ("ease_recent", "markov"):
         ids, _ = top_n(np.where(seen.toarray() > 0, -np.inf, S[name]), K)

@@ -16,8 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from emorec.profiles import ProfileConfig
-from emorec.recommender import ArtifactError, ServiceConfig
-from emorec.recommender.service import MODEL_NAMES, model_config_class
+from emorec.common.errors import ConfigError
+from emorec.recommender import ArtifactError, ServiceConfig, model_class
+from emorec.recommender.service import MODEL_NAMES
 
 from . import evaluate_commands, forget_commands, pipeline, profile_commands
 from .loaders import SchemaError, parse_mapping
@@ -54,9 +55,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                         "otherwise (default: %(default)s)")
     p.add_argument("--model-params", type=json.loads, default=None, metavar="JSON",
                    help='model parameters, e.g. \'{"l2": 200}\' (ease) or \'{"emotion_features": false}\' (hybrid)')
-    p.add_argument("--factors", type=int, default=64, help="ALS latent factors (default: %(default)s)")
-    p.add_argument("--iterations", type=int, default=15, help="ALS iterations (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
+    p.add_argument("--factors", type=int, help="latent factors of the models that have them (als, bpr; default: the "
+                   "model's, 64)")
+    p.add_argument("--iterations", type=int, help="training iterations of the models that have them (als: 15, bpr: 100 "
+                   "by default)")
+    p.add_argument("--seed", type=int, default=42, help="random seed of the models that have one (default: %(default)s)")
 
 
 def _score_args(p: argparse.ArgumentParser) -> None:
@@ -136,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     _engine_args(p)
 
+    p = sub.add_parser("similar", parents=[common], help="items similar to an item, by the trained model's item similarity")
+    p.add_argument("--item", required=True, metavar="ID", help="the item id")
+    p.add_argument("-n", "--top-n", type=int, default=10, help="similar items to list (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+
     p = sub.add_parser("query", parents=[common], help="run SQL (DuckDB) over the workspace tables")
     p.add_argument("sql", help='e.g. "SELECT * FROM recommendations LIMIT 10"')
 
@@ -147,13 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- commands -------------------------------------------------------------------------
-def _service_config(args, model: str | None = None) -> ServiceConfig:
-    model = model or args.model
-    params = dict(args.model_params or {})
-    if model == "als":
-        return ServiceConfig(model="als", params=params, als={"factors": args.factors, "iterations": args.iterations, "seed": args.seed})
-    if "seed" in model_config_class(model).model_fields:
-        params.setdefault("seed", args.seed)
+def _service_config(args, model: str, params: dict | None = None) -> ServiceConfig:
+    """``model`` with ``params``, plus ``--factors``, ``--iterations`` (when given) and ``--seed``
+    for the models whose config has those fields."""
+    params = dict(params or {})
+    fields = model_class(model).Config.model_fields
+    for name, value in (("factors", args.factors), ("iterations", args.iterations), ("seed", args.seed)):
+        if value is not None and name in fields:
+            params.setdefault(name, value)
     return ServiceConfig(model=model, params=params)
 
 
@@ -161,18 +170,21 @@ def _train(stages, args, ws: Workspace, version: str) -> pipeline.StageResult:
     """The train stage with ``--model`` resolved (``auto``: :func:`jobs.pipeline.auto_model`;
     always ALS on Spark, whose trainer is MLlib ALS)."""
     if args.model != "auto":
-        return stages.train(ws, _service_config(args), version=version)
+        return stages.train(ws, _service_config(args, args.model, args.model_params), version=version)
     if getattr(args, "engine", "embedded") == "spark":
-        model, reason = "als", "the Spark engine trains MLlib ALS"
+        model, reason = pipeline.AUTO_FALLBACK, "the Spark engine trains MLlib ALS"
     else:
         model, reason = pipeline.auto_model(ws)
-    if args.model_params and model != "hybrid":
-        raise ValueError(f"--model auto chose {model} ({reason}); --model-params needs an explicit --model")
+    try:
+        config = _service_config(args, model, args.model_params)
+    except ConfigError as exc:
+        raise ConfigError(f"--model auto chose {model} ({reason}), which does not take --model-params ({exc}); "
+                          "give an explicit --model") from None
     log.info("--model auto: %s (%s)", model, reason)
     fallback = None
-    if model != "als":  # a shop too small for the hybrid still gets a model
-        fallback = ServiceConfig(model="als", als={"factors": args.factors, "iterations": args.iterations, "seed": args.seed})
-    result = stages.train(ws, _service_config(args, model), version=version, **({"fallback": fallback} if fallback else {}))
+    if model != pipeline.AUTO_FALLBACK:  # a shop too small for the preferred model still gets one
+        fallback = _service_config(args, pipeline.AUTO_FALLBACK)
+    result = stages.train(ws, config, version=version, **({"fallback": fallback} if fallback else {}))
     result.notes.append(f"--model auto chose {model}: {reason}")
     return result
 
@@ -291,6 +303,20 @@ def cmd_recommend_users(args, ws: Workspace, out) -> int:
     return 0
 
 
+def cmd_similar(args, ws: Workspace, out) -> int:
+    service = pipeline.load_service(ws)
+    similar = service.similar_items([args.item], n=args.top_n)
+    if ws.has_table("items"):
+        titles = ws.read_table("items", columns=["item_id", "title", "category"])
+        similar = similar.merge(titles.rename(columns={"item_id": "similar_item_id"}), on="similar_item_id", how="left")
+    if args.json:
+        out.write(similar.to_json(orient="records", lines=True, force_ascii=False))
+    else:
+        out.write(f"items similar to {args.item} ({service.model_.describe_similarity()}):\n")
+        out.write(similar.drop(columns="item_id").to_string(index=False) + "\n")
+    return 0
+
+
 def cmd_demo(args, out) -> int:
     from .demo_shop import generate_demo_shop
 
@@ -344,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs(args, ws, out)
         if args.command == "recommend" and args.user:
             return cmd_recommend_users(args, ws, out)
+        if args.command == "similar":
+            return cmd_similar(args, ws, out)
         if args.command in profile_commands.COMMANDS:
             return profile_commands.run_command(args, ws, out)
         if args.command in evaluate_commands.COMMANDS:

@@ -23,7 +23,7 @@ from emorec.common.errors import NothingToLearnError
 from emorec import profiles
 from emorec import sentiment
 from emorec.sentiment.parallel import score_chunks
-from emorec.recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceConfig
+from emorec.recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceConfig, model_class
 
 from .contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS, conform
 from .forget import drop_forgotten
@@ -297,22 +297,41 @@ def profile(ws: Workspace, config: profiles.ProfileConfig | None = None) -> Stag
 AUTO_HYBRID_MAX_ITEMS = 5_000
 
 
+#: What ``--model auto`` prefers (the best model on the Amazon benchmark, with explanations)
+#: and what it falls back to (it scales to any catalog and needs nothing but interactions).
+AUTO_PREFERRED, AUTO_FALLBACK = "hybrid", "als"
+
+
 def auto_model(ws: Workspace) -> tuple[str, str]:
     """The model ``emorec train --model auto`` (the default) trains, and why.
 
-    The hybrid (the best model on the Amazon benchmark, with explanations) when the reviews are
-    scored and time-stamped and the catalog has at most :data:`AUTO_HYBRID_MAX_ITEMS` reviewed
-    items; ALS otherwise (it scales to any catalog).
+    :data:`AUTO_PREFERRED` (the hybrid) when the workspace gives it what its class says it
+    uses (scored reviews, timestamps) and the catalog has at most :data:`AUTO_HYBRID_MAX_ITEMS`
+    reviewed items; :data:`AUTO_FALLBACK` (ALS) otherwise.
     """
+    preferred = model_class(AUTO_PREFERRED)
     stats = ws.query("SELECT count(DISTINCT item_id) AS items, count(timestamp) AS stamped FROM reviews").iloc[0]
     items, stamped = int(stats["items"]), int(stats["stamped"])
-    if not ws.has_table("review_scores"):
-        return "als", "no review scores (run `emorec score` first for the hybrid)"
-    if stamped == 0:
-        return "als", "the reviews have no timestamps (the hybrid trains on each user's next review)"
+    if preferred.uses_scores and not ws.has_table("review_scores"):
+        return AUTO_FALLBACK, f"no review scores (run `emorec score` first for the {AUTO_PREFERRED})"
+    if preferred.needs_timestamps and stamped == 0:
+        return AUTO_FALLBACK, f"the reviews have no timestamps (the {AUTO_PREFERRED} trains on each user's next review)"
     if items > AUTO_HYBRID_MAX_ITEMS:
-        return "als", f"{items:,} items, over the hybrid's {AUTO_HYBRID_MAX_ITEMS:,}"
-    return "hybrid", f"{items:,} items, scored and time-stamped reviews"
+        return AUTO_FALLBACK, f"{items:,} items, over the {AUTO_PREFERRED}'s {AUTO_HYBRID_MAX_ITEMS:,}"
+    return AUTO_PREFERRED, f"{items:,} items, scored and time-stamped reviews"
+
+
+def training_inputs(ws: Workspace, config: ServiceConfig) -> tuple[pd.DataFrame, dict]:
+    """The stored reviews and the other ``RecommendationService.fit`` inputs for ``config``: the
+    review scores and the catalog when the model uses scores (``uses_scores``) or the
+    interactions are emotion-weighted."""
+    emotional = model_class(config.model).uses_scores or config.interactions.weighting == "emotion"
+    columns = ["review_id", "user_id", "item_id", "rating", "timestamp"] if emotional else ["user_id", "item_id", "rating", "timestamp"]
+    inputs = {}
+    if emotional:
+        inputs["scores"] = ws.read_table("review_scores") if ws.has_table("review_scores") else None
+        inputs["items"] = ws.read_table("items") if ws.has_table("items") else None
+    return ws.read_table("reviews", columns=columns), inputs
 
 
 def train(ws: Workspace, config: ServiceConfig | None = None, version: str = "latest",
@@ -325,13 +344,7 @@ def train(ws: Workspace, config: ServiceConfig | None = None, version: str = "la
     config = config or ServiceConfig()
     res = StageResult("train")
     with _Timer() as t:
-        emotional = config.model == "hybrid" or config.interactions.weighting == "emotion"
-        columns = ["review_id", "user_id", "item_id", "rating", "timestamp"] if emotional else ["user_id", "item_id", "rating", "timestamp"]
-        reviews = ws.read_table("reviews", columns=columns)
-        kw = {}
-        if emotional:  # the hybrid and emotion weighting read the review scores and the catalog when present
-            kw["scores"] = ws.read_table("review_scores") if ws.has_table("review_scores") else None
-            kw["items"] = ws.read_table("items") if ws.has_table("items") else None
+        reviews, kw = training_inputs(ws, config)
         try:
             service = RecommendationService(config).fit(reviews, **kw)
         except NothingToLearnError as exc:

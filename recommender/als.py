@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 from .base import FactorModel, register
+from .config import ModelConfig
+from .training_data import TrainingData
 
 
-class ALSConfig(BaseModel):
+class ALSConfig(ModelConfig):
     """Hyper-parameters of :class:`ALS` (``implicit.cpu.als.AlternatingLeastSquares``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    section: ClassVar[str] = "als"
     factors: int = Field(64, ge=1)
     regularization: float = Field(0.05, ge=0)
     alpha: float = Field(2.0, gt=0, description="confidence = alpha * interaction weight (implicit's convention)")
@@ -36,14 +40,13 @@ class ALS(FactorModel):
     name = "als"
     Config = ALSConfig
 
-    def fit(self, user_items: sp.csr_matrix) -> ALS:
+    def _fit(self, data: TrainingData) -> None:
         # implicit's own threads do the work; nested BLAS threads only slow it down.
         with threadpool_limits(limits=1, user_api="blas"):
             model = self._implicit_model()
-            model.fit(sp.csr_matrix(user_items, dtype=np.float32), show_progress=False)
+            model.fit(sp.csr_matrix(data.user_items, dtype=np.float32), show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
-        return self
 
     def _implicit_model(self):
         c = self.config

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.bpr import BayesianPersonalizedRanking
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from threadpoolctl import threadpool_limits
 
 from .base import FactorModel, register
+from .config import ModelConfig
+from .training_data import TrainingData
 
 
-class BPRConfig(BaseModel):
+class BPRConfig(ModelConfig):
     """Hyper-parameters of :class:`BPR` (``implicit.cpu.bpr.BayesianPersonalizedRanking``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    section: ClassVar[str] = "bpr"
     factors: int = Field(64, ge=1)
     learning_rate: float = Field(0.01, gt=0)
     regularization: float = Field(0.01, ge=0)
@@ -35,9 +39,9 @@ class BPR(FactorModel):
     name = "bpr"
     Config = BPRConfig
 
-    def fit(self, user_items: sp.csr_matrix) -> BPR:
+    def _fit(self, data: TrainingData) -> None:
         c = self.config
-        X = sp.csr_matrix(user_items, dtype=np.float32)
+        X = sp.csr_matrix(data.user_items, dtype=np.float32, copy=True)
         X.data = (X.data > 0).astype(np.float32)
         X.eliminate_zeros()
         with threadpool_limits(limits=1, user_api="blas"):
@@ -47,7 +51,6 @@ class BPR(FactorModel):
             model.fit(X, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
-        return self
 
     def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         """Mean factor of the items each history row liked."""

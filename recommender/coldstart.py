@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from emorec.common.errors import ConfigError, InputError
+
 from .features import ITEM_EMOTION_COLUMNS, USER_EMOTION_COLUMNS, FeatureState
 
 
@@ -31,15 +33,15 @@ def text_aspect_weights(text_scores: pd.DataFrame, aspects: list[str]) -> np.nda
 
     Raises
     ------
-    ValueError
+    InputError
         When the scores have no aspect column of the model's aspect set.
     """
     if not isinstance(text_scores, pd.DataFrame) or text_scores.empty:
-        raise ValueError("text_scores must be a non-empty DataFrame of score rows (see sentiment.Scorer.score)")
+        raise InputError("text_scores must be a non-empty DataFrame of score rows (see sentiment.Scorer.score)")
     cols = [f"asp_{a}_mentions" for a in aspects]
     present = [c for c in cols if c in text_scores.columns]
     if not present:
-        raise ValueError(f"text_scores have none of the aspect columns {', '.join(cols)}")
+        raise InputError(f"text_scores have none of the aspect columns {', '.join(cols)}")
     m = np.array([np.nan_to_num(pd.to_numeric(text_scores[c], errors="coerce").to_numpy(np.float64)).clip(min=0).sum()
                   if c in text_scores.columns else 0.0 for c in cols])
     total = m.sum()
@@ -52,11 +54,11 @@ def content_scores(state: FeatureState, weights: np.ndarray) -> np.ndarray:
     ``weights`` is ``(n_users, n_aspects)`` (or 1-D for one user); NaN counts 0.
     """
     if not state.emotion:
-        raise ValueError("content scores need a model trained with emotional features (item profiles)")
+        raise ConfigError("content scores need a model trained with emotional features (item profiles)")
     w = np.nan_to_num(np.atleast_2d(np.asarray(weights, np.float64)))
     n_a = len(state.aspects)
     if w.shape[1] != n_a:
-        raise ValueError(f"weights have {w.shape[1]} aspects, the model knows {n_a}: {', '.join(state.aspects)}")
+        raise InputError(f"weights have {w.shape[1]} aspects, the model knows {n_a}: {', '.join(state.aspects)}")
     n_ic = len(ITEM_EMOTION_COLUMNS)
     ie = state.item_emotion_
     strength = np.nan_to_num(ie[:, n_ic:n_ic + n_a])

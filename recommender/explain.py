@@ -1,7 +1,7 @@
 """Short explanations of hybrid recommendations, built from the features that drove them.
 
-For each listed item per-feature contributions are summed by feature group
-(:func:`recommender.hybrid.feature_group`): ``method="shap"`` uses the ranker's exact TreeSHAP
+For each listed item per-feature contributions are summed by feature group (the group of each
+feature spec, ``model.feature_groups_``): ``method="shap"`` uses the ranker's exact TreeSHAP
 contributions (LightGBM ``pred_contrib``, about 0.1 ms per item); ``method="fast"`` (the
 serving default) approximates them by each feature's share of the ranker's total gain times
 its standardised value (training mean and spread). The group that pushed the item up most
@@ -24,8 +24,6 @@ ASPECT_PRAISE = {
 
 
 def _group_contributions(model, X: np.ndarray, method: str = "fast") -> tuple[list[str], np.ndarray]:
-    from .hybrid import feature_group
-
     if method == "shap":
         contrib = model.booster_.predict(X, num_iteration=model.best_iteration_, pred_contrib=True,
                                          num_threads=model.config.num_threads)[:, :-1]
@@ -34,10 +32,10 @@ def _group_contributions(model, X: np.ndarray, method: str = "fast") -> tuple[li
         share = gain / gain.sum() if gain.sum() > 0 else gain
         z = np.nan_to_num((X - model.feature_mean_) / model.feature_std_)
         contrib = z * share
-    groups = sorted({feature_group(n) for n in model.feature_names_})
+    groups = sorted(set(model.feature_groups_))
     G = np.zeros((len(X), len(groups)))
-    for j, n in enumerate(model.feature_names_):
-        G[:, groups.index(feature_group(n))] += contrib[:, j]
+    for j, g in enumerate(model.feature_groups_):
+        G[:, groups.index(g)] += contrib[:, j]
     return groups, G
 
 
@@ -99,3 +97,16 @@ def _polarity(x: np.ndarray, col: dict, state, item: int) -> str:
         return f"{x[col['item_share_positive']]:.0%} positive"
     r = state.item_rating_[item]
     return f"{r:.1f} stars on average" if np.isfinite(r) else "no ratings yet"
+
+
+def text_explanations(state, weights: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Explanations of a list made from texts alone (aspect ``weights`` of the texts, listed ``ids``)."""
+    w = np.asarray(weights, np.float64).ravel()
+    top_aspect = state.aspects[int(np.argmax(w))] if w.sum() > 0 else None
+    share_pos = state.item_emotion_[:, 0]
+    return np.array([None if i < 0 else
+                     (f"you mentioned {top_aspect.replace('_', ' ')}; customers praise "
+                      f"{ASPECT_PRAISE.get(top_aspect, top_aspect.replace('_', ' '))}; " if top_aspect else
+                      "well liked by customers; ")
+                     + (f"{share_pos[i]:.0%} positive" if np.isfinite(share_pos[i]) else "no reviews yet")
+                     for i in ids], dtype=object)

@@ -1,26 +1,35 @@
-"""Features of (user, candidate item) pairs for the hybrid re-ranker.
+"""Features of (user, candidate item) pairs for the hybrid re-ranker, as one list of specs.
 
-:class:`FeatureState` is fitted on a review table (the training part) and then turns
-candidate pairs into a float32 feature matrix. Everything it needs at serving time lives in
-numpy arrays (:meth:`FeatureState.arrays` / :meth:`FeatureState.from_arrays`), so a saved
-model serves without the reviews.
+:class:`FeatureState` is fitted on a review table (the training part). Everything it needs at
+serving time lives in numpy arrays (:meth:`FeatureState.arrays` / :meth:`FeatureState.from_arrays`),
+so a saved model serves without the reviews.
 
-Feature groups (:data:`GROUPS`; the ``emotion`` group is switched off for the ablation):
+Every column the ranker sees is a :class:`Feature`: its name, its group and how to compute it
+for a batch of candidate :class:`Pairs`. :meth:`FeatureState.features` lists the state's
+features and :meth:`recommender.candidates.CandidateGenerators.features` the generators'; the
+hybrid concatenates the two lists once and derives the feature names, the groups (for the
+importances and the explanations) and the feature matrix (:func:`feature_matrix`) from it, so
+they cannot drift apart. Adding a feature is one entry in one of these lists; adding a group is
+one entry in :data:`GROUPS`.
+
+Feature groups (:data:`GROUPS`; the text-derived ones are switched off for the ablation,
+``HybridConfig.emotion_features=False``):
 
 * ``cf`` - each generator's score and rank (filled in by :mod:`recommender.candidates`; the
   sequential generators read the user's newest items ``user_recent_`` and the item-to-next-item
   matrix :meth:`FeatureState.transitions`), the candidate's similarity to the user's last item;
 * ``popularity`` - item reviews in total and in the 30/90/365 days up to the user's reference
-  time (their last review), the trend, the item's age and the days since its last review;
-* ``user`` - activity, mean stars, the mean popularity of what they reviewed, the gap between
-  their last two reviews;
-* ``stars`` - the item's mean stars and how the user's mean stars compares;
+  time (their last review), the trend, the item's age and the days since its last review, the
+  trend generators;
+* ``user`` - activity, the mean popularity of what they reviewed, the gap between their last
+  two reviews;
+* ``stars`` - the user's and the item's mean stars and how they compare;
 * ``emotion`` - item profile (polarity shares, valence, shrunk valence, confidence, aspect
   strengths and mention shares), user profile (valence, rating-text gap, spread), and user x
   item matches: the user's aspect sensitivities against the item's aspect strengths, cosine
   between the emotional profile of what the user enjoyed and the item's (polarity, valence,
   aspects and, when the scorer gives emotions, the Ekman emotions its reviews evoke), the
-  valence gap.
+  valence gap; the emotional generators (emotion-weighted EASE, aspect profile).
 
 Reference time: a user's features are measured at ``t_ref`` = their newest training review
 (causal: only reviews up to ``t_ref`` count in the windowed popularity), so the ranker learns
@@ -31,11 +40,17 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from emorec.common.errors import InputError
+
+from .training_data import day_numbers
 from .vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -47,18 +62,85 @@ RECENT = 5
 TRANSITION_WINDOW = 3
 TRANSITION_SHRINK = 5.0
 DAY_BITS = 21  # item key = item << DAY_BITS | day  (days since the epoch < 2M)
-#: Feature groups; the hybrid's ablation drops ``emotion``.
-GROUPS = ("cf", "popularity", "user", "stars", "emotion")
 
 ITEM_EMOTION_COLUMNS = ("share_positive", "share_negative", "mean_valence", "recent_valence", "valence_shrunk", "confidence")
 USER_EMOTION_COLUMNS = ("mean_valence", "rating_text_gap", "valence_std", "share_negative", "recent_valence")
 
 
-def _days(ts: pd.Series) -> np.ndarray:
-    t = pd.to_datetime(ts, utc=True)
-    ns = np.asarray(t.dt.as_unit("ns").array.asi8, dtype=np.float64)
-    ns[t.isna().to_numpy()] = np.nan
-    return ns / 86400e9
+@dataclass(frozen=True)
+class FeatureGroup:
+    """A family of features: the importances and explanations are summed per group."""
+
+    name: str
+    #: Derived from the review texts (scores): dropped by the ablation and without scores.
+    text: bool
+    description: str
+
+
+#: Every feature group by name (see the module docstring).
+GROUPS: dict[str, FeatureGroup] = {g.name: g for g in (
+    FeatureGroup("cf", False, "collaborative filtering and sequence: generator scores and ranks, last-item similarity"),
+    FeatureGroup("popularity", False, "how often and how recently the item is reviewed"),
+    FeatureGroup("user", False, "the user's activity and taste for popular items"),
+    FeatureGroup("stars", False, "star ratings of the user and the item"),
+    FeatureGroup("emotion", True, "item and user emotional profiles and their match"),
+)}
+
+
+class Pairs:
+    """Candidate pairs of a batch and what their features share.
+
+    Attributes
+    ----------
+    pos, item
+        Batch position (the user's row) and dense item index of each pair.
+    ctx
+        Per-user arrays of the batch (:meth:`FeatureState.user_context`).
+    generated
+        Per generator name, its scores for the batch (:class:`recommender.candidates.Scored`).
+    """
+
+    def __init__(self, pos: np.ndarray, item: np.ndarray, ctx: dict[str, np.ndarray],
+                 generated: dict[str, Any] | None = None) -> None:
+        self.pos, self.item, self.ctx = pos, item, ctx
+        self.generated = generated or {}
+        self._memo: dict[Any, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    def user(self, key: str) -> np.ndarray:
+        """The user-context array ``key`` for each pair."""
+        return self.ctx[key][self.pos]
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per batch of pairs (work shared by several features)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One column of the ranker's input: its name, its group and how to compute it."""
+
+    name: str
+    group: str
+    value: Callable[[Pairs], np.ndarray]
+
+    def __post_init__(self) -> None:
+        if self.group not in GROUPS:
+            raise ValueError(f"feature {self.name!r} has unknown group {self.group!r}; groups: {', '.join(GROUPS)}")
+
+
+def feature_matrix(features: list[Feature], pairs: Pairs) -> np.ndarray:
+    """The float32 matrix ``(len(pairs), len(features))`` of ``features`` for ``pairs``."""
+    if not features:
+        return np.zeros((len(pairs), 0), np.float32)
+    out = np.empty((len(pairs), len(features)), np.float32)
+    for j, f in enumerate(features):
+        out[:, j] = f.value(pairs)
+    return out
 
 
 def _num(frame: pd.DataFrame, col: str, n: int) -> np.ndarray:
@@ -92,7 +174,7 @@ class FeatureState:
         ok = (u >= 0) & (i >= 0)
         rv = reviews[ok]
         u, i = u[ok], i[ok]
-        day = _days(rv["timestamp"]) if "timestamp" in rv.columns else np.full(len(rv), np.nan)
+        day = day_numbers(rv["timestamp"]) if "timestamp" in rv.columns else np.full(len(rv), np.nan)
         self.has_time = bool(np.isfinite(day).any())
         max_day = np.nanmax(day) if self.has_time else 0.0
         day = np.where(np.isfinite(day), day, max_day if self.has_time else 0.0)
@@ -167,7 +249,7 @@ class FeatureState:
         from emorec import profiles
 
         if "p_positive" not in rv.columns:
-            raise ValueError("emotional features need sentiment score columns (p_positive, valence, asp_*) on the reviews")
+            raise InputError("emotional features need sentiment score columns (p_positive, valence, asp_*) on the reviews")
         scored = rv.copy()
         if "timestamp" not in scored.columns:
             scored["timestamp"] = pd.NaT
@@ -321,80 +403,105 @@ class FeatureState:
             cache[days] = self.window_matrix(self.max_day_[:1], days)[0]
         return cache[days]
 
-    def feature_names(self) -> list[str]:
-        names = ["pop_log", *[f"pop_{w}d" for w in WINDOWS], "pop_trend", "item_age", "item_idle",
-                 *[f"pop_now_{w}d" for w in WINDOWS], "item_age_now", "user_idle",
-                 "user_n", "user_span", "user_gap", "user_mainstream", "user_rating",
-                 "item_rating", "rating_diff"]
-        if self.emotion:
-            a = self.aspects
-            names += [f"item_{c}" for c in ITEM_EMOTION_COLUMNS]
-            if self.detail:
-                names += [f"item_strength_{x}" for x in a] + [f"item_mentions_{x}" for x in a]
-            names += [f"user_{c}" for c in USER_EMOTION_COLUMNS]
-            if self.detail:
-                names += [f"user_share_{x}" for x in a] + [f"user_aspect_sentiment_{x}" for x in a]
-            names += ["match_aspect_strength", "match_aspect_focus", "match_enjoyed_cosine", "match_valence_gap",
-                      "match_harsh_negative"]
-        return names
+    # --- the feature specs ----------------------------------------------------------------
+    def features(self) -> list[Feature]:
+        """Every pair feature of this state, in the ranker's column order."""
+        P, U, S, E = "popularity", "user", "stars", "emotion"
+        now = self.max_day_[0]
+        out = [Feature("pop_log", P, lambda p: np.log1p(self.item_count_[p.item]))]
+        out += [Feature(f"pop_{w}d", P, lambda p, w=w: self._window(p, w)) for w in WINDOWS]
+        out += [
+            Feature("pop_trend", P, lambda p: self._window(p, WINDOWS[1]) / (self._window(p, WINDOWS[2]) + 1.0)),
+            Feature("item_age", P, lambda p: p.user("t_ref") - self.item_first_[p.item]),
+            Feature("item_idle", P, self._idle),
+            *[Feature(f"pop_now_{w}d", P, lambda p, w=w: self._now_counts(w)[p.item]) for w in WINDOWS],
+            Feature("item_age_now", P, lambda p: now - self.item_first_[p.item]),
+            Feature("user_idle", U, lambda p: now - p.user("t_ref")),
+            Feature("user_n", U, lambda p: p.user("n_reviews")),
+            Feature("user_span", U, lambda p: p.user("span")),
+            Feature("user_gap", U, lambda p: p.user("gap")),
+            Feature("user_mainstream", U, lambda p: p.user("mainstream")),
+            Feature("user_rating", S, lambda p: p.user("rating")),
+            Feature("item_rating", S, lambda p: self.item_rating_[p.item]),
+            Feature("rating_diff", S, lambda p: p.user("rating") - self.item_rating_[p.item]),
+        ]
+        if not self.emotion:
+            return out
+        a = self.aspects
+        n_ic, n_uc, n_a = len(ITEM_EMOTION_COLUMNS), len(USER_EMOTION_COLUMNS), len(a)
 
-    def pair_features(self, pos: np.ndarray, item: np.ndarray, ctx: dict[str, np.ndarray]) -> np.ndarray:
-        """Feature matrix (float32) for pairs (batch position ``pos``, item ``item``), in
-        the order of :meth:`feature_names`."""
-        t = ctx["t_ref"][pos]
-        cols = [np.log1p(self.item_count_[item])]
-        # popularity around t_ref: searches on needles sorted by (item, time), results put back
-        order = np.lexsort((t, item))
-        it, tt = item[order].astype(np.int64), np.floor(t[order]).astype(np.int64)
-        key = (it << DAY_BITS) | tt
-        hi = np.searchsorted(self.item_keys_, key, side="right")
+        def item_col(j: int) -> Callable[[Pairs], np.ndarray]:
+            return lambda p: p.memo("item_emotion", lambda: self.item_emotion_[p.item])[:, j]
+
+        def user_col(j: int) -> Callable[[Pairs], np.ndarray]:
+            return lambda p: p.memo("user_emotion", lambda: p.user("emotion"))[:, j]
+
+        def match(j: int) -> Callable[[Pairs], np.ndarray]:
+            return lambda p: p.memo("matches", lambda: self._matches(p))[j]
+
+        out += [Feature(f"item_{c}", E, item_col(j)) for j, c in enumerate(ITEM_EMOTION_COLUMNS)]
+        if self.detail:
+            out += [Feature(f"item_strength_{x}", E, item_col(n_ic + k)) for k, x in enumerate(a)]
+            out += [Feature(f"item_mentions_{x}", E, item_col(n_ic + n_a + k)) for k, x in enumerate(a)]
+        out += [Feature(f"user_{c}", E, user_col(j)) for j, c in enumerate(USER_EMOTION_COLUMNS)]
+        if self.detail:
+            out += [Feature(f"user_share_{x}", E, user_col(n_uc + k)) for k, x in enumerate(a)]
+            out += [Feature(f"user_aspect_sentiment_{x}", E, user_col(n_uc + n_a + k)) for k, x in enumerate(a)]
+        out += [Feature(name, E, match(j)) for j, name in enumerate(
+            ("match_aspect_strength", "match_aspect_focus", "match_enjoyed_cosine", "match_valence_gap", "match_harsh_negative"))]
+        return out
+
+    def _window_search(self, p: Pairs) -> dict[str, np.ndarray]:
+        """Popularity around ``t_ref``: searches on needles sorted by (item, time), results put back."""
+        t = p.user("t_ref")
+        order = np.lexsort((t, p.item))
+        it, tt = p.item[order].astype(np.int64), np.floor(t[order]).astype(np.int64)
+        hi = np.searchsorted(self.item_keys_, (it << DAY_BITS) | tt, side="right")
         inv = np.empty_like(order)
         inv[order] = np.arange(len(order))
-        wins = []
-        for w in WINDOWS:
-            lo = np.searchsorted(self.item_keys_, (it << DAY_BITS) | np.maximum(tt - w, 0), side="right")
-            wins.append((hi - lo).astype(np.float32)[inv])
-        cols += wins
-        cols.append(wins[1] / (wins[2] + 1.0))
-        cols.append(t - self.item_first_[item])
-        # days since the item's newest review up to t_ref
-        j = hi - 1
+        return {"it": it, "tt": tt, "hi": hi, "inv": inv}
+
+    def _window(self, p: Pairs, days: int) -> np.ndarray:
+        """Reviews of each pair's item in the ``days`` up to the user's ``t_ref``."""
+        def count() -> np.ndarray:
+            d = p.memo("window_search", lambda: self._window_search(p))
+            lo = np.searchsorted(self.item_keys_, (d["it"] << DAY_BITS) | np.maximum(d["tt"] - days, 0), side="right")
+            return (d["hi"] - lo).astype(np.float32)[d["inv"]]
+
+        return p.memo(("window", days), count)
+
+    def _idle(self, p: Pairs) -> np.ndarray:
+        """Days since the item's newest review up to the user's ``t_ref``."""
+        d = p.memo("window_search", lambda: self._window_search(p))
+        t = p.user("t_ref")
+        j = d["hi"] - 1
         jj = np.maximum(j, 0)
-        same = (j >= 0) & ((self.item_keys_[jj] >> DAY_BITS) == it)
-        idle = np.where(same, tt - (self.item_keys_[jj] & ((1 << DAY_BITS) - 1)), np.nan)[inv]
-        cols.append(idle + (t - np.floor(t)))
-        now = self.max_day_[0]
-        for w in WINDOWS:
-            cols.append(self._now_counts(w)[item])
-        cols += [now - self.item_first_[item], now - t]
-        cols += [ctx["n_reviews"][pos], ctx["span"][pos], ctx["gap"][pos], ctx["mainstream"][pos], ctx["rating"][pos]]
-        ir = self.item_rating_[item]
-        cols += [ir, ctx["rating"][pos] - ir]
-        blocks = [np.column_stack(cols)]
-        if self.emotion:
-            ie = self.item_emotion_[item]
-            ue = ctx["emotion"][pos]
-            n_a = len(self.aspects)
-            n_ic, n_uc = len(ITEM_EMOTION_COLUMNS), len(USER_EMOTION_COLUMNS)
-            strength = ie[:, n_ic:n_ic + n_a]
-            mention = ie[:, n_ic + n_a:]
-            share = ue[:, n_uc:n_uc + n_a]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                match_strength = np.nansum(share * np.nan_to_num(strength), axis=1)
-                focus = np.nansum(share * mention, axis=1) / (
-                    np.sqrt(np.nansum(share ** 2, axis=1) * np.nansum(mention ** 2, axis=1)) + 1e-9)
-                ev = ctx["enjoyed"][pos]
-                iv = self.item_vec_[item]
-                cos = np.sum(ev * iv, axis=1) / (np.linalg.norm(ev, axis=1) * np.linalg.norm(iv, axis=1) + 1e-9)
-                vgap = ue[:, 0] - ie[:, 2]
-                harsh = ue[:, 1] * ie[:, 1]
-            no_user = np.isnan(ue).all(axis=1)
-            match_strength[no_user] = np.nan
-            focus[no_user] = np.nan
-            if not self.detail:
-                ie, ue = ie[:, :n_ic], ue[:, :n_uc]
-            blocks += [ie, ue, np.column_stack([match_strength, focus, cos, vgap, harsh])]
-        return np.hstack(blocks).astype(np.float32)
+        same = (j >= 0) & ((self.item_keys_[jj] >> DAY_BITS) == d["it"])
+        idle = np.where(same, d["tt"] - (self.item_keys_[jj] & ((1 << DAY_BITS) - 1)), np.nan)[d["inv"]]
+        return idle + (t - np.floor(t))
+
+    def _matches(self, p: Pairs) -> tuple[np.ndarray, ...]:
+        """User x item matches: aspect strength, aspect focus, enjoyed cosine, valence gap, harshness."""
+        ie = p.memo("item_emotion", lambda: self.item_emotion_[p.item])
+        ue = p.memo("user_emotion", lambda: p.user("emotion"))
+        n_a = len(self.aspects)
+        n_ic, n_uc = len(ITEM_EMOTION_COLUMNS), len(USER_EMOTION_COLUMNS)
+        strength = ie[:, n_ic:n_ic + n_a]
+        mention = ie[:, n_ic + n_a:]
+        share = ue[:, n_uc:n_uc + n_a]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            match_strength = np.nansum(share * np.nan_to_num(strength), axis=1)
+            focus = np.nansum(share * mention, axis=1) / (
+                np.sqrt(np.nansum(share ** 2, axis=1) * np.nansum(mention ** 2, axis=1)) + 1e-9)
+            ev = p.user("enjoyed")
+            iv = self.item_vec_[p.item]
+            cos = np.sum(ev * iv, axis=1) / (np.linalg.norm(ev, axis=1) * np.linalg.norm(iv, axis=1) + 1e-9)
+            vgap = ue[:, 0] - ie[:, 2]
+            harsh = ue[:, 1] * ie[:, 1]
+        no_user = np.isnan(ue).all(axis=1)
+        match_strength[no_user] = np.nan
+        focus[no_user] = np.nan
+        return match_strength, focus, cos, vgap, harsh
 
 
 def _group_mean(g: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Hybrid emotion-aware ranking: CF candidates re-ranked by LightGBM LambdaRank.
 
-Training (:meth:`HybridRanker.fit_frame`, on the service's training reviews ``R``):
+Training (:meth:`HybridRanker.fit`, on the service's :class:`~recommender.training_data.TrainingData`,
+reviews ``R``):
 
 1. For ``rounds`` temporal positions ``r = 1..rounds``: hold out each user's r-th last review
    (``recommender.splits.leave_last_out`` applied repeatedly), fit the candidate generators
@@ -13,11 +14,16 @@ Training (:meth:`HybridRanker.fit_frame`, on the service's training reviews ``R`
    the groups picks the number of trees by early stopping on NDCG@10).
 3. Refit generators and feature state on all of ``R``: the serving state.
 
-Serving (:meth:`HybridRanker.recommend`): candidates -> features -> booster scores -> top-N,
-with an explanation per item (:mod:`recommender.explain`). ``emotion_features=False`` drops
-every text-derived feature (the ablation). Saved as ``hybrid.json`` (config, feature names,
-meta), ``ranker.txt`` (LightGBM text format), ``feature_importances.json``,
-``state.safetensors`` and one folder per generator.
+The ranker's columns are one list of :class:`~recommender.features.Feature` specs (the
+generators' then the feature state's): names, groups and values come from it together.
+
+Serving (:meth:`HybridRanker.recommend`, the interface of :class:`~recommender.base.Recommender`):
+candidates -> features -> booster scores -> top-N, with an explanation per item
+(:mod:`recommender.explain`). ``emotion_features=False`` drops every text-derived feature group
+(the ablation). ``similar_items`` uses the item-item similarity of its first configured ``ease``,
+``itemknn``, ``als``, ``bpr`` or ``ease_emotion`` generator (``describe_similarity`` says which).
+Saved as ``config.json`` (config, feature names, meta), ``ranker.txt`` (LightGBM text format),
+``feature_importances.json``, ``state.safetensors`` and one folder per model-backed generator.
 """
 
 from __future__ import annotations
@@ -25,25 +31,34 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from safetensors.numpy import load_file, save_file
 
-from emorec.common.errors import NothingToLearnError
+from emorec.common.errors import ArtifactError, ConfigError, NothingToLearnError
 
-from .base import MODELS, ArtifactError, Recommender, top_n
-from .candidates import STATELESS, CandidateGenerators
-from .features import FeatureState
+from .base import Recommendations, Recommender, blocked_items, item_mask, register, top_n
+from .candidates import GENERATORS, Batch, CandidateGenerators, ModelGenerator, validate_generators
+from .config import ModelConfig
+from .features import Feature, FeatureState, Pairs, feature_matrix
 from .interactions import InteractionConfig, interaction_matrix, interaction_weights
+from .training_data import TrainingData, binary
 from .vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
 EMOTION_WEIGHTING = InteractionConfig(weighting="emotion", negatives="negative")
+#: Generators whose item-item similarity ``similar_items`` uses, in order of preference.
+SIMILARITY_GENERATORS = ("ease", "itemknn", "als", "bpr", "ease_emotion")
+RANKER_FILE = "ranker.txt"
+STATE_FILE = "state.safetensors"
+IMPORTANCES_FILE = "feature_importances.json"
 
 
 def _default_generators() -> dict[str, dict]:
@@ -52,13 +67,14 @@ def _default_generators() -> dict[str, dict]:
             "ease_emotion": {"l2": 200.0}, "profile": {}}
 
 
-class HybridConfig(BaseModel):
+class HybridConfig(ModelConfig):
     """Hyper-parameters of :class:`HybridRanker`."""
 
-    model_config = ConfigDict(extra="forbid")
-    generators: dict[str, dict] = Field(default_factory=_default_generators,
-                                        description="candidate generators: name -> params; a model name (ease, itemknn, als, "
-                                        "bpr, popular) or trend, trend_now, markov, ease_recent, ease_emotion, profile")
+    section: ClassVar[str] = "hybrid"
+    generators: dict[str, dict[str, Any]] = Field(
+        default_factory=_default_generators, description="candidate generators: name -> params (validated by the "
+        "generator's config); a model name (ease, itemknn, als, bpr, popular) or trend, trend_now, markov, ease_recent, "
+        "ease_emotion, profile; see recommender.candidates")
     feature_only: list[str] | None = Field(None, description="generators that only score the other generators' candidates "
                                            "(features) and add none of their own; None = the emotional ones configured "
                                            "(ease_emotion, profile): on the Amazon validation split their own candidates "
@@ -70,7 +86,6 @@ class HybridConfig(BaseModel):
     candidates: int = Field(30, ge=1, description="top-M items taken from every generator")
     serve_candidates: int | None = Field(15, ge=1, description="at serving, only the top of each generator enters the "
                                          "union (fewer rows to score, faster); None = candidates")
-    trend_days: float = Field(180.0, gt=0, description="window of the 'trend' generator")
     emotion_features: bool = Field(True, description="use text-derived features (profiles, emotion-weighted EASE)")
     emotion_detail: bool = Field(False, description="also feed the raw per-aspect profile columns to the ranker")
     rounds: int = Field(2, ge=1, description="temporal positions per user used as training queries")
@@ -91,6 +106,13 @@ class HybridConfig(BaseModel):
                                         "candidate rows); None = every core. Small batches always use one thread")
     batch_size: int = Field(512, ge=1)
 
+
+    @field_validator("generators")
+    @classmethod
+    def _known_generators(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        validate_generators(v)
+        return v
+
     @model_validator(mode="after")
     def _feature_only_are_generators(self) -> HybridConfig:
         unknown = [n for n in self.feature_only or () if n not in self.generators]
@@ -102,31 +124,32 @@ class HybridConfig(BaseModel):
     def feature_only_generators(self) -> list[str]:
         """The generators that add no candidates (see ``feature_only``)."""
         if self.feature_only is None:
-            return [n for n in ("ease_emotion", "profile") if n in self.generators]
+            return [n for n in self.generators if GENERATORS[n].emotional]
         return list(self.feature_only)
 
 
-class HybridRanker:
+@register
+class HybridRanker(Recommender):
     """LambdaRank over the union of CF candidates with popularity, profile and emotion features.
 
-    Same serving interface as :class:`recommender.base.Recommender`:
-    ``recommend(userid, user_items, N, filter_already_liked_items, filter_items, items, seen=...)``.
-    Fitted state: ``generators_``, ``state_`` (:class:`~recommender.features.FeatureState`),
-    ``booster_`` (``lightgbm.Booster``), ``feature_names_``, ``importances_``, ``emotion_``.
+    Fitted state: ``generators_`` (:class:`~recommender.candidates.CandidateGenerators`),
+    ``state_`` (:class:`~recommender.features.FeatureState`), ``booster_``
+    (``lightgbm.Booster``), ``features_`` (the feature specs) with ``feature_names_`` and
+    ``feature_groups_``, ``importances_``, ``emotion_``.
     """
 
     name = "hybrid"
-    explains = True
     Config = HybridConfig
-
-    def __init__(self, config: HybridConfig | None = None, **params) -> None:
-        self.config = config if config is not None else HybridConfig(**params)
+    _state = ("booster_",)
+    uses_scores = True
+    needs_timestamps = True
+    explains = True
 
     # --- fitting ------------------------------------------------------------------------
     def _generators(self, specs: dict[str, dict]) -> CandidateGenerators:
         """Unfitted candidate generators ``specs`` (a subset of the config's) as configured."""
         c = self.config
-        return CandidateGenerators(specs, c.trend_days, c.candidates, [n for n in c.feature_only_generators() if n in specs],
+        return CandidateGenerators(specs, c.candidates, [n for n in c.feature_only_generators() if n in specs],
                                    c.cold_item_max_reviews)
 
     def _stage(self, reviews: pd.DataFrame, users: Vocabulary, items: Vocabulary, interactions: InteractionConfig,
@@ -136,53 +159,52 @@ class HybridRanker:
         E = None
         if self.emotion_:
             E = interaction_matrix(reviews, users, items, interaction_weights(reviews, EMOTION_WEIGHTING))
-        specs = {k: v for k, v in self.config.generators.items() if self.emotion_ or k not in ("ease_emotion", "profile")}
-        gens = self._generators(specs).fit(X, E)
+        gens = self._generators(self.config.generators).fit(X, E)
         state = FeatureState(emotion=self.emotion_, detail=self.config.emotion_detail).fit(reviews, users, items, catalog)
         return gens, state, X, E
 
-    def fit_frame(self, reviews: pd.DataFrame, users: Vocabulary, items: Vocabulary,
-                  interactions: InteractionConfig | None = None, items_table: pd.DataFrame | None = None) -> HybridRanker:
-        """Train on reviews (with score columns when ``emotion_features``); see the module docstring."""
+    def _fit(self, data: TrainingData) -> None:
+        """Train on the reviews (with score columns when ``emotion_features``); see the module docstring."""
         import lightgbm as lgb
 
         from .splits import leave_last_out
 
-        interactions = interactions or InteractionConfig()
-        has_scores = {"p_positive", "valence"} <= set(reviews.columns)
-        self.emotion_ = bool(self.config.emotion_features and has_scores)
-        if self.config.emotion_features and not has_scores:
+        assert data.reviews is not None and data.users is not None and data.items is not None  # needs_timestamps
+        reviews, users, items = data.reviews, data.users, data.items
+        self.emotion_ = bool(self.config.emotion_features and data.has_scores)
+        if self.config.emotion_features and not data.has_scores:
             log.warning("hybrid: no sentiment scores given, training without emotional features")
-        if "timestamp" not in reviews.columns:
-            raise ValueError("the hybrid needs a timestamp column on the reviews (temporal training split)")
         Xs, ys, gs = [], [], []
+        names: list[str] = []
         cur = reviews
         for r in range(self.config.rounds):
             try:
                 split = leave_last_out(cur)
             except ValueError:
                 break
-            gens, state, X, E = self._stage(split.train, users, items, interactions, items_table)
+            gens, state, X, E = self._stage(split.train, users, items, data.interactions, data.catalog)
+            features = _feature_specs(gens, state)
+            names = [f.name for f in features]
             uid = users.index(split.test["user_id"].astype(str))
             label = items.index(split.test["item_id"].astype(str))
-            seen = sp.csr_matrix((np.ones(X.nnz, np.float32), X.indices, X.indptr), shape=X.shape)
+            seen = binary(X)
             for start in range(0, len(uid), self.config.batch_size):
                 sl = slice(start, start + self.config.batch_size)
                 u = uid[sl]
-                pos, item, F = self._features(gens, state, u, X[u], None if E is None else E[u], seen[u], None, None, True)
-                y = (item == label[sl][pos]).astype(np.int32)
-                has_pos = np.bincount(pos, weights=y, minlength=len(u)) > 0
-                keep = has_pos[pos]
+                blocked = blocked_items(X.shape[1], seen[u], None, len(u))
+                pairs, F = _pairs(gens, state, features, u, X[u], None if E is None else E[u], blocked)
+                y = (pairs.item == label[sl][pairs.pos]).astype(np.int32)
+                has_pos = np.bincount(pairs.pos, weights=y, minlength=len(u)) > 0
+                keep = has_pos[pairs.pos]
                 Xs.append(F[keep])
                 ys.append(y[keep])
-                gs.append(pos[keep] + r * 10_000_000 + start)
+                gs.append(pairs.pos[keep] + r * 10_000_000 + start)
             cur = split.train
             log.info("hybrid: round %d, %d training users", r + 1, len(uid))
         if not Xs or sum(len(y) for y in ys) == 0:
             raise NothingToLearnError("the hybrid found no training query: users need at least 2 reviews and the held-out "
-                             "item must be among the candidates; use a baseline model for this data")
+                                      "item must be among the candidates; use a baseline model for this data")
         Xall, yall, gall = np.vstack(Xs), np.concatenate(ys), np.concatenate(gs)
-        self.feature_names_ = gens.feature_names() + state.feature_names()
         # group ids are sorted within a round; make query sizes
         qid, sizes = np.unique(gall, return_counts=True)
         order = np.argsort(gall, kind="stable")
@@ -205,111 +227,78 @@ class HybridRanker:
         if n_eval:
             fit_kw = dict(eval_X=(Xall[row_eval],), eval_y=(yall[row_eval],), eval_group=[sizes[is_eval_q]], eval_at=[10],
                           callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)])
-        ranker.fit(Xall[~row_eval], yall[~row_eval], group=sizes[~is_eval_q], feature_name=self.feature_names_, **fit_kw)
+        ranker.fit(Xall[~row_eval], yall[~row_eval], group=sizes[~is_eval_q], feature_name=names, **fit_kw)
         self.booster_ = ranker.booster_
         self.best_iteration_ = int(ranker.best_iteration_ or c.n_estimators) if n_eval else c.n_estimators
         self.training_ = {"queries": int(n_q), "rows": int(len(yall)), "eval_queries": int(n_eval),
                           "best_iteration": self.best_iteration_}
-        with np.errstate(invalid="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean, std = np.nanmean(Xall, axis=0), np.nanstd(Xall, axis=0)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, std = np.nanmean(Xall, axis=0), np.nanstd(Xall, axis=0)
         self.feature_mean_ = np.nan_to_num(mean).astype(np.float32)
         self.feature_std_ = np.where(np.isfinite(std) & (std > 0), std, 1.0).astype(np.float32)
+        # the serving state: everything refitted on all the reviews
+        self.generators_, self.state_, _, self.emotion_items_ = self._stage(reviews, users, items, data.interactions,
+                                                                            data.catalog)
+        self.generators_.serve_take = self.config.serve_candidates
+        self._set_features(names)
         gain = self.booster_.feature_importance("gain", iteration=self.best_iteration_)
         split_imp = self.booster_.feature_importance("split", iteration=self.best_iteration_)
-        self.importances_ = {n: {"gain": float(g), "split": int(s), "group": feature_group(n)}
-                             for n, g, s in zip(self.feature_names_, gain, split_imp)}
-        # the serving state: everything refitted on all the reviews
-        self.generators_, self.state_, _, self.emotion_items_ = self._stage(reviews, users, items, interactions, items_table)
-        self.generators_.serve_take = self.config.serve_candidates
+        self.importances_ = {n: {"gain": float(g), "split": int(s), "group": grp}
+                             for n, g, s, grp in zip(self.feature_names_, gain, split_imp, self.feature_groups_)}
         log.info("hybrid: trained on %d queries (%d rows), %d trees", n_q, len(yall), self.best_iteration_)
-        return self
 
-    # --- features -----------------------------------------------------------------------
-    def _features(self, gens: CandidateGenerators, state: FeatureState, userid, rows, erows, seen, filter_items, items,
-                  filter_seen: bool):
-        ctx = state.user_context(userid, rows)
-        n_i = state.n_items
-        blocked = np.zeros((len(userid), n_i), bool)
-        if filter_seen:
-            r = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
-            blocked[r, seen.indices] = True
-        if filter_items is not None:
-            blocked[:, filter_items] = True
-        if items is not None:
-            allowed = np.zeros(n_i, bool)
-            allowed[items] = True
-            blocked[:, ~allowed] = True
-        pos, item, G = gens.candidates(userid, rows, erows, state, ctx, blocked)
-        F = state.pair_features(pos, item, ctx)
-        X = np.hstack([G, F])
-        X[np.isinf(X)] = np.nan
-        return pos, item, X
+    def _set_features(self, names: list[str]) -> None:
+        """The serving feature specs, which must be the columns the ranker learned (``names``)."""
+        self.features_ = _feature_specs(self.generators_, self.state_)
+        self.feature_names_ = [f.name for f in self.features_]
+        self.feature_groups_ = [f.group for f in self.features_]
+        if self.feature_names_ != list(names):
+            raise ArtifactError(f"the hybrid's features ({len(self.feature_names_)}) are not the ones its ranker learned "
+                                f"({len(names)}): {sorted(set(self.feature_names_) ^ set(names))[:5]}")
 
     # --- serving ------------------------------------------------------------------------
     @property
     def n_items(self) -> int:
         return self.state_.n_items
 
-    def recommend(self, userid, user_items: sp.csr_matrix, N: int = 10, filter_already_liked_items: bool = True,
-                  filter_items: np.ndarray | None = None, items: np.ndarray | None = None,
-                  seen: sp.csr_matrix | None = None, explain: bool | str = False, emotion_rows: sp.csr_matrix | None = None):
-        """Top-``N`` for a batch of users; ``(ids, scores)`` or ``(ids, scores, explanations)``.
+    def _batch_users(self) -> int:
+        return self.config.batch_size
 
-        ``emotion_rows``: emotion-weighted history rows for the ``ease_emotion`` generator
-        (default: the stored ones for known users, ``user_items`` for new users).
+    def _rank_batch(self, userid: np.ndarray, rows: sp.csr_matrix, blocked: np.ndarray, N: int,
+                    explain: bool | str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Candidates -> features -> booster scores -> top-``N`` (and explanations).
+
         ``explain``: ``True``/``"fast"`` - explanations from importance-weighted standardised
         feature values (cheap); ``"shap"`` - from exact TreeSHAP contributions (slower).
+        ``ease_emotion`` reads the stored emotion-weighted rows of known users and the given
+        rows of new ones.
         """
         from .explain import explain_rows
 
-        single = np.isscalar(userid)
-        userid = np.atleast_1d(np.asarray(userid, np.int64))
-        user_items = sp.csr_matrix(user_items)
-        if user_items.shape != (len(userid), self.n_items):
-            raise ValueError(f"user_items has shape {user_items.shape}, expected ({len(userid)}, {self.n_items})")
-        if N < 1:
-            raise ValueError(f"N must be >= 1, got {N}")
-        seen = user_items if seen is None else sp.csr_matrix(seen)
-        ids = np.full((len(userid), N), -1, np.int64)
-        scores = np.full((len(userid), N), -np.inf, np.float32)
-        expl = np.full((len(userid), N), None, dtype=object)
-        for start in range(0, len(userid), self.config.batch_size):
-            sl = slice(start, start + self.config.batch_size)
-            u = userid[sl]
-            rows = user_items[sl]
-            erows = None
-            if "ease_emotion" in self.generators_.models_:
-                erows = emotion_rows[sl] if emotion_rows is not None else self._stored_emotion_rows(u, rows)
-            pos, item, X = self._features(self.generators_, self.state_, u, rows, erows, seen[sl], filter_items, items,
-                                          filter_already_liked_items)
-            if not len(pos):
-                continue
-            # OpenMP start-up dominates small batches
-            threads = 1 if len(X) < 20_000 else (self.config.predict_threads or os.cpu_count() or 1)
-            s = self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=threads)
-            dense = np.full((len(u), self.n_items), -np.inf, np.float32)
-            dense[pos, item] = s
-            b_ids, b_scores = top_n(dense, N)
-            ids[sl], scores[sl] = b_ids, b_scores
-            if explain:
-                # rows of X for the listed items
-                lookup = np.full((len(u), self.n_items), -1, np.int64)
-                lookup[pos, item] = np.arange(len(pos))
-                ok = b_ids >= 0
-                rr = np.repeat(np.arange(len(u)), ok.sum(axis=1))
-                xi = lookup[rr, b_ids[ok]]
-                texts = explain_rows(self, X[xi], b_ids[ok], self.state_.user_context(u, rows), rr,
-                                     method="shap" if explain == "shap" else "fast")
-                e = expl[sl]
-                e[ok] = texts
-                expl[sl] = e
-        if single:
-            return (ids[0], scores[0], expl[0]) if explain else (ids[0], scores[0])
-        return (ids, scores, expl) if explain else (ids, scores)
+        n_b = len(userid)
+        ids = np.full((n_b, N), -1, np.int64)
+        scores = np.full((n_b, N), -np.inf, np.float32)
+        expl = np.full((n_b, N), None, dtype=object) if explain else None
+        erows = self._stored_emotion_rows(userid, rows) if "ease_emotion" in self.generators_.generators_ else None
+        pairs, X = _pairs(self.generators_, self.state_, self.features_, userid, rows, erows, blocked)
+        if not len(pairs):
+            return ids, scores, expl
+        # OpenMP start-up dominates small batches
+        threads = 1 if len(X) < 20_000 else (self.config.predict_threads or os.cpu_count() or 1)
+        s = self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=threads)
+        dense = np.full((n_b, self.n_items), -np.inf, np.float32)
+        dense[pairs.pos, pairs.item] = s
+        ids, scores = top_n(dense, N)
+        if expl is not None:
+            # rows of X for the listed items
+            lookup = np.full((n_b, self.n_items), -1, np.int64)
+            lookup[pairs.pos, pairs.item] = np.arange(len(pairs))
+            ok = ids >= 0
+            rr = np.repeat(np.arange(n_b), ok.sum(axis=1))
+            xi = lookup[rr, ids[ok]]
+            expl[ok] = explain_rows(self, X[xi], ids[ok], pairs.ctx, rr, method="shap" if explain == "shap" else "fast")
+        return ids, scores, expl
 
     def _stored_emotion_rows(self, userid: np.ndarray, rows: sp.csr_matrix) -> sp.csr_matrix:
         E = self.emotion_items_
@@ -324,91 +313,107 @@ class HybridRanker:
                 out.rows[r], out.data[r] = block.rows[j], block.data[j]
         return out.tocsr()
 
+    def recommend_from_text(self, text_scores: pd.DataFrame, N: int = 10, filter_items: np.ndarray | None = None,
+                            items: np.ndarray | None = None) -> Recommendations | None:
+        """A list from the aspects the texts talk about (content scores of the item profiles);
+        ``None`` for a hybrid without emotional features."""
+        from .coldstart import content_scores, text_aspect_weights
+        from .explain import text_explanations
+
+        if not self.state_.emotion:
+            return None
+        w = text_aspect_weights(text_scores, self.state_.aspects)
+        s = content_scores(self.state_, w)
+        allowed = item_mask(self.n_items, filter_items, items)
+        if allowed is not None:
+            s[:, ~allowed] = -np.inf
+        ids, scores = top_n(s, N)
+        return Recommendations(ids[0], scores[0], text_explanations(self.state_, w, ids[0]))
+
+    # --- item similarity ----------------------------------------------------------------
+    def _similarity_generator(self) -> ModelGenerator | None:
+        gens = self.generators_.generators_
+        for n in SIMILARITY_GENERATORS:
+            g = gens.get(n)
+            if isinstance(g, ModelGenerator) and g.model_.describe_similarity() is not None:
+                return g
+        return None
+
+    def describe_similarity(self) -> str | None:
+        g = self._similarity_generator()
+        return None if g is None else f"the hybrid's {g.name} generator: {g.model_.describe_similarity()}"
+
+    def _item_similarity(self, itemid: np.ndarray) -> np.ndarray:
+        g = self._similarity_generator()
+        assert g is not None  # similar_items checks describe_similarity first
+        return g.model_._item_similarity(itemid)
+
     # --- persistence --------------------------------------------------------------------
-    def save_pretrained(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        if getattr(self, "booster_", None) is None:
-            raise RuntimeError("hybrid is not fitted; call fit_frame() first")
-        self.booster_.save_model(str(path / "ranker.txt"), num_iteration=self.best_iteration_)
-        meta = {"format": 1, "model": self.name, "config": self.config.model_dump(mode="json"),
-                "feature_names": self.feature_names_, "emotion": self.emotion_, "best_iteration": self.best_iteration_,
+    def _meta(self) -> dict[str, Any]:
+        return {"feature_names": self.feature_names_, "emotion": self.emotion_, "best_iteration": self.best_iteration_,
                 "state": self.state_.meta(), "generators": self.generators_.names, "training": self.training_,
                 "feature_mean": self.feature_mean_.tolist(), "feature_std": self.feature_std_.tolist()}
-        (path / "hybrid.json").write_text(json.dumps(meta, indent=2))
+
+    def _save_state(self, path: Path) -> None:
+        self.booster_.save_model(str(path / RANKER_FILE), num_iteration=self.best_iteration_)
         ranked = dict(sorted(self.importances_.items(), key=lambda kv: -kv[1]["gain"]))
-        (path / "feature_importances.json").write_text(json.dumps(ranked, indent=2))
+        (path / IMPORTANCES_FILE).write_text(json.dumps(ranked, indent=2))
         arrays = self.state_.arrays()
         if self.emotion_items_ is not None:
             E = self.emotion_items_
             arrays.update({"emotion_indptr": E.indptr.astype(np.int64), "emotion_indices": E.indices.astype(np.int64),
                            "emotion_data": E.data.astype(np.float32), "emotion_shape": np.array(E.shape, np.int64)})
-        save_file(arrays, str(path / "state.safetensors"))
-        for name, model in self.generators_.models_.items():
-            model.save_pretrained(path / "generators" / name)
-        return path
+        save_file(arrays, str(path / STATE_FILE))
+        self.generators_.save(path / "generators")
 
-    @classmethod
-    def from_pretrained(cls, path: str | Path) -> HybridRanker:
+    def _load_state(self, path: Path, meta: dict[str, Any]) -> None:
         import lightgbm as lgb
 
-        path = Path(path)
         try:
-            meta = json.loads((path / "hybrid.json").read_text())
-            self = cls(HybridConfig(**meta["config"]))
-            self.booster_ = lgb.Booster(model_file=str(path / "ranker.txt"))
-            arrays = load_file(str(path / "state.safetensors"))
-            self.importances_ = json.loads((path / "feature_importances.json").read_text())
+            self.booster_ = lgb.Booster(model_file=str(path / RANKER_FILE))
+            arrays = load_file(str(path / STATE_FILE))
+            self.importances_ = json.loads((path / IMPORTANCES_FILE).read_text())
+            self.emotion_ = bool(meta["emotion"])
+            self.best_iteration_ = int(meta["best_iteration"])
+            self.training_ = meta.get("training", {})
+            self.feature_mean_ = np.asarray(meta["feature_mean"], np.float32)
+            self.feature_std_ = np.asarray(meta["feature_std"], np.float32)
+            names, state_meta, generator_names = list(meta["feature_names"]), meta["state"], list(meta["generators"])
         except FileNotFoundError as exc:
             raise ArtifactError(f"no saved hybrid at {path}: {exc.filename} is missing") from exc
         except Exception as exc:
             raise ArtifactError(f"saved hybrid at {path} is corrupt: {exc}") from exc
-        self.feature_names_ = meta["feature_names"]
-        self.emotion_ = meta["emotion"]
-        self.best_iteration_ = meta["best_iteration"]
-        self.training_ = meta.get("training", {})
-        self.feature_mean_ = np.asarray(meta["feature_mean"], np.float32)
-        self.feature_std_ = np.asarray(meta["feature_std"], np.float32)
         try:
-            self.state_ = FeatureState.from_arrays(meta["state"], arrays)
+            self.state_ = FeatureState.from_arrays(state_meta, arrays)
         except KeyError as exc:
             raise ArtifactError(f"saved hybrid at {path} has no state array {exc}: it was saved by an older emorec "
                                 "version; retrain it (emorec train --model hybrid)") from exc
-        specs = {k: v for k, v in self.config.generators.items() if k in meta["generators"]}
-        gens = self._generators(specs)
-        gens.models_ = {n: Recommender.from_pretrained(path / "generators" / n) for n in meta["generators"]
-                        if n not in STATELESS}
-        gens.emotion_ = self.emotion_
-        gens.serve_take = self.config.serve_candidates
-        self.generators_ = gens
+        try:
+            self.generators_ = self._generators(self.config.generators).load(path / "generators", generator_names)
+        except ConfigError as exc:
+            raise ArtifactError(f"saved hybrid at {path} is corrupt: {exc}") from exc
+        self.generators_.serve_take = self.config.serve_candidates
         self.emotion_items_ = None
         if "emotion_indptr" in arrays:
             shape = tuple(int(x) for x in arrays["emotion_shape"])
-            self.emotion_items_ = sp.csr_matrix((arrays["emotion_data"], arrays["emotion_indices"], arrays["emotion_indptr"]), shape=shape)
-        if self.booster_.num_feature() != len(self.feature_names_):
+            self.emotion_items_ = sp.csr_matrix((arrays["emotion_data"], arrays["emotion_indices"], arrays["emotion_indptr"]),
+                                                shape=shape)
+        if self.booster_.num_feature() != len(names):
             raise ArtifactError(f"saved hybrid at {path} is inconsistent: ranker has {self.booster_.num_feature()} features, "
-                                f"config names {len(self.feature_names_)}")
-        return self
+                                f"config names {len(names)}")
+        self._set_features(names)
 
 
-# Listed with the other models (``recommender.MODELS``) so callers can discover it; it is
-# served through RecommendationService and loaded with HybridRanker.from_pretrained.
-MODELS[HybridRanker.name] = HybridRanker
+def _feature_specs(gens: CandidateGenerators, state: FeatureState) -> list[Feature]:
+    """The ranker's columns: the generators' features, then the feature state's."""
+    return gens.features() + state.features()
 
 
-def feature_group(name: str) -> str:
-    """The group of a feature name (one of :data:`recommender.features.GROUPS`)."""
-    if name.startswith(("gen_ease_emotion", "gen_profile")) or name.startswith(("item_share", "item_mean_valence", "item_recent_valence",
-                                                             "item_valence", "item_confidence", "item_strength_",
-                                                             "item_mentions_", "user_share_", "user_aspect_", "match_",
-                                                             "user_mean_valence", "user_rating_text_gap", "user_valence_std",
-                                                             "user_share_negative", "user_recent_valence")):
-        return "emotion"
-    if name.startswith(("pop_", "item_age", "item_idle", "gen_trend")):
-        return "popularity"
-    if name.startswith(("gen_", "last_item_")):
-        return "cf"
-    if name in ("item_rating", "rating_diff", "user_rating"):
-        return "stars"
-    return "user"
-
+def _pairs(gens: CandidateGenerators, state: FeatureState, features: list[Feature], userid: np.ndarray,
+           rows: sp.csr_matrix, erows: sp.csr_matrix | None, blocked: np.ndarray) -> tuple[Pairs, np.ndarray]:
+    """Candidate pairs of a batch and their feature matrix (infinite values as NaN)."""
+    ctx = state.user_context(userid, rows)
+    pairs = gens.candidates(Batch(userid, rows, erows, state, ctx), blocked)
+    X = feature_matrix(features, pairs)
+    X[np.isinf(X)] = np.nan
+    return pairs, X

@@ -17,20 +17,23 @@ A *strong negative* (stars <= ``negative_max_rating`` and, when scores are prese
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from emorec.common.errors import InputError
+
+from .config import ModelConfig
 from .vocabulary import Vocabulary
 
 
-class InteractionConfig(BaseModel):
+class InteractionConfig(ModelConfig):
     """How a review becomes an interaction weight (see the module docstring)."""
 
-    model_config = ConfigDict(extra="forbid")
+    section: ClassVar[str] = "interactions"
     weighting: Literal["binary", "rating", "emotion"] = "binary"
     star_weights: dict[int, float] = Field(default_factory=lambda: {1: 0.2, 2: 0.4, 3: 0.7, 4: 0.9, 5: 1.0})
     sentiment_mix: float = Field(0.5, ge=0, le=1)
@@ -52,7 +55,7 @@ def interaction_weights(reviews: pd.DataFrame, config: InteractionConfig) -> np.
         w = np.where(np.isnan(rating), 5.0, rating) / 5.0
     else:
         if not has_scores:
-            raise ValueError("interaction weighting 'emotion' needs the score columns p_positive and valence on the reviews "
+            raise InputError("interaction weighting 'emotion' needs the score columns p_positive and valence on the reviews "
                              "(pass scores= to fit, or use weighting='binary'/'rating')")
         stars = np.clip(np.rint(np.where(np.isnan(rating), 5.0, rating)), 1, 5).astype(int)
         table = np.array([config.star_weights.get(s, s / 5.0) for s in range(6)], dtype=np.float64)
@@ -79,7 +82,7 @@ def interaction_matrix(
     i = items.index(reviews["item_id"].astype(str))
     w = np.ones(len(reviews), np.float32) if weights is None else np.asarray(weights, np.float32)
     if len(w) != len(reviews):
-        raise ValueError(f"{len(w)} weights for {len(reviews)} reviews")
+        raise InputError(f"{len(w)} weights for {len(reviews)} reviews")
     ok = (u >= 0) & (i >= 0)
     u, i, w = u[ok], i[ok], w[ok]
     # Keep the largest weight per (user, item) pair instead of summing repeat reviews.

@@ -7,17 +7,21 @@ Cosine similarity between item columns with a shrinkage term, ``sim(i, j) = x_i 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from .base import Recommender, register, top_n
+from .base import Recommender, register
+from .config import ModelConfig
+from .training_data import TrainingData
 
 
-class ItemKNNConfig(BaseModel):
+class ItemKNNConfig(ModelConfig):
     """Hyper-parameters of :class:`ItemKNN`."""
 
-    model_config = ConfigDict(extra="forbid")
+    section: ClassVar[str] = "itemknn"
     k: int = Field(100, ge=1, description="neighbours kept per item")
     shrink: float = Field(10.0, ge=0)
     normalize_scores: bool = Field(False, description="divide a user's scores by the summed similarities (a weighted mean)")
@@ -34,8 +38,8 @@ class ItemKNN(Recommender):
     Config = ItemKNNConfig
     _state = ("sim_data_", "sim_indices_", "sim_indptr_")
 
-    def fit(self, user_items: sp.csr_matrix) -> ItemKNN:
-        X = sp.csc_matrix(user_items, dtype=np.float32)
+    def _fit(self, data: TrainingData) -> None:
+        X = sp.csc_matrix(data.user_items, dtype=np.float32)
         n = X.shape[1]
         norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=0)).ravel())
         C = (X.T @ X).tocsr().astype(np.float32)
@@ -49,7 +53,6 @@ class ItemKNN(Recommender):
         S.sort_indices()
         self.sim_data_, self.sim_indices_, self.sim_indptr_ = S.data.astype(np.float32), S.indices.astype(np.int64), S.indptr.astype(np.int64)
         self._S = None
-        return self
 
     @property
     def similarity(self) -> sp.csr_matrix:
@@ -70,14 +73,13 @@ class ItemKNN(Recommender):
             s = np.divide(s, denom, out=np.zeros_like(s), where=denom > 0)
         return s
 
-    def similar_items(self, itemid, N: int = 10):
-        single = np.isscalar(itemid)
-        itemid = np.atleast_1d(np.asarray(itemid, dtype=np.int64))
+    def describe_similarity(self) -> str | None:
+        return "item cosine similarity with shrinkage (each item's k nearest neighbours)"
+
+    def _item_similarity(self, itemid: np.ndarray) -> np.ndarray:
         sims = np.asarray(self.similarity[itemid].todense())
-        sims[sims == 0] = -np.inf
-        sims[np.arange(len(itemid)), itemid] = -np.inf
-        ids, scores = top_n(sims, N)
-        return (ids[0], scores[0]) if single else (ids, scores)
+        sims[sims == 0] = -np.inf  # not a neighbour
+        return sims
 
 
 def _top_k_per_row(M: sp.csr_matrix, k: int) -> sp.csr_matrix:

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from emorec.common.errors import InputError
 
 from .base import Recommender, register
+from .config import ModelConfig
+from .training_data import TrainingData
 
 
-class MostPopularConfig(BaseModel):
+class MostPopularConfig(ModelConfig):
     """``binary=True`` counts users per item; otherwise sums interaction confidences.
 
     ``half_life_days`` (recency-aware option): each interaction counts
     ``0.5 ** (age / half_life_days)``, the age measured from the newest training interaction;
-    it needs the ``ages`` matrix at :meth:`MostPopular.fit` (without it the option is ignored
-    with a warning-free plain count, so the model still trains on data without timestamps).
+    it reads ``TrainingData.ages`` (without timestamps the option is ignored: a plain count, so
+    the model still trains on data without timestamps).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    section: ClassVar[str] = "popular"
     binary: bool = True
     half_life_days: float | None = Field(None, gt=0)
 
@@ -34,20 +40,18 @@ class MostPopular(Recommender):
     Config = MostPopularConfig
     _state = ("item_popularity_",)
 
-    def fit(self, user_items: sp.csr_matrix, ages: sp.csr_matrix | None = None) -> MostPopular:
-        """``ages``: optional CSR with the same sparsity as ``user_items`` holding each
-        interaction's age in days (used with ``half_life_days``)."""
-        m = sp.csr_matrix(user_items, dtype=np.float32)
+    def _fit(self, data: TrainingData) -> None:
+        m = sp.csr_matrix(data.user_items, dtype=np.float32)
+        ages = data.ages
         values = np.ones_like(m.data) if self.config.binary else m.data.copy()
         values[m.data < 0] = 0.0  # negative evidence never makes an item popular
         if self.config.half_life_days is not None and ages is not None:
             a = sp.csr_matrix(ages)
             if a.shape != m.shape or a.nnz != m.nnz or not np.array_equal(a.indices, m.indices):
-                raise ValueError("ages must have the same shape and sparsity as user_items")
+                raise InputError("ages must have the same shape and sparsity as user_items")
             values = values * np.power(0.5, np.maximum(a.data, 0.0) / self.config.half_life_days).astype(np.float32)
         counts = np.bincount(m.indices, weights=values, minlength=m.shape[1])
         self.item_popularity_ = counts.astype(np.float32)
-        return self
 
     @property
     def n_items(self) -> int:

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from emorec.recommender import (BPR, EASE, ArtifactError, ItemKNN, MostPopular, RecommendationService, Recommender,
-                         ServiceConfig, Vocabulary, interaction_matrix, interaction_weights, InteractionConfig)
+from emorec.common.errors import ConfigError
+from emorec.recommender import (BPR, EASE, ArtifactError, InteractionConfig, ItemKNN, MostPopular, RecommendationService,
+                                Recommender, ServiceConfig, TrainingData, Vocabulary, interaction_matrix, interaction_weights)
 from emorec.recommender.metrics import evaluate_lists
 from emorec.recommender.splits import leave_last_out
 from emorec.recommender.tuning import sample_grid
@@ -75,17 +76,17 @@ def _matrix(shop):
 def test_baselines_learn_groups_and_roundtrip(shop, tmp_path, cls, params):
     users, items, m = _matrix(shop)
     model = cls(**params).fit(m)
-    ids, _ = model.recommend(np.arange(len(users)), m, N=5)
+    ids = model.recommend(np.arange(len(users)), m, N=5).ids
     parity = np.vectorize(lambda i: int(items.ids[i][1:]) % 2)(ids)
     assert (parity == (np.arange(len(users))[:, None] % 2)).mean() > 0.85
     assert not any(m[u, i] for u in range(len(users)) for i in ids[u])
     model.save_pretrained(tmp_path / "m")
     loaded = Recommender.from_pretrained(tmp_path / "m")
     assert type(loaded) is cls
-    np.testing.assert_array_equal(loaded.recommend(np.arange(len(users)), m, N=5)[0], ids)
+    np.testing.assert_array_equal(loaded.recommend(np.arange(len(users)), m, N=5).ids, ids)
     # a new user scored from a history row alone
     hist = sp.csr_matrix((np.ones(3), ([0, 0, 0], items.index(["i000", "i002", "i004"]))), shape=(1, len(items)))
-    new_ids, _ = model.recommend(np.array([-1]), hist, N=5)
+    new_ids = model.recommend(np.array([-1]), hist, N=5).ids
     assert np.mean([int(items.ids[i][1:]) % 2 == 0 for i in new_ids[0]]) >= 0.8
 
 
@@ -104,7 +105,7 @@ def test_recency_popularity_prefers_recent_items():
     ages = sp.csr_matrix(np.array([[900, 1], [800, 0], [0, 2]], dtype=np.float32))
     ages = sp.csr_matrix((ages.toarray()[m.toarray() > 0], m.indices, m.indptr), shape=m.shape)
     assert MostPopular().fit(m).item_popularity_.tolist() == [2, 2]
-    pop = MostPopular(half_life_days=30).fit(m, ages=ages).item_popularity_
+    pop = MostPopular(half_life_days=30).fit(TrainingData.from_matrix(m, ages=ages)).item_popularity_
     assert pop[1] > pop[0]
 
 
@@ -136,12 +137,13 @@ def test_service_every_model_same_interface(shop, model):
 def test_service_config_errors_name_the_culprit():
     with pytest.raises(ValueError, match="unknown model 'nope'.*ease"):
         ServiceConfig(model="nope")
-    with pytest.raises(ValueError, match="no parameter.*'lambda_'.*l2"):
+    with pytest.raises(ConfigError, match="model 'ease'.*unknown ease field 'lambda_'.*valid fields: l2"):
         ServiceConfig(model="ease", params={"lambda_": 3})
-    with pytest.raises(ValueError, match="l2"):
+    with pytest.raises(ConfigError, match="l2: Input should be greater than 0"):
         ServiceConfig(model="ease", params={"l2": -1})
     assert ServiceConfig(model="als", params={"factors": 8}).model_params().factors == 8
-    assert ServiceConfig(als={"factors": 12}).model_params().factors == 12  # the old field still works
+    with pytest.raises(ConfigError, match="unknown service field 'als'"):  # the old ALS-only field is gone
+        ServiceConfig(als={"factors": 12})
 
 
 def test_service_filters_and_unknown_ids(shop):
@@ -311,6 +313,8 @@ def test_pipeline_trains_and_serves_the_hybrid(tmp_path):
 
 
 def test_window_features_match_the_direct_count(shop, hybrid):
+    from emorec.recommender.features import Pairs, feature_matrix
+
     state = hybrid.model_.state_
     rng = np.random.default_rng(0)
     t = rng.uniform(state.max_day_[0] - 90, state.max_day_[0], 7)
@@ -327,8 +331,9 @@ def test_window_features_match_the_direct_count(shop, hybrid):
     ctx = {"t_ref": t, "n_reviews": np.ones(7), "span": np.ones(7), "gap": np.ones(7), "mainstream": np.ones(7),
            "rating": np.ones(7), "emotion": np.full((7, state.user_emotion_.shape[1]), np.nan),
            "enjoyed": np.full((7, state.item_vec_.shape[1]), np.nan)}
-    F = state.pair_features(pos, item, ctx)
-    names = state.feature_names()
+    features = state.features()
+    F = feature_matrix(features, Pairs(pos, item, ctx))
+    names = [f.name for f in features]
     np.testing.assert_array_equal(F[:, names.index("pop_30d")], state.window_counts(item, t[pos], 30))
     np.testing.assert_array_equal(F[:, names.index("pop_now_365d")],
                                   state.window_counts(item, np.full(50, state.max_day_[0]), 365))
@@ -354,6 +359,9 @@ def test_amazon_baselines_reproduce_the_reference_figures(amazon_file):
 
 
 def test_serve_candidates_narrows_the_union_only_at_serving(hybrid):
+    from emorec.recommender.base import blocked_items
+    from emorec.recommender.hybrid import _pairs
+
     model = hybrid.model_
     uidx, rows, seen = hybrid.history_rows(["u000", "u001"])
     before = model.generators_.serve_take
@@ -361,10 +369,11 @@ def test_serve_candidates_narrows_the_union_only_at_serving(hybrid):
         sizes = {}
         for take in (None, 3):
             model.generators_.serve_take = take
-            pos, item, X = model._features(model.generators_, model.state_, uidx, rows, None, seen, None, None, True)
-            sizes[take] = len(pos)
+            blocked = blocked_items(model.n_items, seen, None, len(uidx))
+            pairs, X = _pairs(model.generators_, model.state_, model.features_, uidx, rows, None, blocked)
+            sizes[take] = len(pairs)
             assert X.shape[1] == len(model.feature_names_)
-            ids, _ = model.recommend(uidx, rows, N=5, seen=seen)
+            ids = model.recommend(uidx, rows, N=5, seen=seen).ids
             assert (ids >= 0).all()
         assert sizes[3] < sizes[None]
     finally:
@@ -420,7 +429,7 @@ def test_new_users_recent_items_come_from_their_row_order():
 
 
 def test_feature_only_generators_score_but_add_no_candidates(shop, hybrid):
-    from emorec.recommender.candidates import CandidateGenerators
+    from emorec.recommender.candidates import Batch, CandidateGenerators
 
     model = hybrid.model_
     assert model.config.feature_only_generators() == ["ease_emotion", "profile"]
@@ -435,18 +444,18 @@ def test_feature_only_generators_score_but_add_no_candidates(shop, hybrid):
     markov_features = CandidateGenerators(specs, per_generator=5, feature_only=["markov"]).fit(X)
     sets = {}
     for name, g in (("both", both), ("ease", only_ease), ("featonly", markov_features)):
-        pos, item, F = g.candidates(uidx, rows, None, state, ctx, blocked)
-        sets[name] = (set(zip(pos.tolist(), item.tolist())), F.shape[1])
+        pairs = g.candidates(Batch(uidx, rows, None, state, ctx), blocked)
+        sets[name] = (set(zip(pairs.pos.tolist(), pairs.item.tolist())), len(g.features()))
     assert sets["featonly"][0] == sets["ease"][0] and sets["both"][0] >= sets["ease"][0]
     assert sets["featonly"][1] == sets["both"][1] > sets["ease"][1]
     with pytest.raises(ValueError, match="feature_only names generators that are not configured: als"):
         CandidateGenerators(specs, feature_only=["als"])
     with pytest.raises(ValueError, match="feature_only names nope"):
         ServiceConfig(model="hybrid", params={"feature_only": ["nope"]})
-    with pytest.raises(ValueError, match="ease_recent generator reads the fitted EASE matrix"):
+    with pytest.raises(ConfigError, match="the ease_recent generator reads the fitted ease generator"):
         CandidateGenerators({"ease_recent": {}, "itemknn": {}})
-    with pytest.raises(ValueError, match="decay must be > 0"):
-        CandidateGenerators({"markov": {"decay": 0.0}}).fit(X).score_matrices(uidx, rows, None, state, ctx)
+    with pytest.raises(ConfigError, match="generator 'markov'.*decay: Input should be greater than 0"):
+        CandidateGenerators({"markov": {"decay": 0.0}})
 
 
 def test_explanation_names_the_sequential_reason(hybrid):
@@ -481,7 +490,7 @@ def test_hybrid_saved_without_the_sequential_state_asks_for_retraining(hybrid, t
 
 def test_feature_only_generators_still_bring_in_cold_items(hybrid):
     from emorec.recommender.base import top_n
-    from emorec.recommender.candidates import CandidateGenerators
+    from emorec.recommender.candidates import Batch, CandidateGenerators
 
     model = hybrid.model_
     state = model.state_
@@ -495,11 +504,11 @@ def test_feature_only_generators_still_bring_in_cold_items(hybrid):
     def cands(cold):
         g = CandidateGenerators({"ease": {"l2": 10.0}, "profile": {}}, per_generator=M, feature_only=["profile"],
                                 cold_item_max_reviews=cold).fit(X, X)
-        pos, item, _ = g.candidates(uidx, rows, X[uidx], state, ctx, blocked)
-        return g, set(zip(pos.tolist(), item.tolist()))
+        pairs = g.candidates(Batch(uidx, rows, X[uidx], state, ctx), blocked)
+        return g, set(zip(pairs.pos.tolist(), pairs.item.tolist()))
 
     g, base = cands(-1)  # nothing is that cold: profile adds nothing, the candidates are ease's top-M
-    S = g.score_matrices(uidx, rows, X[uidx], state, ctx)
+    S = g.score_matrices(Batch(uidx, rows, X[uidx], state, ctx))
     ease_top, _ = top_n(np.where(blocked, -np.inf, S["ease"]), M)
     assert base == {(p, int(i)) for p in range(3) for i in ease_top[p]}
     prof_top, _ = top_n(np.where(blocked, -np.inf, S["profile"]), M)

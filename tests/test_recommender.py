@@ -43,11 +43,11 @@ def test_top_n_ties_padding():
 def test_most_popular_filters_liked():
     m = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 0, 1, 0], [1, 0, 0, 0]], dtype=np.float32))
     model = MostPopular().fit(m)
-    ids, _ = model.recommend(np.array([0, 1]), m[[0, 1]], N=2)
+    ids = model.recommend(np.array([0, 1]), m[[0, 1]], N=2).ids
     assert ids.tolist() == [[2, 3], [1, 3]]
-    ids, _ = model.recommend(0, m[[0]], N=2, filter_already_liked_items=False)
+    ids = model.recommend(0, m[[0]], N=2, filter_already_liked_items=False).ids
     assert ids.tolist() == [0, 1]
-    ids, _ = model.recommend(0, m[[0]], N=2, filter_items=np.array([2]), items=np.array([2, 3]))
+    ids = model.recommend(0, m[[0]], N=2, filter_items=np.array([2]), items=np.array([2, 3])).ids
     assert ids.tolist() == [3, -1]
 
 
@@ -56,7 +56,7 @@ def test_als_learns_groups_and_roundtrips(tmp_path):
     users, items = Vocabulary(df.user_id), Vocabulary(df.item_id)
     m = interaction_matrix(df, users, items)
     model = ALS(factors=8, iterations=10, seed=1).fit(m)
-    ids, _ = model.recommend(np.arange(len(users)), m, N=5)
+    ids = model.recommend(np.arange(len(users)), m, N=5).ids
     item_numbers = np.vectorize(lambda i: int(items.ids[i][1:]))(ids)
     user_parity = np.arange(len(users))[:, None] % 2
     assert (item_numbers % 2 == user_parity).mean() > 0.9
@@ -64,7 +64,7 @@ def test_als_learns_groups_and_roundtrips(tmp_path):
     model.save_pretrained(tmp_path / "als")
     loaded = Recommender.from_pretrained(tmp_path / "als")
     assert isinstance(loaded, ALS)
-    np.testing.assert_array_equal(loaded.recommend(np.arange(len(users)), m, N=5)[0], ids)
+    np.testing.assert_array_equal(loaded.recommend(np.arange(len(users)), m, N=5).ids, ids)
     # determinism: same seed, same factors
     again = ALS(factors=8, iterations=10, seed=1).fit(m)
     np.testing.assert_allclose(again.item_factors_, model.item_factors_)
@@ -76,13 +76,13 @@ def test_als_scores_unseen_user_from_history():
     m = interaction_matrix(df, users, items)
     model = ALS(factors=8, iterations=10).fit(m)
     history = sp.csr_matrix(([1.0, 1.0, 1.0], ([0, 0, 0], items.index(["i000", "i002", "i004"]))), shape=(1, len(items)))
-    ids, _ = model.recommend(np.array([-1]), history, N=5)
+    ids = model.recommend(np.array([-1]), history, N=5).ids
     assert all(int(items.ids[i][1:]) % 2 == 0 for i in ids[0])
 
 
 def test_service_lists_unknown_users_and_roundtrip(tmp_path):
     df = _reviews()
-    svc = RecommendationService(ServiceConfig(als={"factors": 8, "iterations": 5})).fit(df)
+    svc = RecommendationService(ServiceConfig(params={"factors": 8, "iterations": 5})).fit(df)
     recs = svc.recommend(["u000", "stranger"], n=5)
     assert recs.groupby("user_id").size().to_dict() == {"u000": 5, "stranger": 5}
     assert set(recs[recs.user_id == "stranger"].source) == {"popular"}

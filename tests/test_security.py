@@ -214,7 +214,7 @@ def test_tampered_lightgbm_ranker_fails_with_a_clear_error(tmp_path):
     hybrid = pytest.importorskip("emorec.recommender.hybrid")
     folder = tmp_path / "hybrid"
     folder.mkdir()
-    (folder / "hybrid.json").write_text(json.dumps({"config": {}}))
+    (folder / "config.json").write_text(json.dumps({"format": 2, "model": "hybrid", "config": {}}))
     (folder / "ranker.txt").write_text("tree\nversion=v4\nnum_class=1\nTree=0\nnum_leaves=")
     with pytest.raises(ArtifactError, match=f"{folder}.*corrupt"):
         hybrid.HybridRanker.from_pretrained(folder)

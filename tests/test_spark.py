@@ -175,7 +175,7 @@ def test_recommendation_quality_within_noise(spark, shop, tmp_path):
     train, held = split.train, split.test
     src = tmp_path / "train.csv"
     train.drop(columns=["source", "line"]).to_csv(src, index=False)
-    config = ServiceConfig(als={"factors": 32, "iterations": 10, "seed": 1})
+    config = ServiceConfig(params={"factors": 32, "iterations": 10, "seed": 1})
     scores = {}
     for name, eng in (("embedded", pipeline), ("spark", SparkPipeline(spark))):
         ws = Workspace(tmp_path / name)
@@ -203,8 +203,8 @@ def test_spark_recommend_equals_embedded_on_the_same_model(spark, runs, model):
     exactly the lists the embedded stage writes from it."""
     _, spk, _ = runs
     stages = SparkPipeline(spark)
-    params = {"n_estimators": 20} if model == "hybrid" else {}
-    stages.train(spk, ServiceConfig(model=model, params=params, als={"factors": 8, "iterations": 3}))
+    params = {"hybrid": {"n_estimators": 20}, "als": {"factors": 8, "iterations": 3}}.get(model, {})
+    stages.train(spk, ServiceConfig(model=model, params=params))
     service = pipeline.load_service(spk)
     assert service.config.model == model
     pipeline.recommend(spk, 5)

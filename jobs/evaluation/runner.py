@@ -21,7 +21,6 @@ writes its result into one folder. Steps:
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import json
 import logging
@@ -171,23 +170,12 @@ def _users(frame: pd.DataFrame) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 
-def _fit_kwargs(service, scores: pd.DataFrame | None, items: pd.DataFrame | None) -> dict:
-    accepted = inspect.signature(service.fit).parameters
-    kw = {}
-    if "scores" in accepted:
-        kw["scores"] = scores
-    if "items" in accepted and items is not None:
-        kw["items"] = items
-    return kw
-
-
 def train_and_recommend(variant: VariantConfig, params: dict | None, train: pd.DataFrame, users: list[str], n: int,
                         scores: pd.DataFrame | None, items: pd.DataFrame | None) -> pd.DataFrame:
     """Fit ``variant`` on ``train`` and return top-``n`` lists for ``users`` (training items filtered)."""
     from emorec.recommender.service import RecommendationService
 
-    service = RecommendationService(service_config(variant, params))
-    service.fit(train, **_fit_kwargs(service, scores, items))
+    service = RecommendationService(service_config(variant, params)).fit(train, scores=scores, items=items)
     recs = service.recommend(users, n=n, filter_already_liked_items=True)
     return recs
 

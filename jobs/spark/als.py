@@ -1,10 +1,10 @@
 """The train and recommend stages on Spark: MLlib ALS, served with the standard artifact.
 
 Training
-    The service's own ``fit`` builds the vocabularies, the interaction matrix (the same
-    :func:`recommender.interaction_weights`, the largest weight per user-item pair) and
-    the popularity fallback on the driver; ``pyspark.ml.recommendation.ALS`` with
-    ``implicitPrefs=True`` learns the factors from exactly that matrix across the cluster.
+    The service's :class:`recommender.TrainingData` holds the vocabularies and the interaction
+    matrix (the same :func:`recommender.interaction_weights`, the largest weight per user-item
+    pair), built on the driver; ``pyspark.ml.recommendation.ALS`` with ``implicitPrefs=True``
+    learns the factors from exactly that matrix across the cluster.
     Everything is saved as the usual :class:`recommender.RecommendationService` artifact
     (``models/recommender/<version>``), so ``emorec recommend --user`` and every other
     consumer serve a Spark-trained model unchanged. (The driver holds the artifact: about
@@ -26,15 +26,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from emorec.recommender import ALS, RECOMMENDATION_COLUMNS, MostPopular, RecommendationService, ServiceConfig
+from emorec.recommender import (ALS, RECOMMENDATION_COLUMNS, MostPopular, RecommendationService, Recommender,
+                                ServiceConfig, TrainingData, model_class)
 
+from ..pipeline import training_inputs
 from ..store import Workspace
 from . import tables
 from .session import default_parallelism, partitions_for, sql_conf
@@ -66,36 +68,10 @@ def _dense(factors: pd.DataFrame, n: int, rank: int) -> np.ndarray:
     return out
 
 
-def training_inputs(ws: Workspace, config: ServiceConfig) -> tuple[pd.DataFrame, dict]:
-    """The review table and extra ``fit`` inputs :func:`jobs.pipeline.train` gives the service
-    (the hybrid model and emotion weighting also read the review scores and the catalog)."""
-    emotional = config.model == "hybrid" or config.interactions.weighting == "emotion"
-    columns = ["review_id", "user_id", "item_id", "rating", "timestamp"] if emotional else ["user_id", "item_id", "rating", "timestamp"]
-    inputs = {}
-    if emotional:
-        inputs["scores"] = ws.read_table("review_scores") if ws.has_table("review_scores") else None
-        inputs["items"] = ws.read_table("items") if ws.has_table("items") else None
-    return ws.read_table("reviews", columns=columns), inputs
-
-
-def fit_service(spark, ws: Workspace, config: ServiceConfig) -> RecommendationService:
-    """Train a :class:`RecommendationService` on the stored reviews, the factors by MLlib ALS.
-
-    The service's own :meth:`~recommender.RecommendationService.fit` (with the popularity
-    model, which costs one pass) builds the vocabularies, the interaction matrix (the same
-    :func:`recommender.interaction_weights`) and the fallback; MLlib ALS then learns the
-    factors from exactly that matrix, on the cluster. Models other than ALS (``popular``,
-    ``hybrid``, ...) are trained by the embedded code on the driver; the recommend stage
-    still applies them per partition.
-    """
-    reviews, inputs = training_inputs(ws, config)
-    if config.model != "als":
-        log.info("model %r has no Spark trainer: fitting it on the driver", config.model)
-        return RecommendationService(config).fit(reviews, **inputs)
-    bookkeeping = ServiceConfig(model="popular", interactions=config.interactions)
-    service = RecommendationService(bookkeeping).fit(reviews, **inputs)
-    params = config.model_params()
-    m = service.user_items_.tocoo()
+def fit_als(spark, data: TrainingData, params) -> ALS:
+    """An :class:`recommender.ALS` whose factors MLlib ALS learns on the cluster from exactly
+    ``data.user_items`` (the service's interaction matrix)."""
+    m = data.user_items.tocoo()
     triples = pd.DataFrame({"u": m.row.astype(np.int32), "i": m.col.astype(np.int32), "w": m.data.astype(np.float32)})
     interactions = spark.createDataFrame(triples)
     n_users, n_items = m.shape
@@ -105,8 +81,30 @@ def fit_service(spark, ws: Workspace, config: ServiceConfig) -> RecommendationSe
     model = ALS(params)
     model.user_factors_ = _dense(fitted.userFactors.toPandas(), n_users, params.factors)
     model.item_factors_ = _dense(fitted.itemFactors.toPandas(), n_items, params.factors)
-    service.config, service.model_ = config, model
-    return service
+    return model
+
+
+#: Model classes with a Spark trainer: ``trainer(spark, data, params) -> fitted model``.
+SPARK_TRAINERS: dict[type[Recommender], Callable] = {ALS: fit_als}
+
+
+def fit_service(spark, ws: Workspace, config: ServiceConfig) -> RecommendationService:
+    """Train a :class:`RecommendationService` on the stored reviews, on Spark where it can.
+
+    The training data (vocabularies, the interaction matrix of
+    :func:`recommender.interaction_weights`, the fallback's counts) is built on the driver as
+    by the embedded engine; a model with a Spark trainer (:data:`SPARK_TRAINERS`: ALS, by
+    MLlib) then learns from exactly that matrix on the cluster. Other models (``popular``,
+    ``hybrid``, ...) are trained by the embedded code on the driver; the recommend stage still
+    applies them per partition.
+    """
+    reviews, inputs = training_inputs(ws, config)
+    trainer = SPARK_TRAINERS.get(model_class(config.model))
+    if trainer is None:
+        log.info("model %r has no Spark trainer: fitting it on the driver", config.model)
+        return RecommendationService(config).fit(reviews, **inputs)
+    data = TrainingData.from_reviews(reviews, inputs.get("scores"), inputs.get("items"), config.interactions)
+    return RecommendationService(config).fit_data(data, model=trainer(spark, data, config.model_params()))
 
 
 def train(spark, ws: Workspace, config: ServiceConfig | None = None, version: str = "latest") -> dict:
@@ -141,8 +139,8 @@ def recommend(spark, ws: Workspace, n: int = 10, batch_users: int = 2048) -> dic
 
     folder = ws.model_path(RECOMMENDER_MODEL).resolve()
     path, stamp = str(folder), _stamp(folder)
-    # the hybrid (LightGBM re-ranker) also explains each item, as in the embedded table
-    explains = json.loads((folder / "service.json").read_text())["config"].get("model") == "hybrid"
+    # a model that explains (the hybrid) adds an explanation per item, as in the embedded table
+    explains = model_class(json.loads((folder / "service.json").read_text())["config"]["model"]).explains
     columns = {**RECOMMENDATION_COLUMNS, **({"explanation": "string"} if explains else {})}
     n_users = pq.ParquetFile(folder / "users.parquet").metadata.num_rows
     users = (spark.read.parquet(tables.uri(folder / "users.parquet")).select(F.col("id").alias("user_id"))
