@@ -100,6 +100,8 @@ class Generator(ABC):
     emotional: ClassVar[bool] = False
     #: Generators it reads (they must be configured too).
     requires: ClassVar[tuple[str, ...]] = ()
+    #: Scores from the emotion-weighted history rows (``Batch.emotion_rows``).
+    reads_emotion_rows: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | Mapping[str, Any] | None = None, **params: Any) -> None:
         self.config = resolve_config(self.Config, config, params, f"generator {self.name!r}")
@@ -198,6 +200,7 @@ class EaseEmotionGenerator(ModelGenerator):
     """EASE on emotion-weighted confidences."""
 
     name, Config, model_cls, group, emotional = "ease_emotion", EASE.Config, EASE, "emotion", True
+    reads_emotion_rows = True
 
     def fit(self, user_items: sp.csr_matrix, emotion_items: sp.csr_matrix | None, peers: dict[str, Generator]) -> None:
         if emotion_items is None:

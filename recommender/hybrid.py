@@ -271,8 +271,8 @@ class HybridRanker(Recommender):
 
         ``explain``: ``True``/``"fast"`` - explanations from importance-weighted standardised
         feature values (cheap); ``"shap"`` - from exact TreeSHAP contributions (slower).
-        ``ease_emotion`` reads the stored emotion-weighted rows of known users and the given
-        rows of new ones.
+        Generators that read emotion-weighted rows (``ease_emotion``) get the stored rows of
+        known users and the given rows of new ones.
         """
         from .explain import explain_rows
 
@@ -280,7 +280,8 @@ class HybridRanker(Recommender):
         ids = np.full((n_b, N), -1, np.int64)
         scores = np.full((n_b, N), -np.inf, np.float32)
         expl = np.full((n_b, N), None, dtype=object) if explain else None
-        erows = self._stored_emotion_rows(userid, rows) if "ease_emotion" in self.generators_.generators_ else None
+        reads = any(g.reads_emotion_rows for g in self.generators_.generators_.values())
+        erows = self._stored_emotion_rows(userid, rows) if reads else None
         pairs, X = _pairs(self.generators_, self.state_, self.features_, userid, rows, erows, blocked)
         if not len(pairs):
             return ids, scores, expl

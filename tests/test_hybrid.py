@@ -100,6 +100,30 @@ def test_ease_closed_form_matches_definition():
     assert np.allclose(np.diag(B), 0)
 
 
+def test_ease_cholesky_matches_the_float64_inverse_across_blocks():
+    """The float32 Cholesky solve against the definition computed in float64 with ``inv``, on a
+    catalog larger than one symmetrisation block."""
+    from emorec.recommender.ease import BLOCK
+
+    n = BLOCK + 76
+    X = sp.random(400, n, density=0.02, random_state=3, format="csr", dtype=np.float32)
+    X.data[:] = 1.0
+    B = EASE(l2=20.0).fit(X).B_
+    G = (X.T @ X).toarray().astype(np.float64) + 20.0 * np.eye(n)
+    P = np.linalg.inv(G)
+    expected = np.eye(n) - P / np.diag(P)[None, :]
+    assert B.dtype == np.float32 and B.flags.c_contiguous
+    assert np.abs(B - expected).max() <= 1e-4 * np.abs(expected).max()
+    assert np.allclose(np.diag(B), 0)
+
+
+def test_ease_refuses_a_catalog_over_its_memory_budget():
+    X = sp.csr_matrix(np.ones((3, 2000), np.float32))
+    with pytest.raises(ConfigError, match=r"2,000 items needs a dense 2,000 x 2,000 float32 matrix of 0.0 GB.*max_memory_gb=0.001"):
+        EASE(max_memory_gb=0.001).fit(X)
+    assert EASE(max_memory_gb=0.02).fit(X).B_.shape == (2000, 2000)  # 16 MB fit
+
+
 def test_recency_popularity_prefers_recent_items():
     m = sp.csr_matrix(np.array([[1, 1], [1, 0], [0, 1]], dtype=np.float32))
     ages = sp.csr_matrix(np.array([[900, 1], [800, 0], [0, 2]], dtype=np.float32))
@@ -277,6 +301,34 @@ def test_sample_grid_is_deterministic():
     assert sample_grid(space, 4, seed=1) == sample_grid(space, 4, seed=1) and len(sample_grid(space, 4)) == 4
     assert sample_grid({"l2": [1, 2, 3, 4, 5]}, 3) == [{"l2": 1}, {"l2": 3}, {"l2": 5}]
     assert len(sample_grid(space, 100)) == 9
+
+
+def test_generator_configs_are_validated_like_every_config():
+    from emorec.recommender import HybridConfig
+
+    with pytest.raises(ConfigError, match=r"generator 'markov'.*unknown .* field 'decya' \(did you mean 'decay'\?\); "
+                                          r"valid fields: decay"):
+        HybridConfig(generators={"markov": {"decya": 0.3}})
+    with pytest.raises(ConfigError, match="unknown candidate generator 'svd'; valid: als, bpr, ease, .*trend_now"):
+        HybridConfig(generators={"ease": {}, "svd": {}})
+    with pytest.raises(ConfigError, match="generator 'ease'.*unknown ease field 'lambda'"):
+        ServiceConfig(model="hybrid", params={"generators": {"ease": {"lambda": 3}}})
+    assert HybridConfig(generators={"markov": {"decay": 0.3}}).generators == {"markov": {"decay": 0.3}}
+
+
+def test_feature_specs_name_group_and_fill_every_column(hybrid):
+    from emorec.recommender.features import GROUPS, Feature
+
+    model = hybrid.model_
+    assert model.booster_.feature_name() == model.feature_names_  # the columns LightGBM learned, in order
+    assert len(set(model.feature_names_)) == len(model.feature_names_)
+    groups = dict(zip(model.feature_names_, model.feature_groups_))
+    assert {n: v["group"] for n, v in model.importances_.items()} == groups
+    assert groups["gen_ease_emotion_score"] == groups["match_enjoyed_cosine"] == "emotion" and GROUPS["emotion"].text
+    assert groups["gen_trend_rank"] == groups["pop_90d"] == "popularity"
+    assert groups["last_item_ease"] == groups["gen_markov_score"] == "cf" and groups["item_rating"] == "stars"
+    with pytest.raises(ValueError, match="unknown group 'moods'"):
+        Feature("x", "moods", lambda p: p.item)
 
 
 def test_hybrid_bad_requests(hybrid):

@@ -88,6 +88,18 @@ def test_recommend_one_user_prints_list(demo_ws, capsys):
     assert all(r["title"] for r in rows)
 
 
+def test_similar_items_command_prints_titles(demo_ws, capsys, caplog):
+    item = demo_ws.query("SELECT item_id, count(*) AS n FROM reviews GROUP BY 1 ORDER BY n DESC LIMIT 1").item_id.iloc[0]
+    assert main(["similar", "-w", str(demo_ws.root), "--item", item, "-n", "4", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4] and {r["item_id"] for r in rows} == {item}
+    assert item not in {r["similar_item_id"] for r in rows} and all(r["title"] for r in rows)
+    assert main(["similar", "-w", str(demo_ws.root), "--item", item, "-n", "2"]) == 0
+    assert "the hybrid's ease generator" in capsys.readouterr().out
+    assert main(["similar", "-w", str(demo_ws.root), "--item", "no-such-item"]) == 2
+    assert "'no-such-item' is unknown to the trained model" in caplog.text
+
+
 def test_query_and_runs_commands(demo_ws, capsys):
     assert main(["query", "-w", str(demo_ws.root), "SELECT count(*) AS n FROM recommendations"]) == 0
     assert "1500" in capsys.readouterr().out
