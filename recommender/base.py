@@ -391,6 +391,8 @@ class FactorModel(Recommender):
     """
 
     _state = ("user_factors_", "item_factors_")
+    user_factors_: np.ndarray
+    item_factors_: np.ndarray
 
     @property
     def n_items(self) -> int:

@@ -39,10 +39,10 @@ through its item profile (the ``profile`` generator).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -155,7 +155,7 @@ class ModelGenerator(Generator):
         self.model_ = model
 
 
-def _last_item_feature(name: str, lookup) -> Feature:
+def _last_item_feature(name: str, lookup: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Feature:
     """Similarity of the candidate to the user's last item (NaN without one)."""
     def value(p: Pairs) -> np.ndarray:
         last = p.user("last_item")
@@ -168,8 +168,12 @@ def _last_item_feature(name: str, lookup) -> Feature:
 class EaseGenerator(ModelGenerator):
     name, Config, model_cls = "ease", EASE.Config, EASE
 
+    @property
+    def ease(self) -> EASE:
+        return cast(EASE, self.model_)
+
     def pair_features(self) -> list[Feature]:
-        return [_last_item_feature("last_item_ease", lambda last, item: self.model_.B_[last, item])]
+        return [_last_item_feature("last_item_ease", lambda last, item: self.ease.B_[last, item])]
 
 
 @register_generator
@@ -177,7 +181,8 @@ class ItemKNNGenerator(ModelGenerator):
     name, Config, model_cls = "itemknn", ItemKNN.Config, ItemKNN
 
     def pair_features(self) -> list[Feature]:
-        return [_last_item_feature("last_item_knn", lambda last, item: np.asarray(self.model_.similarity[last, item]).ravel())]
+        knn = cast(ItemKNN, self.model_)
+        return [_last_item_feature("last_item_knn", lambda last, item: np.asarray(knn.similarity[last, item]).ravel())]
 
 
 @register_generator
@@ -262,7 +267,7 @@ class EaseRecentGenerator(Generator):
     def scores(self, batch: Batch, peers: dict[str, Generator]) -> np.ndarray:
         ease = peers["ease"]
         assert isinstance(ease, EaseGenerator)
-        return _recent_scores(ease.model_.B_, batch.ctx["recent"], self.config.decay)
+        return _recent_scores(ease.ease.B_, batch.ctx["recent"], self.config.decay)
 
 
 class ProfileGeneratorConfig(ModelConfig):

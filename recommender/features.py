@@ -408,13 +408,19 @@ class FeatureState:
         """Every pair feature of this state, in the ranker's column order."""
         P, U, S, E = "popularity", "user", "stars", "emotion"
         now = self.max_day_[0]
+        def window(w: int) -> Callable[[Pairs], np.ndarray]:
+            return lambda p: self._window(p, w)
+
+        def now_counts(w: int) -> Callable[[Pairs], np.ndarray]:
+            return lambda p: self._now_counts(w)[p.item]
+
         out = [Feature("pop_log", P, lambda p: np.log1p(self.item_count_[p.item]))]
-        out += [Feature(f"pop_{w}d", P, lambda p, w=w: self._window(p, w)) for w in WINDOWS]
+        out += [Feature(f"pop_{w}d", P, window(w)) for w in WINDOWS]
         out += [
             Feature("pop_trend", P, lambda p: self._window(p, WINDOWS[1]) / (self._window(p, WINDOWS[2]) + 1.0)),
             Feature("item_age", P, lambda p: p.user("t_ref") - self.item_first_[p.item]),
             Feature("item_idle", P, self._idle),
-            *[Feature(f"pop_now_{w}d", P, lambda p, w=w: self._now_counts(w)[p.item]) for w in WINDOWS],
+            *[Feature(f"pop_now_{w}d", P, now_counts(w)) for w in WINDOWS],
             Feature("item_age_now", P, lambda p: now - self.item_first_[p.item]),
             Feature("user_idle", U, lambda p: now - p.user("t_ref")),
             Feature("user_n", U, lambda p: p.user("n_reviews")),

@@ -223,7 +223,7 @@ class HybridRanker(Recommender):
                                 subsample=c.subsample, subsample_freq=1 if c.subsample < 1 else 0,
                                 n_jobs=c.num_threads, deterministic=True, force_row_wise=True, verbose=-1,
                                 lambdarank_truncation_level=20)
-        fit_kw = {}
+        fit_kw: dict[str, Any] = {}
         if n_eval:
             fit_kw = dict(eval_X=(Xall[row_eval],), eval_y=(yall[row_eval],), eval_group=[sizes[is_eval_q]], eval_at=[10],
                           callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)])
@@ -244,7 +244,7 @@ class HybridRanker(Recommender):
         self._set_features(names)
         gain = self.booster_.feature_importance("gain", iteration=self.best_iteration_)
         split_imp = self.booster_.feature_importance("split", iteration=self.best_iteration_)
-        self.importances_ = {n: {"gain": float(g), "split": int(s), "group": grp}
+        self.importances_: dict[str, dict[str, Any]] = {n: {"gain": float(g), "split": int(s), "group": grp}
                              for n, g, s, grp in zip(self.feature_names_, gain, split_imp, self.feature_groups_)}
         log.info("hybrid: trained on %d queries (%d rows), %d trees", n_q, len(yall), self.best_iteration_)
 

@@ -115,12 +115,12 @@ class RecommendationService:
             raise InputError("the service serves external ids: build its training data with TrainingData.from_reviews")
         self.users_, self.items_ = data.users, data.items
         self.user_items_, self.seen_ = data.user_items, data.seen
-        self.item_category_ = None
+        self.item_category_: np.ndarray | None = None
         if data.catalog is not None and "category" in data.catalog.columns:
             first = data.catalog.drop_duplicates("item_id")
             cat = pd.Series(first["category"].astype(object).to_numpy(), index=first["item_id"].astype(str).to_numpy())
             cat = cat.reindex(self.items_.ids)
-            self.item_category_ = np.where(cat.notna().to_numpy(), cat.to_numpy(), None).astype(object)
+            self.item_category_ = np.asarray(np.where(cat.notna().to_numpy(), cat.to_numpy(), None), dtype=object)
         self.fallback_ = MostPopular().fit(self.seen_)
         if model is None:
             model = model_class(self.config.model)(self.config.model_params()).fit(data)
@@ -184,7 +184,7 @@ class RecommendationService:
             in_cat = np.flatnonzero(np.isin(self.item_category_.astype(str), [str(c) for c in categories])
                                     & (self.item_category_ != None))  # noqa: E711
             allowed = in_cat if allowed is None else np.intersect1d(allowed, in_cat)
-        kw = dict(filter_items=filter_items, items=allowed)
+        kw: dict[str, Any] = dict(filter_items=filter_items, items=allowed)
 
         ids = np.full((len(user_ids), n), -1, dtype=np.int64)
         scores = np.full((len(user_ids), n), -np.inf, dtype=np.float32)
@@ -266,8 +266,8 @@ class RecommendationService:
         idx = pd.unique(idx[::-1])[::-1]  # keep the newest occurrence, order preserved
         n_items = len(self.items_)
         row = sp.csr_matrix((np.ones(len(idx), np.float32), idx.astype(np.int32), np.array([0, len(idx)])), shape=(1, n_items))
-        kw = dict(filter_items=None if exclude_items is None else _known_items(self.items_, exclude_items),
-                  items=None if items is None else _known_items(self.items_, items))
+        kw: dict[str, Any] = dict(filter_items=None if exclude_items is None else _known_items(self.items_, exclude_items),
+                                  items=None if items is None else _known_items(self.items_, items))
         explains = self.model_.explains
         res: Recommendations | None = None
         if len(idx):

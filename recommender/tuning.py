@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from emorec.common.errors import ConfigError
+
 from .metrics import evaluate_lists
 from .service import RecommendationService, ServiceConfig
 from .splits import Split
@@ -42,7 +44,7 @@ def sample_grid(space: Mapping[str, Sequence[Any]], trials: int, seed: int = 0) 
     replacement with ``seed``.
     """
     if trials < 1:
-        raise ValueError(f"trials must be >= 1, got {trials}")
+        raise ConfigError(f"trials must be >= 1, got {trials}")
     keys = sorted(space)
     combos = [dict(zip(keys, values)) for values in itertools.product(*(space[k] for k in keys))]
     if len(combos) <= trials:
@@ -74,7 +76,7 @@ def tune(model: str, validation: Split, trials: int, scores: pd.DataFrame | None
         ``params``, ``ndcg``, ``hr``, ``seconds``).
     """
     space = SEARCH_SPACES[model] if space is None else space
-    out = []
+    out: list[dict[str, Any]] = []
     for params in sample_grid(space, trials, seed):
         params = {**dict(fixed or {}), **params}
         t = time.perf_counter()
@@ -82,5 +84,5 @@ def tune(model: str, validation: Split, trials: int, scores: pd.DataFrame | None
         out.append({"params": params, "ndcg": float(m[f"ndcg@{k}"].mean()), "hr": float(m[f"hr@{k}"].mean()),
                     "seconds": round(time.perf_counter() - t, 2)})
         log.info("tune %s %s: ndcg@%d %.4f", model, params, k, out[-1]["ndcg"])
-    best = max(out, key=lambda r: r["ndcg"])
+    best = max(out, key=lambda r: float(r["ndcg"]))
     return {"best_params": best["params"], "best": best["ndcg"], "trials": out}
