@@ -31,13 +31,14 @@ class EASEConfig(ModelConfig):
 
     section: ClassVar[str] = "ease"
     l2: float = Field(100.0, gt=0, description="ridge penalty lambda")
-    max_memory_gb: float = Field(4.0, gt=0, description="refuse catalogs whose dense item x item float32 matrix needs more "
-                                 "(4 * n_items**2 bytes: 30,000 items need 3.6 GB)")
+    max_memory_gb: float = Field(4.0, gt=0, description="refuse catalogs whose fit needs more memory (about 4 bytes per "
+                                 "item pair: 30,000 items need 4.0 GB)")
 
 
 def ease_memory_gb(n_items: int) -> float:
-    """Memory of EASE's dense ``n_items x n_items`` float32 matrix, in GB (1e9 bytes)."""
-    return 4.0 * n_items * n_items / 1e9
+    """Working memory of an EASE fit in GB (1e9 bytes): the dense ``n_items x n_items`` float32
+    matrix plus the blocks of the Gram product (``benchmarks/ease_precision.py`` measures it)."""
+    return (4.0 * n_items * n_items + 12.0 * BLOCK * n_items) / 1e9
 
 
 def gram_matrix(X: sp.csr_matrix) -> np.ndarray:
@@ -97,8 +98,8 @@ class EASE(Recommender):
         n_items = X.shape[1]
         need = ease_memory_gb(n_items)
         if need > self.config.max_memory_gb:
-            raise ConfigError(f"EASE on {n_items:,} items needs a dense {n_items:,} x {n_items:,} float32 matrix of "
-                              f"{need:.1f} GB, over max_memory_gb={self.config.max_memory_gb:g}: raise max_memory_gb "
+            raise ConfigError(f"EASE on {n_items:,} items needs about {need:.1f} GB (a dense {n_items:,} x {n_items:,} "
+                              f"float32 matrix), over max_memory_gb={self.config.max_memory_gb:g}: raise max_memory_gb "
                               "or use itemknn or als for this catalog")
         self.B_ = ease_weights(gram_matrix(X), self.config.l2)
 

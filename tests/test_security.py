@@ -93,7 +93,7 @@ def test_tampered_recommender_fails_with_a_clear_error(ws_copy, tamper, caplog):
     if tamper == "truncate_weights":
         weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     elif tamper == "garbage_config":
-        (folder / "service.json").write_text('{"format": 1, "config": {"model": "als", "evil": "__import__(\'os\')"}')
+        (folder / "service.json").write_text('{"format": 3, "config": {"model": "als", "evil": "__import__(\'os\')"}')
     elif tamper == "wrong_shape":
         vocab = pd.read_parquet(folder / "items.parquet")
         vocab.iloc[:-5].to_parquet(folder / "items.parquet")
