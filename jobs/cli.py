@@ -155,14 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- commands -------------------------------------------------------------------------
-def _service_config(args, model: str, params: dict | None = None) -> ServiceConfig:
+def _service_config(args, model: str, params: dict | None = None, strict: bool = True) -> ServiceConfig:
     """``model`` with ``params``, plus ``--factors``, ``--iterations`` (when given) and ``--seed``
-    for the models whose config has those fields."""
+    for the models whose config has those fields; ``strict``: ``--factors``/``--iterations``
+    given for a model without them is an error, not an option silently dropped."""
     params = dict(params or {})
     fields = model_class(model).Config.model_fields
     for name, value in (("factors", args.factors), ("iterations", args.iterations), ("seed", args.seed)):
         if value is not None and name in fields:
             params.setdefault(name, value)
+        elif value is not None and strict and name != "seed":
+            raise ConfigError(f"--{name} does not apply to the {model} model (its parameters: {', '.join(fields)})")
     return ServiceConfig(model=model, params=params)
 
 
@@ -176,14 +179,14 @@ def _train(stages, args, ws: Workspace, version: str) -> pipeline.StageResult:
     else:
         model, reason = pipeline.auto_model(ws)
     try:
-        config = _service_config(args, model, args.model_params)
+        config = _service_config(args, model, args.model_params, strict=False)
     except ConfigError as exc:
         raise ConfigError(f"--model auto chose {model} ({reason}), which does not take --model-params ({exc}); "
                           "give an explicit --model") from None
     log.info("--model auto: %s (%s)", model, reason)
     fallback = None
     if model != pipeline.AUTO_FALLBACK:  # a shop too small for the preferred model still gets one
-        fallback = _service_config(args, pipeline.AUTO_FALLBACK)
+        fallback = _service_config(args, pipeline.AUTO_FALLBACK, strict=False)
     result = stages.train(ws, config, version=version, **({"fallback": fallback} if fallback else {}))
     result.notes.append(f"--model auto chose {model}: {reason}")
     return result

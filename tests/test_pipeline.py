@@ -100,6 +100,11 @@ def test_similar_items_command_prints_titles(demo_ws, capsys, caplog):
     assert "'no-such-item' is unknown to the trained model" in caplog.text
 
 
+def test_a_train_option_the_model_does_not_have_is_an_error(tmp_path, caplog):
+    assert main(["train", "-w", str(tmp_path / "ws"), "--model", "ease", "--iterations", "3"]) == 2
+    assert "--iterations does not apply to the ease model (its parameters: l2, max_memory_gb)" in caplog.text
+
+
 def test_query_and_runs_commands(demo_ws, capsys):
     assert main(["query", "-w", str(demo_ws.root), "SELECT count(*) AS n FROM recommendations"]) == 0
     assert "1500" in capsys.readouterr().out
