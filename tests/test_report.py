@@ -212,7 +212,9 @@ def test_segment_quotes_read_as_the_segment(demo_parts):
     signal, harsh = quotes["harsh_critics"]  # stars below the words: positive text, few stars
     assert signal.kind == "gap" and all(q.valence > 0 and q.rating <= 3 for q in harsh)
     signal, value = quotes["value_seekers"]
-    assert signal.kind == "aspect" and signal.target == "value"
+    value_reviews = set(shop.review_aspects.loc[shop.review_aspects["aspect"] == "value", "review_id"])
+    assert signal.kind == "aspect" and signal.target == "value" and value
+    assert all(q.review_id in value_reviews for q in value)  # the generator wrote a sentence about value there
     assert len({q.text for qs in quotes.values() for q in qs[1]}) == sum(len(qs[1]) for qs in quotes.values())
 
 

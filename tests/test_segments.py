@@ -341,7 +341,7 @@ def test_clusters_ignore_missing_emotions_and_tiny_inputs():
 def test_kmeans_is_seeded_and_k_is_chosen_on_a_sample_for_many_users():
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(0, 0.3, (20, 2)), rng.normal(3, 0.3, (20, 2))])
-    labels, centers, inertia = kmeans(X, 2, seed=1)
+    labels, _, inertia = kmeans(X, 2, seed=1)
     assert len(set(labels[:20])) == 1 and len(set(labels[20:])) == 1 and labels[0] != labels[-1]
     assert inertia == pytest.approx(sum(((X[labels == c] - X[labels == c].mean(0)) ** 2).sum() for c in (0, 1)))
     assert (kmeans(X, 2, seed=1)[0] == labels).all()
