@@ -25,7 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from emorec.profiles.care import care_queue
+from emorec.common.errors import ConfigError
+from emorec.profiles.care import CareConfig, care_queue
 from emorec.profiles.clusters import cluster_users
 from emorec.profiles.export import export_segments, load_salt, pseudonymize_ids
 from emorec.profiles.monitor import monitor as run_monitor
@@ -98,7 +99,7 @@ def segment(
     """
     t0 = time.perf_counter()
     if pseudonymize and out is None:
-        raise ValueError("--pseudonymize applies to exports: give an output folder with --out")
+        raise ConfigError("--pseudonymize applies to exports: give an output folder with --out")
     config = SegmentConfig.from_toml(config_path) if config_path else SegmentConfig.default()
     users = ws.read_table("user_profiles")
     ref = resolve_as_of(users, as_of)
@@ -151,14 +152,20 @@ def care(ws: Workspace, top: int = 50, window_days: float = 30, as_of: Any = Non
     reviews = _reviews(ws)
     scores = ws.read_table("review_scores")
     users = _read_optional(ws, "user_profiles")
-    queue = care_queue(reviews, scores, users, as_of=as_of, window_days=window_days, top=top)
-    ws.write_table("care_queue", queue, {"top": top, "window_days": window_days, "as_of": str(as_of) if as_of else "newest review"})
+    config = CareConfig(top=top, window_days=window_days)
+    queue = care_queue(reviews, scores, users, as_of=as_of, config=config)
+    ws.write_table("care_queue", queue, {**config.model_dump(), "as_of": str(as_of) if as_of else "newest review"})
     if queue.empty:
         return f"care queue: no complaints in the last {window_days:g} days (table {ws.table_path('care_queue')})"
-    show = queue[["rank", "user_id", "priority", "aspect", "excerpt"]].copy()
-    show["aspect"] = show["aspect"].fillna("-")
+    show = pd.DataFrame({
+        "rank": queue["rank"], "user_id": queue["user_id"], "priority": queue["priority"],
+        "stars": queue["rating"].map(lambda r: "-" if pd.isna(r) else f"{r:.0f}"),
+        "aspect": queue["aspect"].fillna("-"),
+        "valence": queue["clause_valence"].map("{:+.2f}".format),
+        "clause": queue["clause"],
+    })
     return (f"care queue: {len(queue)} users with complaints in the last {window_days:g} days "
-            f"(table {ws.table_path('care_queue')}):\n" + _table_text(show, 30))
+            f"(table {ws.table_path('care_queue')}; valence: the clause's own, -1..+1):\n" + _table_text(show, 30))
 
 
 def monitor(ws: Workspace, freq: str = "W", window: int = 8, z: float = 3.0, min_reviews: int = 5) -> str:
@@ -219,11 +226,11 @@ def _config(args) -> dict:
 def run_command(args, ws: Workspace, out) -> int:
     """Run ``args.command`` (one of :data:`COMMANDS`) under the workspace lock, recorded in ``runs``.
 
-    Errors propagate (``ValueError``, ``WorkspaceError``, ``FileNotFoundError``) for the CLI's
+    Errors propagate (``EmorecError`` subclasses such as ``ConfigError`` and ``WorkspaceError``) for the CLI's
     handler, which maps them to exit code 2.
     """
     if args.command not in COMMANDS:
-        raise ValueError(f"not a profile command: {args.command!r}")
+        raise ConfigError(f"not a profile command: {args.command!r}")
     with ws.lock(f"emorec {args.command}"), recorded_run(ws, args.command, _config(args)) as run:
         t0 = time.perf_counter()
         if args.command == "segment":

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from emorec.common.errors import InputError
 from emorec.sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS
 
 #: Columns of the scored-review frame every profile builder needs.
@@ -63,23 +64,23 @@ def discover_aspects(columns: Iterable[str]) -> list[str]:
 
     Raises
     ------
-    ValueError
+    InputError
         When an aspect has a mentions column but no ``asp_<a>_sentiment`` column.
     """
     columns = list(columns)
     names = [m.group(1) for c in columns if (m := _ASPECT_MENTIONS.match(str(c)))]
     missing = [f"asp_{a}_sentiment" for a in names if f"asp_{a}_sentiment" not in columns]
     if missing:
-        raise ValueError(f"scored reviews have aspect mention columns without sentiment columns: {', '.join(missing)}")
+        raise InputError(f"scored reviews have aspect mention columns without sentiment columns: {', '.join(missing)}")
     return names
 
 
 def check_columns(scored: pd.DataFrame, key: str) -> None:
-    """Raise ``ValueError`` naming the required columns ``scored`` lacks."""
+    """Raise :class:`~emorec.common.errors.InputError` naming the required columns ``scored`` lacks."""
     need = (key, *[c for c in REQUIRED_COLUMNS if c != key])
     missing = [c for c in need if c not in scored.columns]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"scored reviews lack column(s) {', '.join(missing)}; profiles need {', '.join(need)} "
             "and the score columns of sentiment.schema (reviews joined with review_scores)"
         )
@@ -229,12 +230,12 @@ def group_reviews(scored: pd.DataFrame, key: str, half_life_days: float) -> Grou
 
     Raises
     ------
-    ValueError
+    InputError
         When ``key`` has missing values.
     """
     keys_col = scored[key]
     if keys_col.isna().any():
-        raise ValueError(f"{int(keys_col.isna().sum())} scored reviews have no {key}")
+        raise InputError(f"{int(keys_col.isna().sum())} scored reviews have no {key}")
     codes, keys = pd.factorize(keys_col, sort=True)
     ts = to_utc(scored["timestamp"])
     ns, nat = _ns(ts)

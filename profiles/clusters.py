@@ -6,12 +6,13 @@ Features (those present in the profile table and not constant): ``recent_valence
 activity as ``log1p(n_reviews)`` and ``log1p(active_days)``. Missing values are filled with
 the feature's median, then every feature is standardized (z-scores).
 
-Algorithm: k-means (Lloyd iterations) with k-means++ initialisation, ``n_init`` restarts
-from a seeded :class:`numpy.random.Generator`, keeping the restart with the lowest inertia.
+Algorithm: :class:`sklearn.cluster.KMeans` (k-means++ initialisation, ``n_init`` restarts,
+the restart with the lowest inertia kept), seeded with ``seed + k``: the same input and seed
+give the same clusters.
 
 Choice of k: every k in ``k_range`` (default 2..8) is fitted and **the k with the highest
-mean silhouette score** is kept (ties go to the smaller k). The silhouette
-``s(i) = (b - a) / max(a, b)`` (``a``: mean distance to the own cluster, ``b``: mean distance
+mean silhouette score** (:func:`sklearn.metrics.silhouette_score`) is kept (ties go to the
+smaller k). The silhouette ``s(i) = (b - a) / max(a, b)`` (``a``: mean distance to the own cluster, ``b``: mean distance
 to the nearest other cluster, in standardized feature space) is averaged over a seeded
 random sample of at most ``sample_size`` (2,000) users, the same sample for every k, so the
 choice costs O(sample^2) however many users there are. With more than ``fit_sample``
@@ -26,12 +27,18 @@ would otherwise share a label, e.g. ``"high durability share, low valence"``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import silhouette_score
 
-__all__ = ["ClusterResult", "cluster_features", "cluster_users", "kmeans", "silhouette_score"]
+from emorec.common.errors import ConfigError, InputError
+
+__all__ = ["ClusterResult", "cluster_features", "cluster_users", "kmeans", "readable_feature"]
 
 EKMAN_EMOTIONS = ("anger", "disgust", "fear", "joy", "sadness", "surprise")
 _READABLE = {
@@ -78,95 +85,34 @@ def cluster_features(profiles: pd.DataFrame) -> pd.DataFrame:
     return out[keep]
 
 
-def _sq_dists(X: np.ndarray, C: np.ndarray, x_sq: np.ndarray | None = None) -> np.ndarray:
-    x_sq = (X * X).sum(1) if x_sq is None else x_sq
-    # einsum: much faster than BLAS for these tall, skinny products
-    d = x_sq[:, None] - 2.0 * np.einsum("ij,kj->ik", X, C) + (C * C).sum(1)[None, :]
-    return np.maximum(d, 0.0)
-
-
-def _kmeans_pp(X: np.ndarray, k: int, rng: np.random.Generator, x_sq: np.ndarray) -> np.ndarray:
-    n = X.shape[0]
-    centers = np.empty((k, X.shape[1]))
-    centers[0] = X[rng.integers(n)]
-    closest = _sq_dists(X, centers[:1], x_sq)[:, 0]
-    for j in range(1, k):
-        total = closest.sum()
-        if total <= 0:  # fewer distinct points than k: pick any
-            idx = rng.integers(n)
-        else:
-            # greedy k-means++: a few candidates, keep the one reducing the potential most
-            cand = rng.choice(n, size=min(2 + int(np.log(k)), n), p=closest / total)
-            pot = np.minimum(closest[None, :], _sq_dists(X, X[cand], x_sq).T)
-            idx = cand[int(np.argmin(pot.sum(1)))]
-        centers[j] = X[idx]
-        closest = np.minimum(closest, _sq_dists(X, centers[j:j + 1], x_sq)[:, 0])
-    return centers
-
-
-def kmeans(X: np.ndarray, k: int, seed: int = 0, n_init: int = 4, max_iter: int = 100, tol: float = 1e-6
+def kmeans(X: np.ndarray, k: int, seed: int = 0, n_init: int = 4, max_iter: int = 100
            ) -> tuple[np.ndarray, np.ndarray, float]:
-    """k-means with k-means++ initialisation and ``n_init`` seeded restarts.
+    """k-means (:class:`sklearn.cluster.KMeans`, k-means++ initialisation, ``n_init`` restarts).
 
     Returns
     -------
     labels, centers, inertia
         ``labels`` (n,) int, ``centers`` (k, d), ``inertia`` (sum of squared distances) of the
-        best restart.
+        best restart. The same ``seed`` gives the same result.
     """
     X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
     if not 1 <= k <= n:
-        raise ValueError(f"k must be in 1..{n}, got {k}")
-    rng = np.random.default_rng(seed)
-    x_sq = (X * X).sum(1)
-    best: tuple[np.ndarray, np.ndarray, float] | None = None
-    for _ in range(max(1, n_init)):
-        centers = _kmeans_pp(X, k, rng, x_sq)
-        labels = np.zeros(n, dtype=np.int64)
-        for it in range(max_iter):
-            d = _sq_dists(X, centers, x_sq)
-            labels = d.argmin(1)
-            counts = np.bincount(labels, minlength=k)
-            sums = np.column_stack([np.bincount(labels, weights=X[:, j], minlength=k) for j in range(X.shape[1])])
-            new = centers.copy()
-            nz = counts > 0
-            new[nz] = sums[nz] / counts[nz, None]
-            if (~nz).any():  # re-seed empty clusters at the points farthest from their centers
-                far = np.argsort(-d[np.arange(n), labels])[: int((~nz).sum())]
-                new[~nz] = X[far]
-            shift = float(((new - centers) ** 2).sum())
-            centers = new
-            if shift <= tol:
-                break
-        d = _sq_dists(X, centers, x_sq)
-        labels = d.argmin(1)
-        inertia = float(d[np.arange(n), labels].sum())
-        if best is None or inertia < best[2] - 1e-9:
-            best = (labels, centers, inertia)
-    assert best is not None
-    return best
+        raise ConfigError(f"k (number of clusters) must be in 1..{n} for {n} users, got {k}")
+    model = KMeans(n_clusters=k, init="k-means++", n_init=max(1, n_init), max_iter=max_iter, random_state=seed)
+    with warnings.catch_warnings():
+        # fewer distinct points than k: sklearn warns and returns duplicate centers (still a valid answer)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        labels = model.fit_predict(X)
+    return labels.astype(np.int64), model.cluster_centers_, float(model.inertia_)
 
 
-def silhouette_score(X: np.ndarray, labels: np.ndarray) -> float:
-    """Mean silhouette of the points in ``X`` (Euclidean; singletons count 0)."""
-    X = np.asarray(X, dtype=np.float64)
-    labels = np.asarray(labels)
-    uniq, lab = np.unique(labels, return_inverse=True)
-    if len(uniq) < 2 or len(uniq) >= len(X):
+def _silhouette(X: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette (:func:`sklearn.metrics.silhouette_score`); NaN when undefined."""
+    n_labels = len(np.unique(labels))
+    if n_labels < 2 or n_labels >= len(X):
         return float("nan")
-    D = np.sqrt(_sq_dists(X, X))
-    onehot = np.zeros((len(X), len(uniq)))
-    onehot[np.arange(len(X)), lab] = 1.0
-    sums = D @ onehot  # (n, k): summed distance to each cluster
-    sizes = onehot.sum(0)
-    own = sizes[lab]
-    a = sums[np.arange(len(X)), lab] / np.maximum(own - 1, 1)
-    mean_other = sums / sizes[None, :]
-    mean_other[np.arange(len(X)), lab] = np.inf
-    b = mean_other.min(1)
-    s = np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
-    return float(s.mean())
+    return float(silhouette_score(X, labels, metric="euclidean"))
 
 
 @dataclass
@@ -272,7 +218,7 @@ def cluster_users(
         Clusters are renumbered by size (0 = largest).
     """
     if "user_id" not in profiles.columns:
-        raise ValueError("the profile table has no user_id column")
+        raise InputError("the profile table has no user_id column")
     profiles = profiles.reset_index(drop=True)
     n = len(profiles)
     feats = cluster_features(profiles)
@@ -298,12 +244,12 @@ def cluster_users(
 
     if k is not None:
         if not 1 <= k <= n:
-            raise ValueError(f"k must be in 1..{n}, got {k}")
+            raise ConfigError(f"k (number of clusters) must be in 1..{n} for {n} users, got {k}")
         candidates = [k]
     else:
         lo, hi = k_range
         if lo < 2 or hi < lo:
-            raise ValueError(f"k_range must be (lo, hi) with 2 <= lo <= hi, got {k_range}")
+            raise ConfigError(f"k_range must be (lo, hi) with 2 <= lo <= hi, got {k_range}")
         candidates = list(range(lo, min(hi, n - 1) + 1)) or [min(2, n)]
     sil: dict[int, float] = {}
     fits: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
@@ -312,7 +258,7 @@ def cluster_users(
             fits[kk] = kmeans(Z, kk, seed=seed + kk, n_init=n_init, max_iter=max_iter)
         else:
             fits[kk] = kmeans(Zfit, kk, seed=seed + kk, n_init=n_init, max_iter=max_iter)
-        sil[kk] = silhouette_score(Zfit[sample_pos], fits[kk][0][sample_pos]) if kk > 1 else float("nan")
+        sil[kk] = _silhouette(Zfit[sample_pos], fits[kk][0][sample_pos]) if kk > 1 else float("nan")
     if k is None:
         finite = {kk: s for kk, s in sil.items() if np.isfinite(s)}
         chosen = max(finite, key=lambda kk: (round(finite[kk], 12), -kk)) if finite else candidates[0]

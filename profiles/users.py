@@ -26,6 +26,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from emorec.common.errors import InputError
+
 from .aggregate import (
     EKMAN,
     EKMAN_COLUMNS,
@@ -275,7 +277,7 @@ def update_user_profiles(previous: pd.DataFrame, scored: pd.DataFrame, users: It
 
     Raises
     ------
-    ValueError
+    InputError
         When ``previous`` does not have the columns of this profile version and aspect set
         (rebuild it with :func:`build_user_profiles`).
     """
@@ -284,7 +286,7 @@ def update_user_profiles(previous: pd.DataFrame, scored: pd.DataFrame, users: It
     if list(previous.columns) != list(dtypes):
         missing = [c for c in dtypes if c not in previous.columns]
         extra = [c for c in previous.columns if c not in dtypes]
-        raise ValueError(
+        raise InputError(
             f"previous user profiles do not match profile version {USER_PROFILE_VERSION} for these aspects "
             f"(missing: {missing or 'none'}; unexpected: {extra or 'none'}; or a different column order); "
             "rebuild them with build_user_profiles"
@@ -298,5 +300,5 @@ def update_user_profiles(previous: pd.DataFrame, scored: pd.DataFrame, users: It
     merged = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
     codes, _ = pd.factorize(merged["user_id"], sort=True)
     if len(np.unique(codes)) != len(codes):
-        raise ValueError("previous user profiles have duplicate user_id rows")
+        raise InputError("previous user profiles have duplicate user_id rows")
     return merged.iloc[np.argsort(codes, kind="stable")].reset_index(drop=True).astype(dtypes)

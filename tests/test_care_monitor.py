@@ -12,7 +12,8 @@ import pytest
 
 from emorec.jobs import profile_commands
 from emorec.jobs.store import Workspace
-from emorec.profiles.care import care_queue, excerpt
+from emorec.common.errors import ConfigError
+from emorec.profiles.care import CareConfig, care_queue, excerpt, find_complaints
 from emorec.profiles.monitor import monitor
 from test_segments import ASPECTS, demo_data, make_profiles
 
@@ -124,18 +125,12 @@ def test_care_queue_ranks_by_negative_emotion_value_and_recency():
         [now, now, now, now - pd.Timedelta(days=90), now],
         texts=[
             "I love the colour. The delivery took five weeks and the box was crushed! Mail me at jo@example.com or +44 20 7946 0958",
-            "Terrible, it broke.", "A bit disappointing.", "Furious!!!", "Great!",
+            "Terrible, it broke.", "A bit disappointing.", "Furious, it broke!!!", "Great!",
         ],
     )
     emo = dict(emo_anger=[0.95, 0.95, 0.1, 0.99, 0.0], emo_annoyance=[0.5, 0.5, 0.2, 0.5, 0.0],
                emo_disappointment=[0.3, 0.3, 0.45, 0.2, 0.0])
-    sent = np.full(5, np.nan)
-    sent[0] = -0.7
-    qual = np.full(5, np.nan)
-    qual[0] = 0.6
-    scores = _scores([-0.6, -0.6, -0.2, -0.9, 0.9], **emo,
-                     asp_delivery_mentions=[1, 0, 0, 0, 0], asp_delivery_sentiment=sent,
-                     asp_quality_mentions=[1, 0, 0, 0, 0], asp_quality_sentiment=qual)
+    scores = _scores([-0.6, -0.6, -0.2, -0.9, 0.9], **emo)
     scores.insert(0, "review_id", reviews["review_id"])
     users = make_profiles(5, user_id=pd.array(["angry_rich", "angry_poor", "mild", "old_angry", "happy"], dtype="string"),
                           monetary=[5000.0, 10.0, 500.0, 5000.0, 5000.0])
@@ -143,12 +138,51 @@ def test_care_queue_ranks_by_negative_emotion_value_and_recency():
     assert list(q["user_id"]) == ["angry_rich", "angry_poor", "mild"]  # old and happy ones are out
     assert q["priority"].is_monotonic_decreasing and (q["signal"] == "emotion").all()
     top = q.iloc[0]
-    assert top["aspect"] == "delivery" and top["aspect_sentiment"] == pytest.approx(-0.7)
-    assert "delivery" in top["excerpt"] and "colour" not in top["excerpt"]
-    assert all(len(e) <= 200 for e in q["excerpt"])
-    assert "@" not in "".join(q["excerpt"]) and "7946" not in "".join(q["excerpt"])
+    # the complaint is the delivery sentence, not the praise of the colour
+    assert top["aspect"] == "delivery" and "delivery took five weeks" in top["clause"] and "colour" not in top["clause"]
+    assert top["clause_valence"] < 0 and top["rating"] == 3.0
+    assert q.iloc[1]["aspect"] == "durability" and q.iloc[1]["clause"] == "Terrible, it broke."
+    assert all(len(e) <= 200 for e in q["clause"])
+    assert "@" not in "".join(q["clause"]) and "7946" not in "".join(q["clause"])
     assert len(care_queue(reviews, scores, users, top=1)) == 1
     assert "old_angry" in set(care_queue(reviews, scores, users, window_days=120)["user_id"])
+
+
+def test_praise_that_mentions_an_aspect_is_never_a_complaint():
+    # the example: praise of the construction in a review the scorer reads as negative
+    praise = "While the case is made of plastic, the construction is solid and seems very durable."
+    reviews = _reviews(["praiser", "complainer", "five_star", "grumpy", "neutral"], ["I1"] * 5, [T0] * 5, texts=[
+        praise,
+        praise + " Sadly the zipper broke after a week.",
+        "Love it, but the strap snapped after two days.",
+        "Horrible product. I got it on Monday.",
+        "It is a case.",
+    ])
+    reviews["rating"] = [2.0, 2.0, 5.0, 1.0, 3.0]
+    q = care_queue(reviews, _scores([-0.6, -0.6, 0.7, -0.8, -0.5]), None).set_index("user_id")
+    assert "praiser" not in q.index and "neutral" not in q.index
+    assert q.loc["complainer", "clause"] == "Sadly the zipper broke after a week."
+    assert q.loc["complainer", "aspect"] == "durability"
+    # a complaint inside a five-star review enters, with its stars
+    assert q.loc["five_star", "clause"] == "but the strap snapped after two days."
+    assert q.loc["five_star", "rating"] == 5.0
+    # a negative review that names no aspect: a general complaint with a null aspect
+    assert pd.isna(q.loc["grumpy", "aspect"]) and q.loc["grumpy", "clause"] == "Horrible product."
+    assert (q["clause_valence"] <= -0.05).all()
+    every = find_complaints(reviews, _scores([-0.6, -0.6, 0.7, -0.8, -0.5]))
+    assert "praiser" not in set(every["user_id"]) and not every["clause"].str.contains("durable").any()
+
+
+def test_care_config_is_strict():
+    reviews = _reviews(["u1"], ["I1"], [T0], texts=["It broke."])
+    scores = _scores([-0.8])
+    with pytest.raises(ConfigError, match="window_days"):
+        care_queue(reviews, scores, None, window_days=0)
+    with pytest.raises(ConfigError, match="windw_days"):
+        care_queue(reviews, scores, None, windw_days=3)
+    with pytest.raises(ConfigError, match="not both"):
+        care_queue(reviews, scores, None, config=CareConfig(), top=3)
+    assert len(care_queue(reviews, scores, None, config=CareConfig(top=1))) == 1
 
 
 def test_care_queue_falls_back_to_polarity_and_scrubs_excerpts():
@@ -157,19 +191,35 @@ def test_care_queue_falls_back_to_polarity_and_scrubs_excerpts():
     scores = _scores([-0.8, 0.5])  # lexicon-style: emotions are NaN
     q = care_queue(reviews, scores, None)
     assert list(q["user_id"]) == ["u1"] and q.iloc[0]["signal"] == "polarity"
-    assert len(q.iloc[0]["excerpt"]) <= 200 and "555" not in q.iloc[0]["excerpt"]
+    assert len(q.iloc[0]["clause"]) <= 200 and "555" not in q.iloc[0]["clause"]
     assert excerpt("x" * 500).endswith("\u2026") and len(excerpt("x" * 500)) <= 200
-    assert excerpt("Great kettle. Mail bob@example.com, it leaked!") in ("Mail [email], it leaked!", "Great kettle.")
+    assert excerpt("Great kettle. Mail bob@example.com, it leaked!") == "Mail [email], it leaked!"
+    assert excerpt("Great kettle. Mail bob@example.com, it leaked!", most="positive") == "Great kettle."
     assert care_queue(reviews.iloc[:0], scores.iloc[:0], None).empty
 
 
-def test_care_queue_on_demo_shop():
+def test_care_queue_on_demo_shop_shows_true_complaints():
     shop, scores, users = demo_data()
     q = care_queue(shop.reviews, scores, users, top=20)
     assert 0 < len(q) <= 20 and q["user_id"].is_unique
-    assert (q["excerpt"].str.len() <= 200).all() and (q["excerpt"].str.len() > 0).all()
+    assert (q["clause"].str.len() <= 200).all() and (q["clause"].str.len() > 0).all()
     newest = shop.reviews["timestamp"].max()
     assert (q["review_time"] >= newest - pd.Timedelta(days=30)).all()
+    # every entry quotes its own review, with that review's stars
+    rev = shop.reviews.set_index("review_id")
+    for _, r in q.iterrows():
+        body = f"{rev.loc[r['review_id'], 'title']}. {rev.loc[r['review_id'], 'text']}"
+        assert r["clause"].rstrip("\u2026") in body and r["rating"] == rev.loc[r["review_id"], "rating"]
+    # against the planted truth (every aspect sentence the generator wrote, with its polarity),
+    # over the whole period so that every complaining user may enter
+    whole = care_queue(shop.reviews, scores, users, window_days=800, top=10**6)
+    truth = shop.review_aspects
+    planted = set(zip(truth.loc[truth["polarity"] < 0, "review_id"], truth.loc[truth["polarity"] < 0, "aspect"]))
+    praise = set(zip(truth.loc[truth["polarity"] > 0, "review_id"], truth.loc[truth["polarity"] > 0, "aspect"]))
+    named = whole.loc[whole["aspect"].notna()]
+    pairs = list(zip(named["review_id"], named["aspect"]))
+    assert np.mean([p in planted for p in pairs]) >= 0.85
+    assert np.mean([p in praise for p in pairs]) <= 0.03
 
 
 # --------------------------------------------------------------------------------------
@@ -228,5 +278,5 @@ def test_cli_parsers_and_run_command(demo_ws, tmp_path):
     runs = demo_ws.read_table("runs")
     assert list(runs["command"]) == ["segment", "care", "monitor"] and (runs["status"] == "ok").all()
     bad = parser.parse_args(["segment", "--config", str(tmp_path / "missing.toml")])
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="does not exist"):
         profile_commands.run_command(bad, demo_ws, out)

@@ -99,7 +99,10 @@ def test_wheel_installs_only_the_emorec_namespace(tmp_path):
         assert f"emorec/{stage}/__init__.py" in names
     for data in ("emorec/sentiment/models/default/adapter.safetensors", "emorec/sentiment/models/default/config.json",
                  "emorec/sentiment/default_aspects.toml", "emorec/profiles/default_segments.toml",
-                 "emorec/jobs/evaluation/example_variants.toml"):
+                 "emorec/jobs/evaluation/example_variants.toml",
+                 "emorec/profiles/templates/base.html.j2", "emorec/profiles/templates/macros.html.j2",
+                 "emorec/profiles/templates/report.css", "emorec/profiles/templates/segment_report.html.j2",
+                 "emorec/jobs/evaluation/templates/evaluation_report.html.j2"):
         assert data in names, f"{data} is missing from the wheel"
     entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "emorec = emorec.jobs.cli:main" in entry

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emorec.profiles.clusters import cluster_users, kmeans, silhouette_score
+from emorec.common.errors import ConfigError
+from emorec.profiles.clusters import cluster_users, kmeans
 from emorec.profiles.export import export_segments, load_salt, pseudonymize_ids, safe_output_path
 from emorec.profiles.segments import (
     DEFAULT_SEGMENTS_FILE,
@@ -272,7 +273,7 @@ def test_from_toml_with_table_rules_and_unassigned(tmp_path):
     path.write_text("[[segment]\n")
     with pytest.raises(ValueError, match="not valid TOML"):
         SegmentConfig.from_toml(path)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="does not exist"):
         SegmentConfig.from_toml(tmp_path / "missing.toml")
 
 
@@ -337,19 +338,20 @@ def test_clusters_ignore_missing_emotions_and_tiny_inputs():
     assert cluster_users(make_profiles(4), k=2).k == 2
 
 
-def test_silhouette_matches_brute_force_and_kmeans_is_sane():
+def test_kmeans_is_seeded_and_k_is_chosen_on_a_sample_for_many_users():
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(0, 0.3, (20, 2)), rng.normal(3, 0.3, (20, 2))])
-    labels, centers, inertia = kmeans(X, 2, seed=1)
+    labels, _, inertia = kmeans(X, 2, seed=1)
     assert len(set(labels[:20])) == 1 and len(set(labels[20:])) == 1 and labels[0] != labels[-1]
-    D = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
-    s = []
-    for i in range(len(X)):
-        same = labels == labels[i]
-        a = D[i, same & (np.arange(len(X)) != i)].mean()
-        b = D[i, ~same].mean()
-        s.append((b - a) / max(a, b))
-    assert silhouette_score(X, labels) == pytest.approx(np.mean(s))
+    assert inertia == pytest.approx(sum(((X[labels == c] - X[labels == c].mean(0)) ** 2).sum() for c in (0, 1)))
+    assert (kmeans(X, 2, seed=1)[0] == labels).all()
+    with pytest.raises(ConfigError, match="1..40"):
+        kmeans(X, 41)
+    # more users than fit_sample: k is chosen on a seeded sample, then fitted on everyone
+    df = _planted()
+    res = cluster_users(df.drop(columns="_group"), seed=0, fit_sample=60, sample_size=40)
+    assert res.k == 3 and any("seeded sample of 60" in n for n in res.notes)
+    assert (pd.crosstab(df["_group"], res.assignments["cluster"]).gt(0).sum(axis=1) == 1).all()
 
 
 # --------------------------------------------------------------------------------------
