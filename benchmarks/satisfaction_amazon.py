@@ -8,7 +8,10 @@ For every test (user, item) pair - a review the model has not seen - predict P(s
   factorisation of the stars (``mf``), and LightGBM on the star features alone
   (``lightgbm_stars``: the strongest star-only model);
 * the emotional model: LightGBM on every feature group (``lightgbm_all``: stars, polarity,
-  emotions, aspects, monitor signals), and its ablation per group (``drop_<group>``).
+  emotions, aspects, monitor signals), and its ablation per group (``drop_<group>``);
+* ``lightgbm_selected``: what :func:`recommender.satisfaction.tune` recommends for this shop -
+  every group if they beat stars alone on the validation pairs (paired bootstrap, p < 0.1),
+  else stars alone (the features that do not pay are dropped).
 
 Two splits: **leave-last-out** (each user's last review is the test pair) and a **global
 time split** (reviews after a cutoff by users seen before it; the cutoff leaves ``--test-share``
@@ -20,7 +23,10 @@ part only (what was known when the model was trained), each pair only reviews wr
 its own time.
 
 Paired tests: bootstrap over users (``--boot`` resamples; a user's pairs move together and
-both AUCs are recomputed on every resample), two-sided p-values.
+both AUCs are recomputed on every resample), two-sided p-values, Holm-adjusted across the
+comparisons of the emotional model within a split (``p_holm``). An ablation refits the model
+with its own early-stopped rounds, so a small difference from a group with no gain share is
+refitting noise, not the group's contribution: read it with the gain shares.
 
 Reviews are scored with the shipped transformer (int8; ``--scorer lexicon`` for VADER, which
 gives no emotions: the emotions group is then empty) and cached per dataset fingerprint and
@@ -54,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from score_cache import AMAZON, ROOT, dataset_name, load_file, review_scores  # noqa: E402
 
+from emorec.jobs.evaluation.stats import adjust_pvalues  # noqa: E402
 from emorec.recommender.metrics import auc, log_loss, paired_auc_bootstrap  # noqa: E402
 from emorec.recommender.satisfaction import (  # noqa: E402
     GROUPS,
@@ -96,6 +103,9 @@ def run_split(name: str, spec: dict, scores: pd.DataFrame, has_emotions: bool, n
     val_auc = {"means": max(t["auc"] for t in tuned["means"]["trials"]), "mf": max(t["auc"] for t in tuned["mf"]["trials"]),
                "lightgbm_stars": tuned["lightgbm"]["stars"]["validation_auc"],
                "lightgbm_all": tuned["lightgbm"]["+".join(GROUPS)]["validation_auc"]}
+    selected = tuned["selected"]["groups"]
+    configs["lightgbm_selected"] = tuned["lightgbm"][selected]["config"]
+    val_auc["lightgbm_selected"] = tuned["lightgbm"][selected]["validation_auc"]
     skipped = {}
     for g in EMOTIONAL_GROUPS:
         if g == "emotions" and not has_emotions:
@@ -131,6 +141,10 @@ def run_split(name: str, spec: dict, scores: pd.DataFrame, has_emotions: bool, n
                                                                  n_boot=n_boot, seed=seed)
     tests["lightgbm_stars_vs_mf"] = paired_auc_bootstrap(y, preds["mf"], preds["lightgbm_stars"], users, n_boot=n_boot,
                                                          seed=seed)
+    # Holm across the family of comparisons of the emotional model (baselines and ablations)
+    family = [k for k in tests if k.startswith("lightgbm_all_vs_")]
+    for k, p in zip(family, adjust_pvalues([tests[k]["p"] for k in family], "holm")):
+        tests[k]["p_holm"] = float(p)
     # the claim must hold against every star-only model, not only the one validation preferred
     vs = {b: tests[f"lightgbm_all_vs_{b}"] for b in STAR_ONLY}
     weakest = min(vs, key=lambda b: vs[b]["diff"])
@@ -142,6 +156,7 @@ def run_split(name: str, spec: dict, scores: pd.DataFrame, has_emotions: bool, n
            "unsatisfied_test_pairs": int((y == 0).sum()), "validation_pairs": int(len(val.test)),
            "cutoff": spec.get("cutoff"), "validation_cutoff": spec.get("validation_cutoff"),
            "results": results, "paired_tests": tests, "target": target, "skipped": skipped,
+           "selected_on_validation": {"groups": selected, "validation_test": tuned["selected"]["validation_test"]},
            "importances": importances, "tuning_seconds": round(tune_s, 1),
            "tuning": {"means": tuned["means"]["trials"], "mf": tuned["mf"]["trials"],
                       **{f"lightgbm[{k}]": v["trials"] for k, v in tuned["lightgbm"].items()}}}
@@ -238,9 +253,13 @@ def _print_split(name: str, res: dict) -> None:
         print(f"  {v:22s} {r['auc']:7.4f} {r['log_loss']:9.4f} {r['validation_auc']:8.4f}  {r['config']}")
     for v, why in res["skipped"].items():
         print(f"  {v:22s} skipped: {why}")
-    print("  paired bootstrap over users (AUC difference, 95% CI, p):")
+    print("  paired bootstrap over users (AUC difference, 95% CI, p, Holm-adjusted p over the lightgbm_all family):")
     for k, r in res["paired_tests"].items():
-        print(f"    {k:34s} {r['diff']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]  p = {r['p']:.3g}")
+        holm = f"  (Holm {r['p_holm']:.3g})" if "p_holm" in r else ""
+        print(f"    {k:34s} {r['diff']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]  p = {r['p']:.3g}{holm}")
+    sel = res["selected_on_validation"]
+    print(f"  chosen on validation (text groups kept only if they beat stars alone, p < 0.1): {sel['groups']} "
+          f"(validation AUC {sel['validation_test']['diff']:+.4f}, p = {sel['validation_test']['p']:.3g})")
     tg = res["target"]
     print(f"  target (AUC >= every star-only model + {tg['required_gain']}, p < 0.05): smallest gain "
           f"{tg['gain']:+.4f} (vs {tg['strongest_star_only_on_test']}), p = {tg['p']:.3g}; vs the star-only model validation "

@@ -72,7 +72,9 @@ from pydantic import Field, field_validator
 from safetensors.numpy import load_file, save_file
 
 from emorec.common.errors import ArtifactError, ConfigError, InputError, NothingToLearnError
-from emorec.profiles.config import StrictConfig
+from emorec.profiles.aggregate import EKMAN
+from emorec.profiles.config import ProfileConfig, StrictConfig
+from emorec.profiles.users import rating_valence
 
 from .history import NO_TIME, PrefixIndex, seconds
 from .outcomes import REGRETTED, SATISFIED, UNKNOWN, OutcomeConfig, review_outcomes
@@ -88,7 +90,6 @@ __all__ = [
 #: Feature groups of the LightGBM model, in column order.
 GROUPS = ("stars", "polarity", "emotions", "aspects", "monitor")
 ARTIFACT_FORMAT = 1
-EKMAN = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral")
 USER_EKMAN = ("anger", "disgust", "sadness", "joy")
 DAY = 86_400
 
@@ -407,10 +408,12 @@ class _Aggregates:
         y0, reg0 = np.nan_to_num(hist.y), np.nan_to_num(hist.regret)
         has_v = np.isfinite(hist.valence)
         v0 = np.where(has_v, hist.valence, 0.0)
-        neg = (has_v & (hist.valence < -0.05)).astype(np.float64)
+        # "negative review" and the rating-text gap as the profiles define them
+        neg = (has_v & (hist.valence < -ProfileConfig().negative_valence)).astype(np.float64)
         pn, pp = np.nan_to_num(hist.p_negative), np.nan_to_num(hist.p_positive)
         has_gap = has_r & has_v
-        gap0 = np.where(has_gap, (hist.rating - 3.0) / 2.0 - np.where(has_v, hist.valence, 0.0), 0.0)
+        stars_as_valence = rating_valence(pd.Series(hist.rating)).to_numpy()
+        gap0 = np.where(has_gap, stars_as_valence - np.where(has_v, hist.valence, 0.0), 0.0)
         has_ek = np.isfinite(hist.ekman).all(axis=1)
         ek0 = np.where(has_ek[:, None], np.nan_to_num(hist.ekman), 0.0)
         thr = config.complaint_sentiment
@@ -930,7 +933,8 @@ DEFAULT_GRID: dict[str, list] = {
 
 
 def tune(config: SatisfactionConfig, train: pd.DataFrame, valid: pd.DataFrame, scores: pd.DataFrame | None = None,
-         grid: dict[str, list] | None = None, lightgbm_groups: list[list[str]] | None = None) -> dict:
+         grid: dict[str, list] | None = None, lightgbm_groups: list[list[str]] | None = None,
+         select_p: float = 0.1) -> dict:
     """Choose the settings of every model by AUC on validation pairs (never on test pairs).
 
     Parameters
@@ -946,15 +950,22 @@ def tune(config: SatisfactionConfig, train: pd.DataFrame, valid: pd.DataFrame, s
         dicts); :data:`DEFAULT_GRID` by default.
     lightgbm_groups : list of list of str, optional
         Group sets whose LightGBM parameters are each searched (default: all groups, and stars
-        only). Any other group set reuses the parameters of the first set that contains it,
+        only); ``selected`` compares the first set with stars alone. Any other group set reuses the parameters of the first set that contains it,
         with its own number of rounds from early stopping (see :func:`fit_rounds`).
+
+    select_p : float
+        The text groups are kept (``selected``) only when all groups beat stars alone on the
+        validation pairs with a paired-bootstrap p below this.
 
     Returns
     -------
     dict
         ``means`` / ``mf``: the chosen config (``config``) and every trial (``trials``);
         ``lightgbm``: per group set (key ``"+".join(groups)``) the chosen config (with
-        ``n_estimators`` = the early-stopped rounds) and the trials.
+        ``n_estimators`` = the early-stopped rounds) and the trials; ``selected`` (when both
+        all groups and stars alone were searched): the key of the group set to use and the
+        validation test that chose it - the features that do not pay on this shop's
+        validation pairs are dropped.
     """
     from .metrics import auc
 
@@ -966,7 +977,9 @@ def tune(config: SatisfactionConfig, train: pd.DataFrame, valid: pd.DataFrame, s
 
     def score(cfg: SatisfactionConfig, **fit_kw) -> tuple[float, SatisfactionModel]:
         model = SatisfactionModel(cfg).fit(train, scores, **fit_kw)
-        return auc(y, model.decision_function(valid, train, scores)), model
+        raw = model.decision_function(valid, train, scores)
+        model.validation_scores_ = raw
+        return auc(y, raw), model
 
     trials = []
     for su in grid["shrink"]:
@@ -989,21 +1002,36 @@ def tune(config: SatisfactionConfig, train: pd.DataFrame, valid: pd.DataFrame, s
 
     out["lightgbm"] = {}
     big = config.lightgbm.model_copy(update={"n_estimators": max(config.lightgbm.n_estimators, 2000)})
-    for groups in lightgbm_groups or [list(GROUPS), ["stars"]]:
-        trials = []
+    best_scores = {}
+    group_sets = lightgbm_groups or [list(GROUPS), ["stars"]]
+    for groups in group_sets:
+        trials, fitted = [], []
         for margin in grid["base_margin"]:
             for params in grid["lightgbm"]:
                 cfg = config.model_copy(update={"model": "lightgbm", "groups": list(groups), "base_margin": margin,
                                                 "lightgbm": big.model_copy(update=params)})
                 value, model = score(cfg, eval_pairs=valid, eval_history=train)
                 trials.append({"base_margin": margin, **params, "rounds": model.best_iteration_, "auc": value})
+                fitted.append(model.validation_scores_)
         best = max(trials, key=lambda r: r["auc"])
+        best_scores["+".join(g for g in GROUPS if g in groups)] = fitted[trials.index(best)]
         chosen = {k: best[k] for k in best if k not in ("auc", "rounds", "base_margin")}
         cfg = config.model_copy(update={"model": "lightgbm", "groups": list(groups), "base_margin": best["base_margin"],
                                         "lightgbm": config.lightgbm.model_copy(
             update={**chosen, "n_estimators": int(best["rounds"] or config.lightgbm.n_estimators)})})
         out["lightgbm"]["+".join(cfg.groups)] = {"config": cfg, "trials": trials, "validation_auc": best["auc"]}
         log.info("satisfaction tuning: lightgbm %s %s -> validation AUC %.4f", groups, best, best["auc"])
+    # do the text groups pay? keep them only when they beat stars alone on validation (paired bootstrap)
+    full, stars = "+".join(g for g in GROUPS if g in group_sets[0]), "stars"
+    if full in best_scores and stars in best_scores:
+        from .metrics import paired_auc_bootstrap
+
+        test = paired_auc_bootstrap(y, best_scores[stars], best_scores[full], valid["user_id"].astype(str).to_numpy(),
+                                    n_boot=1000, seed=config.lightgbm.seed)
+        keep = test["diff"] > 0 and test["p"] < select_p
+        out["selected"] = {"groups": full if keep else stars, "validation_test": test, "threshold_p": select_p}
+        log.info("satisfaction tuning: text groups %s on validation (AUC %+.4f, p = %.3g)",
+                 "kept" if keep else "dropped", test["diff"], test["p"])
     return out
 
 
