@@ -689,8 +689,21 @@ class SatisfactionModel:
             Validation pairs and their history: LightGBM stops early on their AUC and keeps
             ``best_iteration_`` rounds.
         """
-        c = self.config
         history = pairs if history is None else history
+        design = self._fit_state(pairs, scores, history)
+        self.booster_ = None
+        self.best_iteration_ = None
+        if self.config.model == "lightgbm":
+            valid = None
+            if eval_pairs is not None:
+                valid = self._labelled_design(eval_pairs, eval_history if eval_history is not None else history, scores)
+            self._fit_from_design(design, valid)
+        return self
+
+    def _fit_state(self, pairs: pd.DataFrame, scores: pd.DataFrame | None, history: pd.DataFrame) -> dict:
+        """Fit everything but the booster (rates, MF, calibrations); the training design with every
+        group the config names (``X``, ``names``, ``groups``, ``y``, ``means_raw``, ``mf_raw``)."""
+        c = self.config
         y = pair_labels(pairs, scores, c.outcome)
         known = np.isfinite(y)
         self.n_unknown_ = int((~known).sum())
@@ -715,24 +728,42 @@ class SatisfactionModel:
             self.users_, self.items_ = hist.users, hist.items
             mf_raw = self._oof_mf(pairs, hist, u, i)
             self.calibration_["mf"] = _logit_fit(mf_raw, y)
-        self.booster_ = None
-        self.best_iteration_ = None
+        design = {"y": y, "means_raw": means_raw, "mf_raw": mf_raw}
         if c.model == "lightgbm":
             X, names = agg.features(u, i, t, c.groups, means_raw, mf_raw, self.has_emotions_)
-            if X.shape[1] == 0:
-                raise ConfigError(f"satisfaction model has no features: groups {c.groups} give none on this data")
-            self.feature_names_ = names
-            self.feature_groups_ = [agg.groups_of[n] for n in names]
-            margin = self._margin(means_raw, mf_raw)
-            valid = None
-            if eval_pairs is not None:
-                ye = pair_labels(eval_pairs, scores, c.outcome)
-                ek = np.isfinite(ye)
-                Xe, me = self._design(eval_pairs.loc[ek].reset_index(drop=True),
-                                      eval_history if eval_history is not None else history, scores)
-                valid = (Xe, ye[ek], me)
-            self._fit_booster(X, y, margin, valid)
-        return self
+            design.update(X=X, names=names, groups=[agg.groups_of[n] for n in names])
+        return design
+
+    def _labelled_design(self, pairs: pd.DataFrame, history, scores: pd.DataFrame | None) -> dict:
+        """The design of the pairs with a known outcome (validation pairs), with their labels."""
+        y = pair_labels(pairs, scores, self.config.outcome)
+        known = np.isfinite(y)
+        design = self._design_all(pairs.loc[known].reset_index(drop=True), history, scores)
+        design["y"] = y[known]
+        return design
+
+    def _fit_from_design(self, design: dict, valid: dict | None) -> None:
+        """Fit the booster on the columns of ``design`` whose group the config names."""
+        c = self.config
+        cols = [j for j, g in enumerate(design["groups"]) if g in c.groups]
+        if not cols:
+            raise ConfigError(f"satisfaction model has no features: groups {c.groups} give none on this data")
+        self.feature_names_ = [design["names"][j] for j in cols]
+        self.feature_groups_ = [design["groups"][j] for j in cols]
+        margin = self._margin(design["means_raw"], design["mf_raw"])
+        vset = None
+        if valid is not None:
+            vcols = [valid["names"].index(n) for n in self.feature_names_]
+            vset = (valid["X"][:, vcols], valid["y"], self._margin(valid["means_raw"], valid["mf_raw"]))
+        self._fit_booster(design["X"][:, cols], design["y"], margin, vset)
+
+    def _raw_from_design(self, design: dict) -> np.ndarray:
+        """Booster margin plus the starting log-odds for a design built with at least the model's groups."""
+        cols = [design["names"].index(n) for n in self.feature_names_]
+        X = design["X"][:, cols]
+        raw = self.booster_.predict(X, raw_score=True) if self.booster_.num_trees() else np.zeros(len(X))
+        margin = self._margin(design["means_raw"], design["mf_raw"])
+        return raw if margin is None else raw + margin
 
     def _oof_mf(self, pairs: pd.DataFrame, hist: HistoryTable, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         """MF predictions for the training pairs from models fitted without the pair's fold."""
@@ -791,9 +822,8 @@ class SatisfactionModel:
         if not hasattr(self, "mu_"):
             raise RuntimeError("SatisfactionModel is not fitted; call fit() first")
 
-    def _design(self, pairs: pd.DataFrame, history: pd.DataFrame,
-                scores: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Feature matrix and starting log-odds of ``pairs`` (LightGBM)."""
+    def _design_all(self, pairs: pd.DataFrame, history, scores: pd.DataFrame | None) -> dict:
+        """Features (every group the config names) and baseline predictions of ``pairs``."""
         c = self.config
         hist = history if isinstance(history, HistoryTable) else HistoryTable(history, scores, c.outcome)
         agg = _Aggregates(hist, c, self.mu_)
@@ -801,10 +831,8 @@ class SatisfactionModel:
         means_raw = agg.means_raw(u, i, t)
         mf_raw = self._mf_predict(pairs) if c.needs_mf() else None
         X, names = agg.features(u, i, t, c.groups, means_raw, mf_raw, self.has_emotions_)
-        if names != self.feature_names_:
-            raise InputError(f"the history gives features {names}, the model was trained on {self.feature_names_} "
-                             "(score the history with the same scorer and aspect set)")
-        return X, self._margin(means_raw, mf_raw)
+        return {"X": X, "names": names, "groups": [agg.groups_of[n] for n in names], "means_raw": means_raw,
+                "mf_raw": mf_raw}
 
     def _mf_predict(self, pairs: pd.DataFrame) -> np.ndarray:
         return self.mf_.predict(self.users_.index(pairs["user_id"].astype(str)),
@@ -815,9 +843,11 @@ class SatisfactionModel:
         self._check_fitted()
         c = self.config
         if c.model == "lightgbm":
-            X, margin = self._design(pairs, history, scores)
-            raw = self.booster_.predict(X, raw_score=True) if self.booster_.num_trees() else np.zeros(len(X))
-            return raw if margin is None else raw + margin
+            design = self._design_all(pairs, history, scores)
+            if design["names"] != self.feature_names_:
+                raise InputError(f"the history gives features {design['names']}, the model was trained on "
+                                 f"{self.feature_names_} (score the history with the same scorer and aspect set)")
+            return self._raw_from_design(design)
         if c.model == "mf":
             return self._mf_predict(pairs)
         hist = HistoryTable(history, scores, c.outcome)
@@ -974,18 +1004,16 @@ def tune(config: SatisfactionConfig, train: pd.DataFrame, valid: pd.DataFrame, s
     known = np.isfinite(y)
     valid, y = valid.loc[known].reset_index(drop=True), y[known]
     out: dict = {}
-
-    def score(cfg: SatisfactionConfig, **fit_kw) -> tuple[float, SatisfactionModel]:
-        model = SatisfactionModel(cfg).fit(train, scores, **fit_kw)
-        raw = model.decision_function(valid, train, scores)
-        model.validation_scores_ = raw
-        return auc(y, raw), model
+    # the history and its arrays are built once; each trial recomputes only what its settings change
+    hist = HistoryTable(train, scores, config.outcome)
+    mu = float(np.nanmean(hist.y))
+    u, i, t = _pairs_arrays(valid, hist)
 
     trials = []
     for su in grid["shrink"]:
         for si in grid["shrink"]:
             cfg = config.model_copy(update={"model": "means", "shrink_user": su, "shrink_item": si})
-            trials.append({"shrink_user": su, "shrink_item": si, "auc": score(cfg)[0]})
+            trials.append({"shrink_user": su, "shrink_item": si, "auc": auc(y, _Aggregates(hist, cfg, mu).means_raw(u, i, t))})
     best = max(trials, key=lambda r: r["auc"])
     config = config.model_copy(update={"shrink_user": best["shrink_user"], "shrink_item": best["shrink_item"]})
     out["means"] = {"config": config.model_copy(update={"model": "means"}), "trials": trials}
@@ -993,26 +1021,35 @@ def tune(config: SatisfactionConfig, train: pd.DataFrame, valid: pd.DataFrame, s
 
     trials = []
     for params in grid["mf"]:
-        cfg = config.model_copy(update={"model": "mf", "mf": config.mf.model_copy(update=params)})
-        trials.append({**params, "auc": score(cfg)[0]})
+        mf = BiasedMF(config.mf.model_copy(update=params)).fit(hist.u, hist.i, hist.rating, len(hist.users), len(hist.items))
+        trials.append({**params, "auc": auc(y, mf.predict(u, i))})
     best = max(trials, key=lambda r: r["auc"])
     config = config.model_copy(update={"mf": config.mf.model_copy(update={k: best[k] for k in best if k != "auc"})})
     out["mf"] = {"config": config.model_copy(update={"model": "mf"}), "trials": trials}
     log.info("satisfaction tuning: mf %s -> validation AUC %.4f", best, best["auc"])
 
-    out["lightgbm"] = {}
+    # LightGBM: one fitted state (rates, MF and its out-of-fold predictions, every feature) for all trials
     big = config.lightgbm.model_copy(update={"n_estimators": max(config.lightgbm.n_estimators, 2000)})
-    best_scores = {}
     group_sets = lightgbm_groups or [list(GROUPS), ["stars"]]
+    base = SatisfactionModel(config.model_copy(update={"model": "lightgbm", "groups": list(GROUPS), "base_margin": "mf"}))
+    design = base._fit_state(train, scores, train)
+    vdesign = base._design_all(valid, hist, scores)
+    vdesign["y"] = y
+    state = {k: v for k, v in base.__dict__.items() if k != "config"}
+    out["lightgbm"] = {}
+    best_scores = {}
     for groups in group_sets:
         trials, fitted = [], []
         for margin in grid["base_margin"]:
             for params in grid["lightgbm"]:
                 cfg = config.model_copy(update={"model": "lightgbm", "groups": list(groups), "base_margin": margin,
                                                 "lightgbm": big.model_copy(update=params)})
-                value, model = score(cfg, eval_pairs=valid, eval_history=train)
-                trials.append({"base_margin": margin, **params, "rounds": model.best_iteration_, "auc": value})
-                fitted.append(model.validation_scores_)
+                model = SatisfactionModel(cfg)
+                model.__dict__.update(state)
+                model._fit_from_design(design, vdesign)
+                raw = model._raw_from_design(vdesign)
+                trials.append({"base_margin": margin, **params, "rounds": model.best_iteration_, "auc": auc(y, raw)})
+                fitted.append(raw)
         best = max(trials, key=lambda r: r["auc"])
         best_scores["+".join(g for g in GROUPS if g in groups)] = fitted[trials.index(best)]
         chosen = {k: best[k] for k in best if k not in ("auc", "rounds", "base_margin")}

@@ -199,7 +199,6 @@ def test_seconds_orders_missing_times_first():
     assert s[1] < s[0]
 
 
-@pytest.mark.slow
 def test_tune_chooses_on_validation_and_keeps_features_that_pay(shop):
     _, scores, train, _ = shop
     cut = pd.Timestamp("2021-01-01", tz="UTC") + pd.Timedelta(days=380)
