@@ -5,9 +5,16 @@ chronologically last review is the test item (ties by file order), all earlier r
 full ranking over every item the user has not reviewed in training, HR@10 / NDCG@10 over the
 1,429 test users. Reviews are scored with the default scorer, the transformer with the shipped
 emotion model (trained on GoEmotions only, so no Amazon label reaches the features), int8 on the
-CPU; the scores are cached under ``benchmarks/results/cache/`` keyed by model version and text
-hashes. ``--scorer lexicon`` uses VADER instead (emotion columns stay empty: the emotional
+CPU; the scores are cached under ``benchmarks/results/cache/`` keyed by the data's fingerprint and
+the model version (``benchmarks/score_cache.py``: a second dataset never overwrites the first's
+cache). ``--scorer lexicon`` uses VADER instead (emotion columns stay empty: the emotional
 features are then polarity, valence and aspects).
+
+Any review file works (``--reviews``); the results are named after it. The protocol check
+compares with the reference figures of ``../shared/data/README.md`` only when the data is that
+file (same review ids and texts); on any other file it prints the baselines' figures without a
+reference. Two runs with the same ``--seed`` give identical figures (everything is seeded and
+single-threaded where threads would change results; only the timings differ).
 
 1. Tuning: a validation split carved from the training part (each user's last *training*
    review); every model - popular (recency-aware option), ItemKNN, EASE, ALS, BPR and the
@@ -29,14 +36,14 @@ features are then polarity, valence and aspects).
    one user at a time (median over 200 users).
 
     python benchmarks/recommend_amazon.py [--reviews FILE] [--scorer transformer|lexicon] [--trials 10]
-                                          [--seeds 5] [--repeat 3] [--hide-stars]
+                                          [--seeds 5] [--repeat 3] [--hide-stars] [--seed 0]
 
 ``--hide-stars`` drops every star rating first (a shop without stars): the same comparison where
 the text is the only judgement a customer leaves (the baselines use binary interactions and are
 unaffected).
 
-Prints a table and writes ``benchmarks/results/recommend_amazon.json``. Skips with a message
-when the data file is absent.
+Prints a table and writes ``benchmarks/results/recommend_<dataset>_<scorer>[_hide-stars].json``
+(``<dataset>``: the file name without suffixes). Skips with a message when the data file is absent.
 """
 
 from __future__ import annotations
@@ -52,18 +59,16 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from score_cache import AMAZON, ROOT, data_fingerprint, dataset_name, load_file, review_scores  # noqa: E402
 
 from emorec import sentiment  # noqa: E402
-from emorec.jobs.loaders import load_reviews  # noqa: E402
-from emorec.jobs.pipeline import clean_reviews  # noqa: E402
 from emorec.recommender import RecommendationService, ServiceConfig  # noqa: E402
 from emorec.recommender.metrics import evaluate_lists  # noqa: E402
 from emorec.recommender.splits import leave_last_out, validation_split  # noqa: E402
 from emorec.recommender.tuning import tune  # noqa: E402
 
-AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
-OUT = ROOT / "benchmarks/results/recommend_amazon.json"
 BASELINES = ("popular", "itemknn", "ease", "als", "bpr")
 K = 10
 
@@ -81,6 +86,10 @@ def paired(a: np.ndarray, b: np.ndarray) -> dict:
 
 #: HR@10 / NDCG@10 of the reference table in ../shared/data/README.md (binary interactions).
 REFERENCE = {"ease": [0.13, 0.066], "itemknn": [0.106, 0.054], "als": [0.095, 0.049], "popular": [0.078, 0.044], "bpr": [0.033, 0.017]}
+#: :func:`score_cache.data_fingerprint` of the file the reference figures were measured on
+#: (reviews_Musical_Instruments_5.json.gz as loaded and cleaned by emorec): the reference is
+#: shown for that data only.
+REFERENCE_FINGERPRINT = "daebdd10c42b8586"
 
 
 def main() -> int:
@@ -92,16 +101,23 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=5, help="LightGBM seeds for the robustness refits")
     ap.add_argument("--hide-stars", action="store_true",
                     help="drop the star ratings (a shop without stars): what the text's emotions add then")
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the tuning draws and of the hybrid's LightGBM")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default benchmarks/results/recommend_<dataset>_<scorer>[_hide-stars].json")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if not args.reviews.exists():
         print(f"SKIP: {args.reviews} not found (../shared/data is absent)")
         return 0
     t_start = time.perf_counter()
-    reviews = clean_reviews(load_reviews(args.reviews)).reviews
+    reviews = load_file(args.reviews)
+    dataset = dataset_name(args.reviews)
+    texts = sentiment.review_text(reviews["title"], reviews["text"])
+    is_reference_data = data_fingerprint(reviews, sentiment.text_hash(texts).to_numpy()) == REFERENCE_FINGERPRINT
+    out_path = args.out or ROOT / "benchmarks/results" / (
+        f"recommend_{dataset}_{args.scorer}{'_hide-stars' if args.hide_stars else ''}.json")
     t = time.perf_counter()
-    scores, cached = review_scores(reviews, args.scorer)
+    scores, cached, _ = review_scores(reviews, args.scorer, dataset)
     score_s = time.perf_counter() - t
     reviews = reviews[["review_id", "user_id", "item_id", "rating", "timestamp"]]
     if args.hide_stars:
@@ -121,16 +137,18 @@ def main() -> int:
                          ("als", {"factors": 32, "num_threads": 1}), ("bpr", {"factors": 64})):
         svc = RecommendationService(ServiceConfig(model=name, params=params)).fit(split.train)
         m = evaluate_lists(svc.recommend(users, n=K), split.test, ks=[K])
-        ref = REFERENCE[name]
+        ref = REFERENCE[name] if is_reference_data else None
         protocol_check[name] = {"params": params, "hr@10": float(m["hr@10"].mean()), "ndcg@10": float(m["ndcg@10"].mean()),
                                 "reference": ref}
         print(f"  protocol check {name:8s} {params}: HR@10 {m['hr@10'].mean():.4f} NDCG@10 {m['ndcg@10'].mean():.4f}"
-              f"  (reference {ref[0]:.3f} / {ref[1]:.3f})")
+              + (f"  (reference {ref[0]:.3f} / {ref[1]:.3f})" if ref else ""))
+    if not is_reference_data:
+        print("  (no reference figures: they exist for reviews_Musical_Instruments_5.json.gz only)")
 
     tuning, per_user, results = {}, {}, {}
     for name in BASELINES:
         t = time.perf_counter()
-        tuning[name] = tune(name, val, args.trials, scores=scores)
+        tuning[name] = tune(name, val, args.trials, scores=scores, seed=args.seed)
         tune_s = time.perf_counter() - t
         params = tuning[name]["best_params"]
         t = time.perf_counter()
@@ -147,7 +165,8 @@ def main() -> int:
                   "markov": {"decay": 0.5}, "ease_recent": {"decay": 0.5},
                   "ease_emotion": dict(tuning["ease"]["best_params"]), "profile": {}}
     t = time.perf_counter()
-    tuning["hybrid"] = tune("hybrid", val, args.trials, scores=scores, fixed={"generators": generators})
+    tuning["hybrid"] = tune("hybrid", val, args.trials, scores=scores, fixed={"generators": generators, "seed": args.seed},
+                            seed=args.seed)
     hyb_tune_s = time.perf_counter() - t
     hparams = tuning["hybrid"]["best_params"]
     print(f"  hybrid     tuned {({k: v for k, v in hparams.items() if k != 'generators'})}  ({hyb_tune_s:.0f}s tuning)")
@@ -173,7 +192,7 @@ def main() -> int:
     robustness, seed_mean = {}, {}
     for variant, emo in (("hybrid", True), ("hybrid_no_emotion", False)):
         vals, per_seed = [], []
-        for seed in range(args.seeds):
+        for seed in range(args.seed, args.seed + args.seeds):
             svc = services[variant] if seed == hparams.get("seed", 0) else RecommendationService(ServiceConfig(
                 model="hybrid", params={**hparams, "emotion_features": emo, "seed": seed})).fit(split.train, scores=scores)
             m = evaluate_lists(svc.recommend(users, n=K), split.test, ks=[K])["ndcg@10"].reindex(users).to_numpy()
@@ -229,18 +248,18 @@ def main() -> int:
         "all_users_under_1s": bool(timings["all_users_top10_s"] < 1.0),
         "single_user_under_10ms": bool(timings["single_user_median_ms"] < 10.0),
     }
-    report = {"data": str(args.reviews.name), "protocol": "leave-last-out, full ranking over unseen items, k=10",
+    report = {"data": str(args.reviews.name), "dataset": dataset, "seed": args.seed, "protocol": "leave-last-out, full ranking over unseen items, k=10",
               "test_users": len(users), "trials_per_model": args.trials, "results": results, "paired_tests": tests,
               "scorer": args.scorer, "stars_hidden": args.hide_stars, "robustness_seeds": robustness,
               "serving": timings, "targets": targets, "tuning": {k: v["trials"] for k, v in tuning.items()},
               "feature_importances_top15": dict(list(imp.items())[:15]), "gain_share_by_group": gain_shares(imp), "example": example,
-              "reference": REFERENCE, "protocol_check": protocol_check,
+              "reference": REFERENCE if is_reference_data else None, "protocol_check": protocol_check,
               "seconds_total": round(time.perf_counter() - t_start, 1)}
     for v in report["tuning"].values():
         for trial in v:
             trial["params"] = {k: val for k, val in trial["params"].items() if k != "generators"}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, default=str))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(report, indent=2, default=str))
 
     print(f"\n{'model':20s} {'HR@10':>7s} {'NDCG@10':>8s} {'val NDCG':>9s}  params")
     for name in (*BASELINES, "ease_recent", "markov", "hybrid", "hybrid_no_emotion"):
@@ -261,7 +280,7 @@ def main() -> int:
     print(f"ranker gain share by feature group: {report['gain_share_by_group']}")
     print(f"targets: {json.dumps(targets)}")
     print(f"example: {example[0]}")
-    print(f"wrote {args.out} ({report['seconds_total']}s)")
+    print(f"wrote {out_path} ({report['seconds_total']}s)")
     return 0
 
 
@@ -272,31 +291,6 @@ def gain_shares(importances: dict) -> dict[str, float]:
     for v in importances.values():
         out[v["group"]] = out.get(v["group"], 0.0) + v["gain"] / total
     return {k: round(v, 3) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
-
-
-def review_scores(reviews, scorer_name: str):
-    """Score columns for ``reviews`` (with ``review_id``), from the cache when it holds the same
-    texts scored by the same model version; ``(scores, cached)``."""
-    import pandas as pd
-
-    texts = sentiment.review_text(reviews["title"], reviews["text"])
-    hashes = sentiment.text_hash(texts).to_numpy()
-    if scorer_name == "lexicon":
-        scorer = sentiment.LexiconScorer()
-    else:
-        from emorec.sentiment.transformer import TransformerScorer
-
-        scorer = TransformerScorer(quantize=True)
-    cache = ROOT / "benchmarks/results/cache" / f"amazon_scores_{scorer.name}_{scorer.version}.parquet"
-    if cache.exists():
-        cached = pd.read_parquet(cache)
-        if len(cached) == len(reviews) and (cached["text_hash"].to_numpy() == hashes).all():
-            return cached.drop(columns="text_hash").assign(review_id=reviews["review_id"].to_numpy()), True
-    out = scorer.score(texts.tolist())
-    out.insert(0, "review_id", reviews["review_id"].to_numpy())
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    out.assign(text_hash=hashes).to_parquet(cache, index=False)
-    return out, False
 
 
 def sequential_reference(split, users, ease_params: dict, per_user: dict) -> dict:

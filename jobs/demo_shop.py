@@ -55,10 +55,26 @@ Only emotion- and aspect-aware methods can find it; the ground truth is in the
    users, so the burst is several times the item's normal rate. It is recorded in
    ``incidents`` and flagged in ``review_truth.incident``.
 
+4. **Defective items: purchases a customer regrets.** ``defect_share`` of the items (never the
+   burst's item) carry a hidden defect on their *strongest* aspect, the one they are bought
+   for ("the sturdy tent whose zip breaks"): the listing, the choice model and the latent
+   strengths do not show it, so carers of that aspect keep buying the item. Of an
+   ``aspect`` defect, a buyer who cares about the aspect regrets the purchase with probability
+   ``defect_regret_carer`` (0.85), any other buyer with ``defect_regret_other`` (0.1); a
+   ``general`` defect (``defect_general_share`` of the defective items) disappoints every buyer
+   with probability ``defect_regret_general`` (0.7). A regretted purchase gets one or two
+   stars and a text that complains about the defect aspect. Only reviews (and their aspects)
+   reveal a defect, and for an ``aspect`` defect only to buyers sensitive to the aspect, so a
+   satisfaction model that reads aspects can see the regret coming where star averages, diluted
+   by the buyers who do not care, cannot. ``review_truth.planted_regret`` marks these reviews,
+   ``defects`` lists the items and ``sensitivities`` every user's regret probability per aspect.
+
 Ground truth frames: ``users`` (cared aspect, harshness, favourite category),
 ``item_aspects`` (every item x aspect strength), ``review_aspects`` (one row per aspect
-sentence written, with its polarity), ``incidents`` and ``review_truth`` (per review: text
-tone, disagreement, sarcasm, incident, aspect-driven choice).
+sentence written, with its polarity), ``incidents``, ``defects`` (item, aspect, kind, purchases,
+regrets), ``sensitivities`` (user x aspect: cares, regret probability on a defect of it) and
+``review_truth`` (per review: text tone, disagreement, sarcasm, incident, aspect-driven choice,
+purchase of a defective item, planted regret).
 
 Examples
 --------
@@ -159,6 +175,14 @@ class DemoConfig(BaseModel):
         the window.
     incident_days
         Length of the burst window in days.
+    defect_share
+        Share of the items with a hidden defect on their strongest aspect (0 disables it).
+    defect_general_share
+        Share of the defective items whose defect disappoints every buyer (the others
+        disappoint the buyers who care about the aspect).
+    defect_regret_carer, defect_regret_other, defect_regret_general
+        Probability that a purchase of a defective item is regretted: by a buyer who cares about
+        the defect aspect / by any other buyer (``aspect`` defects) / by any buyer (``general``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -184,6 +208,11 @@ class DemoConfig(BaseModel):
     incident_aspect: str | None = None
     incident_min_reviews: int = Field(15, ge=1)
     incident_days: int = Field(14, ge=1)
+    defect_share: float = Field(0.05, ge=0, le=0.5)
+    defect_general_share: float = Field(0.3, ge=0, le=1)
+    defect_regret_carer: float = Field(0.85, ge=0, le=1)
+    defect_regret_other: float = Field(0.1, ge=0, le=1)
+    defect_regret_general: float = Field(0.7, ge=0, le=1)
 
     @field_validator("start")
     @classmethod
@@ -248,7 +277,15 @@ class DemoShop:
         Truth per review: review_id, tone (1..5, the sentiment the text was written with;
         for sarcasm its surface tone, 4 or 5),
         disagreement (stars disagree with text), sarcasm, incident, aspect_choice (item
-        drawn with the carer's aspect preference).
+        drawn with the carer's aspect preference), defect (a purchase of a defective item),
+        planted_regret (the defect made the buyer regret it: one or two stars, a complaint
+        about the defect aspect).
+    defects
+        Truth: item_id, aspect, kind (``aspect`` or ``general``), n_purchases, n_regrets.
+    sensitivities
+        Truth per user and aspect: user_id, aspect, cares (the user's cared aspect),
+        p_regret_aspect_defect (probability of regretting an item with an ``aspect`` defect
+        on this aspect).
     config
         The configuration the shop was generated from.
     """
@@ -261,6 +298,8 @@ class DemoShop:
     incidents: pd.DataFrame
     review_truth: pd.DataFrame | None = None
     config: DemoConfig | None = None
+    defects: pd.DataFrame | None = None
+    sensitivities: pd.DataFrame | None = None
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write the shop as files.
@@ -274,8 +313,9 @@ class DemoShop:
         -------
         dict of str to Path
             ``reviews`` and ``items`` (UTF-8 CSV with header), ``users``, ``item_aspects``,
-            ``review_aspects``, ``incidents`` and ``review_truth`` (Parquet under
-            ``truth/``) and ``readme`` (``README.md`` describing the planted signal).
+            ``review_aspects``, ``incidents``, ``review_truth``, ``defects`` and
+            ``sensitivities`` (Parquet under ``truth/``) and ``readme`` (``README.md``
+            describing the planted signal).
         """
         out = Path(out_dir)
         truth = out / "truth"
@@ -292,8 +332,9 @@ class DemoShop:
             "review_aspects": self.review_aspects,
             "incidents": self.incidents,
         }
-        if self.review_truth is not None:
-            frames["review_truth"] = self.review_truth
+        for name in ("review_truth", "defects", "sensitivities"):
+            if getattr(self, name) is not None:
+                frames[name] = getattr(self, name)
         for name, frame in frames.items():
             paths[name] = truth / f"{name}.parquet"
             frame.to_parquet(paths[name], index=False)
@@ -332,7 +373,12 @@ class DemoShop:
             " aspect sentence written.",
             "* `truth/incidents.parquet`: item_id, aspect, start, end, n_reviews.",
             "* `truth/review_truth.parquet`: review_id, tone, disagreement, sarcasm, incident,"
-            " aspect_choice.",
+            " aspect_choice, defect (a purchase of a defective item), planted_regret (the defect"
+            " made the buyer regret it).",
+            "* `truth/defects.parquet`: item_id, aspect, kind (aspect / general), n_purchases,"
+            " n_regrets.",
+            "* `truth/sensitivities.parquet`: user_id, aspect, cares, p_regret_aspect_defect"
+            " (the user's probability of regretting an item with an aspect defect on it).",
             "",
             "## Planted signal",
             "",
@@ -359,6 +405,24 @@ class DemoShop:
                 )
         else:
             lines.append("   * (no incident planted)")
+        lines += [
+            "4. **Defective items.** Items with a hidden defect on their strongest aspect (the"
+            " one carers of that aspect buy them for). Buyers who care about the aspect regret"
+            f" an `aspect` defect with probability {cfg.defect_regret_carer if cfg else 0.85:g},"
+            f" others with {cfg.defect_regret_other if cfg else 0.1:g}; a `general` defect"
+            f" disappoints any buyer with probability {cfg.defect_regret_general if cfg else 0.7:g}."
+            " A regretted purchase has one or two stars and complains about the defect aspect"
+            " (`review_truth.planted_regret`):",
+            "",
+        ]
+        if self.defects is not None and len(self.defects):
+            for row in self.defects.itertuples(index=False):
+                lines.append(
+                    f"   * item {row.item_id}, {row.kind} defect on {row.aspect}: {row.n_regrets} of"
+                    f" {row.n_purchases} purchases regretted"
+                )
+        else:
+            lines.append("   * (no defective items)")
         lines += [
             "",
             "Stars disagree with the text in about"
@@ -1216,8 +1280,10 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
     else:
         cfg = DemoConfig.model_validate({**config.model_dump(), **overrides}) if overrides else config
     t0 = time.perf_counter()
-    seeds = np.random.SeedSequence(cfg.seed).spawn(8)
-    r_items, r_users, r_inter, r_inc, r_rate, r_text, r_meta, r_dup = (
+    # nine independent streams; the ninth (defects) was added later: spawn keys are positional,
+    # so the first eight draw exactly what they drew before it existed
+    seeds = np.random.SeedSequence(cfg.seed).spawn(9)
+    r_items, r_users, r_inter, r_inc, r_rate, r_text, r_meta, r_dup, r_def = (
         np.random.default_rng(s) for s in seeds
     )
 
@@ -1246,6 +1312,7 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
     incident = np.zeros(n, dtype=bool)
     inc_rows: list[dict[str, Any]] = []
     inc_aspect = -1
+    inc_item = -1
     if cfg.incident:
         rank = np.argsort(-items.pop, kind="stable")
         lo = min(4, cfg.n_items - 1)
@@ -1323,9 +1390,36 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
     tone = np.where(incident, rating, tone)
     sarcasm &= ~incident
 
+    # ---- defective items: planted regrets ----------------------------------------------
+    defect_aspect = np.full(cfg.n_items, -1, dtype=np.int64)
+    defect_general = np.zeros(cfg.n_items, dtype=bool)
+    if cfg.defect_share > 0:
+        rank = np.argsort(-items.pop, kind="stable")
+        pool = rank[max(3, cfg.n_items // 20) : max(4, cfg.n_items // 2)]  # not the head, not the long tail
+        pool = pool[pool != inc_item]
+        n_def = min(max(1, int(round(cfg.defect_share * cfg.n_items))), pool.size)
+        chosen = np.sort(r_def.choice(pool, size=n_def, replace=False))
+        applicable = _MENTION_BASE[items.cat[chosen]] > 0
+        defect_aspect[chosen] = np.argmax(np.where(applicable, items.strength[chosen], -np.inf), axis=1)
+        defect_general[chosen] = r_def.random(n_def) < cfg.defect_general_share
+    d_asp = defect_aspect[item]
+    defect = (d_asp >= 0) & ~incident
+    p_regret = np.where(
+        defect_general[item],
+        cfg.defect_regret_general,
+        np.where(cared == d_asp, cfg.defect_regret_carer, cfg.defect_regret_other),
+    )
+    u_def = r_def.random((n, 2))
+    planted = defect & (u_def[:, 0] < p_regret)
+    rating = np.where(planted, np.where(u_def[:, 1] < 0.6, 1, 2), rating)
+    tone = np.where(planted, rating, tone)
+    disagree &= ~planted
+    sarcasm &= ~planted
+
     # ---- review text -----------------------------------------------------------------
     texts, titles, asp, pol, n_written = _write_texts(
-        cfg, r_text, items, item, cat, cared, tone, disagree, sarcasm, incident, inc_aspect
+        cfg, r_text, items, item, cat, cared, tone, disagree, sarcasm, incident, inc_aspect,
+        np.where(planted, d_asp, -1),
     )
 
     # ---- assemble ------------------------------------------------------------------
@@ -1400,6 +1494,27 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
             "sarcasm": sarcasm,
             "incident": incident,
             "aspect_choice": aspect_choice,
+            "defect": defect,
+            "planted_regret": planted,
+        }
+    )
+    def_items = np.flatnonzero(defect_aspect >= 0)
+    defects = pd.DataFrame(
+        {
+            "item_id": pd.array(items.ids[def_items], dtype="string"),
+            "aspect": pd.array(np.asarray(ASPECTS, dtype=object)[defect_aspect[def_items]], dtype="string"),
+            "kind": pd.array(np.where(defect_general[def_items], "general", "aspect"), dtype="string"),
+            "n_purchases": np.bincount(item[defect], minlength=cfg.n_items)[def_items].astype(np.int64),
+            "n_regrets": np.bincount(item[planted], minlength=cfg.n_items)[def_items].astype(np.int64),
+        }
+    )
+    cares = users.cared[:, None] == np.arange(_N_ASPECTS)[None, :]
+    sensitivities = pd.DataFrame(
+        {
+            "user_id": pd.array(np.repeat(users.ids, _N_ASPECTS), dtype="string"),
+            "aspect": pd.array(np.tile(np.asarray(ASPECTS, dtype=object), cfg.n_users), dtype="string"),
+            "cares": cares.ravel(),
+            "p_regret_aspect_defect": np.where(cares, cfg.defect_regret_carer, cfg.defect_regret_other).ravel(),
         }
     )
     logger.info(
@@ -1418,6 +1533,8 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
         incidents=incidents,
         review_truth=review_truth,
         config=cfg,
+        defects=defects,
+        sensitivities=sensitivities,
     )
 
 
@@ -1433,8 +1550,13 @@ def _write_texts(
     sarcasm: np.ndarray,
     incident: np.ndarray,
     inc_aspect: int,
+    complaint: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Compose titles and bodies; return texts, titles, aspects, polarities, n aspect slots."""
+    """Compose titles and bodies; return texts, titles, aspects, polarities, n aspect slots.
+
+    ``complaint`` (aspect index per review, -1 for none) forces a full review whose first
+    sentence is a strong complaint about that aspect (the planted regrets).
+    """
     P = _pools()
     S = P.strings
     n = item.size
@@ -1451,8 +1573,9 @@ def _write_texts(
     title_only = u[:, 0] < cfg.title_only_rate * shape_scale
     short = ~title_only & (u[:, 0] < (cfg.title_only_rate + cfg.short_review_rate) * shape_scale)
     special = sarcasm | incident
-    title_only &= ~special
-    short &= ~special
+    forced = np.zeros(n, dtype=bool) if complaint is None else complaint >= 0
+    title_only &= ~(special | forced)
+    short &= ~(special | forced)
     regular = ~(title_only | short | special)
     n_asp = np.where(u[:, 1] < 0.45, 1, np.where(u[:, 1] < 0.82, 2, 3))
     long = regular & (n_asp == 3) & (u[:, 2] < 0.6)
@@ -1478,6 +1601,15 @@ def _write_texts(
     is_cared_slot = asp == cared[:, None]
     strong |= is_cared_slot & (rng.random((n, 3)) < 0.8)
     n_written = np.where(regular, n_asp, 0)
+    if forced.any():  # the complaint takes slot 0 (swapped there when drawn in another slot)
+        rows = np.flatnonzero(forced)
+        for r in rows:
+            j = np.flatnonzero(asp[r] == complaint[r])
+            if j.size:
+                asp[r, j[0]] = asp[r, 0]
+            asp[r, 0] = complaint[r]
+        pol[rows, 0] = -1
+        strong[rows, 0] = True
 
     # sarcasm and incident reviews carry one aspect each (incident: maybe a second one)
     u2 = rng.random((n, 6))
@@ -1602,8 +1734,9 @@ def _write_texts(
     emo = (u4[:, 5] < p_emoji) & (text != "")
     eclass = np.where(sarcasm, 3, np.where(tone >= 4, 2, np.where(tone == 3, 1, 0)))
     rows = np.flatnonzero(emo)
+    u_emoji = rng.random(n)  # one draw per review: a review's emoji never depends on other reviews
     if rows.size:
-        e = S[_pick(P, "emoji", eclass[rows], rng.random(rows.size))]
+        e = S[_pick(P, "emoji", eclass[rows], u_emoji[rows])]
         text[rows] = text[rows] + " " + e
 
     return text, title, asp, pol, n_written

@@ -72,6 +72,13 @@ DIRECTIONS: dict[str, Direction] = {
     "emotional_fit": "higher",
     "coverage": "higher",
     "arp": "lower",  # average popularity of the recommended items: lower reaches the long tail
+    # outcome-aware metrics (recommender.metrics): hits the customer was glad of, and regretted hits
+    "sat_hr": "higher",
+    "sat_ndcg": "higher",
+    "regret": "lower",
+    "regret_share": "lower",
+    "auc": "higher",
+    "log_loss": "lower",
 }
 
 #: Ekman emotion -> direction (customers feeling it more is good / bad / neither).

@@ -15,6 +15,9 @@ Contract (used by ``jobs/evaluation``; keep stable)
   ``max(1, round(fraction * n))`` reviews are held out, leaving at least one in train.
 * :func:`validation_split` ``(train, method="leave_last_out", **kw)`` — the same split applied to
   a training part (for tuning without touching the test items).
+* :func:`cutoff_for_share` ``(reviews, test_share)`` — the time at which ``global_cutoff`` leaves
+  about ``test_share`` of the dated reviews after the cutoff (a cutoff for any review file,
+  and for the validation cutoff inside a training part).
 
 Every function raises :class:`ValueError` with a clear message when the reviews lack a required
 column or when the split leaves no test users.
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["Split", "global_cutoff", "leave_last_out", "random_holdout", "validation_split", "SPLITS"]
+__all__ = ["Split", "cutoff_for_share", "global_cutoff", "leave_last_out", "random_holdout", "validation_split", "SPLITS"]
 
 
 @dataclass(frozen=True)
@@ -208,3 +211,31 @@ def validation_split(train: pd.DataFrame, method: str = "leave_last_out", **kw) 
         return SPLITS[method](train, **kw)
     except TypeError as exc:
         raise ValueError(f"validation_split({method!r}): {exc}") from None
+
+
+def cutoff_for_share(reviews: pd.DataFrame, test_share: float) -> pd.Timestamp:
+    """The cutoff that leaves about ``test_share`` of the dated reviews after it.
+
+    Parameters
+    ----------
+    reviews : pandas.DataFrame
+        At least ``timestamp``.
+    test_share : float
+        In (0, 1).
+
+    Returns
+    -------
+    pandas.Timestamp
+        A UTC timestamp ``c`` with reviews at or before ``c`` in train (``global_cutoff``). Ties
+        on the cutoff time all stay in train, so the share after it may be a little smaller.
+    """
+    what = "cutoff_for_share"
+    if not 0 < test_share < 1:
+        raise ValueError(f"{what}: test_share must be in (0, 1), got {test_share}")
+    _check(reviews, ("timestamp",), what)
+    ts = _timestamps_ns(reviews, what)
+    ts = np.sort(ts[ts != np.iinfo(np.int64).min])
+    if len(ts) < 2:
+        raise ValueError(f"{what}: needs at least two dated reviews, got {len(ts)}")
+    k = min(max(int(np.floor(len(ts) * (1 - test_share))) - 1, 0), len(ts) - 2)
+    return pd.Timestamp(int(ts[k]), tz="UTC")

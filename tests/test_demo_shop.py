@@ -60,7 +60,8 @@ def test_overrides_apply_to_config() -> None:
 def test_same_seed_gives_identical_tables(shop: DemoShop) -> None:
     again = generate_demo_shop(**SMALL)
     assert _csv_digest(shop.reviews) == _csv_digest(again.reviews)
-    for name in ("items", "users", "item_aspects", "review_aspects", "incidents", "review_truth"):
+    for name in ("items", "users", "item_aspects", "review_aspects", "incidents", "review_truth", "defects",
+                 "sensitivities"):
         pd.testing.assert_frame_equal(getattr(shop, name), getattr(again, name))
 
 
@@ -346,6 +347,9 @@ def test_write_round_trip(shop: DemoShop, tmp_path) -> None:
         "item_aspects",
         "review_aspects",
         "incidents",
+        "review_truth",
+        "defects",
+        "sensitivities",
         "readme",
     }
     assert all(p.exists() for p in paths.values())
@@ -374,6 +378,9 @@ def test_write_round_trip(shop: DemoShop, tmp_path) -> None:
     readme = paths["readme"].read_text(encoding="utf-8")
     assert "Planted signal" in readme
     assert str(shop.incidents["item_id"].iloc[0]) in readme
+    assert "Defective items" in readme and str(shop.defects["item_id"].iloc[0]) in readme
+    pd.testing.assert_frame_equal(pd.read_parquet(paths["defects"]), shop.defects)
+    assert pd.read_parquet(paths["review_truth"])["planted_regret"].sum() == shop.review_truth["planted_regret"].sum()
 
     # byte-identical files for the same config
     again = generate_demo_shop(**SMALL).write(tmp_path / "again")
@@ -386,3 +393,67 @@ def test_default_shop_is_small_and_complete() -> None:
     assert 7000 < n < 10_000
     assert len(shop.items) == 300 and len(shop.users) == 1000
     assert re.fullmatch(r"R\d{7}", shop.reviews["review_id"].iloc[-1])
+
+
+# --- planted regrets: defective items ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def default_shop() -> DemoShop:
+    return generate_demo_shop()
+
+
+def test_defects_truth_is_consistent(default_shop: DemoShop) -> None:
+    shop = default_shop
+    d, rt, r = shop.defects, shop.review_truth, shop.reviews
+    cfg = shop.config
+    assert cfg is not None and len(d) == round(cfg.defect_share * cfg.n_items)
+    assert d["item_id"].is_unique and not d["item_id"].isin(shop.incidents["item_id"]).any()
+    assert set(d["kind"]) <= {"aspect", "general"} and set(d["aspect"]) <= set(ASPECTS)
+    merged = r[["review_id", "item_id", "rating"]].merge(rt, on="review_id")
+    on_defect = merged["item_id"].isin(d["item_id"])
+    assert (merged["defect"] == (on_defect & ~merged["incident"])).all()
+    assert not (merged["planted_regret"] & ~merged["defect"]).any()
+    planted = merged[merged["planted_regret"]]
+    assert len(planted) > 50 and (planted["rating"] <= 2).all()
+    counts = merged[merged["defect"]].groupby("item_id").agg(n=("defect", "size"), k=("planted_regret", "sum"))
+    got = d.set_index("item_id")
+    assert (counts["n"].reindex(got.index, fill_value=0) == got["n_purchases"]).all()
+    assert (counts["k"].reindex(got.index, fill_value=0) == got["n_regrets"]).all()
+    # every planted regret complains about the defect aspect
+    aspect_of = d.set_index("item_id")["aspect"]
+    ra = shop.review_aspects.merge(planted[["review_id", "item_id"]], on="review_id")
+    complaint = ra[(ra["aspect"] == ra["item_id"].map(aspect_of)) & (ra["polarity"] == -1)]
+    assert complaint["review_id"].nunique() == len(planted)
+    # the defect is on the aspect the item is strongest at (what its buyers choose it for)
+    strength = shop.item_aspects.pivot(index="item_id", columns="aspect", values="strength")
+    assert all(strength.loc[i, a] == strength.loc[i].max() for i, a in zip(d["item_id"], d["aspect"]))
+
+
+def test_carers_regret_aspect_defects_far_more_often(default_shop: DemoShop) -> None:
+    shop = default_shop
+    d = shop.defects.set_index("item_id")
+    m = shop.reviews[["review_id", "user_id", "item_id"]].merge(shop.review_truth, on="review_id")
+    m = m[m["defect"] & m["item_id"].map(d["kind"]).eq("aspect")]
+    cares = m["user_id"].map(shop.users.set_index("user_id")["cared_aspect"]).eq(m["item_id"].map(d["aspect"])).fillna(False)
+    assert cares.sum() >= 20 and (~cares).sum() >= 50
+    assert m.loc[cares, "planted_regret"].mean() > 0.6
+    assert m.loc[~cares, "planted_regret"].mean() < 0.25
+    s = shop.sensitivities
+    assert len(s) == len(shop.users) * len(ASPECTS)
+    mine = s[s["cares"]]
+    assert (mine["aspect"].to_numpy() == mine["user_id"].map(shop.users.set_index("user_id")["cared_aspect"]).to_numpy()).all()
+    assert set(s["p_regret_aspect_defect"]) == {shop.config.defect_regret_carer, shop.config.defect_regret_other}
+
+
+def test_defects_change_only_the_defective_purchases() -> None:
+    with_defects = generate_demo_shop(**SMALL)
+    without = generate_demo_shop(**SMALL, defect_share=0.0)
+    assert without.defects.empty and not without.review_truth["planted_regret"].any()
+    planted = with_defects.review_truth["planted_regret"].to_numpy()
+    assert planted.any()
+    a, b = with_defects.reviews, without.reviews
+    assert a["review_id"].equals(b["review_id"]) and a["item_id"].equals(b["item_id"])
+    for col in ("rating", "title", "text"):
+        assert a[col][~planted].equals(b[col][~planted]), col
+    assert (a["rating"][planted] <= 2).all()

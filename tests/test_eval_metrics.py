@@ -117,3 +117,91 @@ def test_evaluate_lists_by_external_ids():
     assert out.loc["u2", "recall@3"] == pytest.approx(0.5)  # item x was never recommendable: still counted
     assert out.loc["u2", "ndcg@3"] == pytest.approx((1 / L3) / (1 / L2 + 1 / L3))
     assert (out.loc["u3"] == 0).all()  # a test user without a list scores 0, not NaN
+
+
+# --- outcome-aware metrics -----------------------------------------------------------------
+
+
+def test_outcome_metrics_hand_computed():
+    # user 0: held out 1 (satisfied) and 7 (regretted); list [3, 1, 7]
+    # user 1: held out 4 (regretted) only; list [4, 5, 6]
+    # user 2: held out 9 (satisfied); list without it
+    rec = np.array([[3, 1, 7], [4, 5, 6], [2, 8, 5]], dtype=np.int64)
+    rel = [np.array([1, 7]), np.array([4]), np.array([9])]
+    sat = [np.array([1]), np.array([], np.int64), np.array([9])]
+    reg = [np.array([7]), np.array([4]), np.array([], np.int64)]
+    out = metrics.outcome_metrics(rec, rel, sat, reg, ks=(1, 2, 3))
+    u0, u1, u2 = out.iloc[0], out.iloc[1], out.iloc[2]
+    assert u0["sat_hr@1"] == 0 and u0["sat_hr@2"] == 1
+    # satisfied gain at rank 2; the ideal DCG is over min(|R|, k) = 2 held-out items, as for ndcg
+    assert u0["sat_ndcg@2"] == pytest.approx((1 / L3) / (1 / L2 + 1 / L3))
+    assert u0["sat_ndcg@3"] == pytest.approx((1 / L3) / (1 / L2 + 1 / L3))
+    assert u0["regret@1"] == 0  # no hit at all: counts 0
+    assert u0["regret@2"] == 0  # one hit, satisfied
+    assert u0["regret@3"] == pytest.approx(1 / 2)  # two hits, one regretted
+    assert u1["sat_hr@3"] == 0 and u1["sat_ndcg@3"] == 0 and u1["regret@1"] == 1 and u1["regret@3"] == 1
+    assert u2["sat_hr@3"] == 0 and u2["regret@3"] == 0
+    full = metrics.ranking_metrics(rec, rel, ks=(1, 2, 3))
+    assert (out["sat_ndcg@3"] <= full["ndcg@3"] + 1e-12).all()
+
+
+def test_outcome_metrics_reject_outcomes_outside_the_held_out_items():
+    rec = np.array([[1, 2]], dtype=np.int64)
+    with pytest.raises(ValueError, match="satisfied items of user row 0"):
+        metrics.outcome_metrics(rec, [np.array([1])], [np.array([2])], [np.array([], np.int64)], ks=(2,))
+
+
+def test_evaluate_lists_with_outcomes_and_regret_share():
+    recs = pd.DataFrame({"user_id": list("aaabbbccc"), "rank": [1, 2, 3] * 3, "item_id": list("xyzxyzxyz")})
+    test = pd.DataFrame({"user_id": ["a", "b", "c", "c"], "item_id": ["y", "z", "q", "x"], "outcome": [1, -1, 1, -1]})
+    m = metrics.evaluate_lists(recs, test, ks=[1, 3], outcome="outcome")
+    assert list(m.columns[-3:]) == ["sat_hr@3", "sat_ndcg@3", "regret@3"]
+    assert m.loc["a", "sat_hr@3"] == 1 and m.loc["a", "regret@3"] == 0
+    assert m.loc["b", "sat_hr@3"] == 0 and m.loc["b", "regret@3"] == 1
+    assert m.loc["c", "regret@1"] == 1 and m.loc["c", "sat_ndcg@3"] == 0
+    # hits at 3: a 1 (satisfied), b 1 (regretted), c 1 (regretted, x) -> 2 of 3 hits regretted
+    assert metrics.regret_share(m, 3) == pytest.approx(2 / 3)
+    plain = metrics.evaluate_lists(recs, test, ks=[1, 3])
+    pd.testing.assert_frame_equal(m[plain.columns], plain)
+    with pytest.raises(ValueError, match="outcome column"):
+        metrics.evaluate_lists(recs, test.drop(columns="outcome"), ks=[3], outcome="outcome")
+
+
+# --- metrics of predicted probabilities ----------------------------------------------------
+
+
+def test_auc_hand_computed_with_ties_and_weights():
+    # positives 0.9, 0.5; negatives 0.5, 0.1: pairs (0.9>0.5, 0.9>0.1, 0.5=0.5 -> half, 0.5>0.1) = 3.5 / 4
+    y = [1, 1, 0, 0]
+    s = [0.9, 0.5, 0.5, 0.1]
+    assert metrics.auc(y, s) == pytest.approx(3.5 / 4)
+    # weight 2 on the tied positive: (2 * 1.5 + 2) / (3 * 2)
+    assert metrics.auc(y, s, weights=[1, 2, 1, 1]) == pytest.approx((1 * 2 + 2 * 1.5) / (3 * 2))
+    assert math.isnan(metrics.auc([1, 1], [0.1, 0.2]))
+    with pytest.raises(ValueError):
+        metrics.auc([1, 0, 2], [0.1, 0.2, 0.3])
+
+
+def test_auc_and_log_loss_agree_with_scikit_learn():
+    skm = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    s = np.round(rng.random(400) + 0.4 * y, 2)  # many ties
+    assert metrics.auc(y, s) == pytest.approx(skm.roc_auc_score(y, s))
+    p = np.clip(s / 1.4, 0.001, 0.999)
+    assert metrics.log_loss(y, p) == pytest.approx(skm.log_loss(y, p))
+
+
+def test_paired_auc_bootstrap():
+    rng = np.random.default_rng(1)
+    users = np.repeat(np.arange(150), 4)
+    y = rng.integers(0, 2, len(users))
+    good = y + rng.normal(0, 0.6, len(y))
+    noisy = y + rng.normal(0, 2.0, len(y))
+    r = metrics.paired_auc_bootstrap(y, noisy, good, users, n_boot=500, seed=3)
+    assert r["auc_a"] == pytest.approx(metrics.auc(y, noisy)) and r["auc_b"] == pytest.approx(metrics.auc(y, good))
+    assert r["diff"] > 0.1 and r["ci_low"] > 0 and r["p"] < 0.01
+    assert r["n_users"] == 150 and r["n_pairs"] == 600
+    assert metrics.paired_auc_bootstrap(y, noisy, good, users, n_boot=500, seed=3) == r  # deterministic
+    same = metrics.paired_auc_bootstrap(y, good, good, users, n_boot=200)
+    assert same["diff"] == 0 and same["p"] == 1.0

@@ -110,6 +110,58 @@ def test_per_user_metrics_match_the_summary(result):
         assert g["segment"].notna().all() and g["activity"].notna().all()
 
 
+def test_outcome_metrics_follow_the_held_out_reviews_stars(result):
+    """Leave-last-out holds out one review per user: sat_hr@k is hr@k where that review has 4-5
+    stars (else 0), regret@k is hr@k where it has 1-2 stars or 3 stars with clearly negative text."""
+    from emorec.recommender.splits import leave_last_out
+
+    inputs = demo_inputs(extra_single_users=3)
+    test = leave_last_out(inputs.reviews).test.merge(inputs.scores[["review_id", "valence"]], on="review_id")
+    test = test.set_index(test["user_id"].astype(str))
+    satisfied = test["rating"] >= 4
+    regretted = (test["rating"] <= 2) | ((test["rating"] == 3) & (test["valence"] <= -0.5))
+    counts = result.report["split"]["test_outcomes"]
+    assert counts["satisfied"] == satisfied.sum() and counts["regretted"] == regretted.sum()
+    assert sum(counts.values()) == result.report["split"]["test_reviews"] and counts["unknown"] == 0
+    for name, g in result.per_user.groupby("variant"):
+        g = g.set_index(g["user_id"].astype(str))
+        for k in (5, 10, 20):
+            hr = g[f"hr@{k}"]
+            assert (g[f"sat_hr@{k}"] == hr * satisfied.reindex(g.index)).all()
+            assert (g[f"regret@{k}"] == hr * regretted.reindex(g.index)).all()
+            assert (g[f"sat_ndcg@{k}"] == g[f"ndcg@{k}"] * satisfied.reindex(g.index)).all()
+        m = result.report["metrics"][name]
+        assert m["sat_ndcg@10"]["mean"] == pytest.approx(g["sat_ndcg@10"].mean())
+        share = result.report["outcomes"]["regret_share"][name]["regret_share@10"]
+        hits = g["hr@10"].sum()
+        assert share == (pytest.approx(g["regret@10"].sum() / hits) if hits else None)
+    comps = {(c["variant"], c["metric"]) for c in result.report["comparisons"]}
+    assert ("B", "sat_ndcg@10") in comps and ("B", "regret@10") in comps
+
+
+def test_regret_cannot_be_the_primary_metric_and_sat_ndcg_can():
+    with pytest.raises(ValueError, match="lower-is-better"):
+        load_config(small_config(primary_metric="regret@10"))
+    cfg = small_config(primary_metric="sat_ndcg@10")
+    cfg["variant"] = cfg["variant"][:2]
+    rep = run_evaluation(demo_inputs(), load_config(cfg), show_progress=False).report
+    assert rep["primary_metric"] == "sat_ndcg@10"
+    assert any(r["dimension"] == "item_popularity" for r in rep["breakdowns"])
+    assert "sat_ndcg@10" in rep["verdict"][2] or any("sat_ndcg@10" in line for line in rep["verdict"])
+
+
+def test_outcome_metrics_are_skipped_without_stars_or_scores():
+    inputs = demo_inputs()
+    bare = EvaluationInputs(inputs.reviews.assign(rating=float("nan")), None, inputs.items, "x", "no stars")
+    cfg = small_config()
+    cfg["variant"] = cfg["variant"][:2]
+    rep = run_evaluation(bare, load_config(cfg), show_progress=False).report
+    assert rep["outcomes"]["measured"] is False and rep["split"]["test_outcomes"]["unknown"] == rep["split"]["test_reviews"]
+    assert "sat_hr@10" not in rep["metrics"]["A"]
+    with pytest.raises(ValueError, match="needs outcomes"):
+        run_evaluation(bare, load_config({**cfg, "primary_metric": "sat_hr@10"}), show_progress=False)
+
+
 def test_verdict_names_variants_effects_and_breakdowns(result):
     text = result.verdict
     assert "baseline A" in text and "NDCG@10" in text

@@ -133,3 +133,16 @@ def test_evaluate_lists_long_format():
         metrics.evaluate_lists(pd.concat([recs, recs.iloc[:1]]), test, ks=(2,))
     with pytest.raises(ValueError, match="lacks column"):
         metrics.evaluate_lists(recs.drop(columns="rank"), test)
+
+
+def test_cutoff_for_share_leaves_the_share_after_it():
+    from emorec.recommender.splits import cutoff_for_share, global_cutoff
+
+    ts = pd.date_range("2020-01-01", periods=100, freq="D", tz="UTC")
+    reviews = pd.DataFrame({"user_id": ["u"] * 100, "item_id": [f"i{k}" for k in range(100)], "timestamp": ts})
+    cut = cutoff_for_share(reviews, 0.3)
+    assert cut == ts[69]  # 70 reviews at or before it, 30 after
+    assert (reviews["timestamp"] > cut).sum() == 30
+    assert len(global_cutoff(reviews, cut).test) == 30
+    with pytest.raises(ValueError, match="test_share"):
+        cutoff_for_share(reviews, 1.0)

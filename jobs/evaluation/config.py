@@ -36,9 +36,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emorec.profiles.config import StrictConfig, unknown_field_message
+from emorec.recommender.outcomes import OutcomeConfig
 
 __all__ = [
-    "BreakdownConfig", "ExperimentConfig", "SplitConfig", "StatsConfig", "TuningConfig", "VariantConfig",
+    "OUTCOME_METRICS", "BreakdownConfig", "ExperimentConfig", "SplitConfig", "StatsConfig", "TuningConfig", "VariantConfig",
     "check_variants", "load_config", "yaml_available",
 ]
 
@@ -47,6 +48,11 @@ _VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 ACCURACY_METRICS: tuple[str, ...] = ("hr", "recall", "precision", "ndcg", "map", "mrr")
 #: Per-user beyond-accuracy metrics computed for every k (see :mod:`jobs.evaluation.beyond`).
 BEYOND_METRICS: tuple[str, ...] = ("novelty", "ild", "long_tail", "arp", "emotional_fit")
+#: Outcome-aware metrics computed for every k when the test reviews have stars or scores
+#: (``recommender.metrics.outcome_metrics``); ``regret`` is lower-is-better.
+OUTCOME_METRICS: tuple[str, ...] = ("sat_hr", "sat_ndcg", "regret")
+#: Metrics where lower is better: never the primary metric (the verdict reads "beats" as higher).
+LOWER_IS_BETTER: tuple[str, ...] = ("regret",)
 
 
 class _Strict(StrictConfig):
@@ -177,6 +183,8 @@ class ExperimentConfig(_Strict):
     stats: StatsConfig = Field(default_factory=StatsConfig)
     breakdown: BreakdownConfig = Field(default_factory=BreakdownConfig)
     emotional_fit: EmotionalFitConfig = Field(default_factory=EmotionalFitConfig)
+    #: What makes a held-out review satisfied / regretted (``sat_*`` and ``regret`` metrics).
+    outcome: OutcomeConfig = Field(default_factory=OutcomeConfig)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -208,7 +216,10 @@ class ExperimentConfig(_Strict):
         elif self.baseline not in names:
             raise ValueError(f"baseline {self.baseline!r} is not a variant; variants: {', '.join(names)}")
         metric, _, k = self.primary_metric.partition("@")
-        valid = ACCURACY_METRICS + BEYOND_METRICS
+        if metric in LOWER_IS_BETTER:
+            raise ValueError(f"primary_metric {self.primary_metric!r}: {metric} is lower-is-better and cannot decide "
+                             "the verdict; use sat_ndcg or sat_hr (it is still measured and compared)")
+        valid = ACCURACY_METRICS + OUTCOME_METRICS + BEYOND_METRICS
         if metric not in valid or not k.isdigit() or int(k) not in self.ks:
             raise ValueError(f"primary_metric {self.primary_metric!r} must be <metric>@<k> with metric one of "
                              f"{', '.join(valid)} and k one of ks {self.ks}")

@@ -13,7 +13,9 @@ writes its result into one folder. Steps:
    train on the training split, and recommend ``max(ks)`` items to every test user over the
    full catalogue minus the user's training items (no sampled negatives). A variant that fails
    is recorded with its error and the others still run.
-4. Per-user accuracy metrics (``recommender.metrics.evaluate_lists``) and beyond-accuracy
+4. Per-user accuracy metrics (``recommender.metrics.evaluate_lists``), outcome-aware metrics
+   (``sat_hr``, ``sat_ndcg``, ``regret``: how each held-out purchase turned out, from its stars
+   or, without stars, its text valence; :mod:`recommender.outcomes`) and beyond-accuracy
    metrics (:mod:`jobs.evaluation.beyond`); paired comparisons of every variant with the
    baseline (:mod:`jobs.evaluation.stats`), Holm-corrected across variants; breakdowns by
    segment, activity and item popularity (:mod:`jobs.evaluation.breakdown`); a verdict.
@@ -38,7 +40,7 @@ from tqdm.auto import tqdm
 from ..runs import fingerprint, package_versions
 from .beyond import BeyondContext, beyond_metrics, catalog_coverage
 from .breakdown import activity_labels, compare_groups, popularity_labels, segment_labels
-from .config import ExperimentConfig, VariantConfig, check_variants, service_config
+from .config import OUTCOME_METRICS, ExperimentConfig, VariantConfig, check_variants, service_config
 from .stats import compare, finalize, mean_ci
 from .verdict import verdict_lines
 
@@ -199,11 +201,13 @@ def tune_variant(variant: VariantConfig, train: pd.DataFrame, config: Experiment
     users = _users(val.test)
     metric = config.primary_metric
     k = int(metric.split("@")[1])
+    val_test = with_outcomes(val.test, scores, config)
+    outcome = "outcome" if metric.split("@")[0] in OUTCOME_METRICS else None
     trials = []
     for params in _grid(variant, config.seed):
         try:
             recs = train_and_recommend(variant, params, val.train, users, k, _subset_scores(scores, val.train), items)
-            value = float(evaluate_lists(recs, val.test, [k])[metric].reindex(users).fillna(0.0).mean())
+            value = float(evaluate_lists(recs, val_test, [k], outcome=outcome)[metric].reindex(users).fillna(0.0).mean())
             trials.append({"params": params, metric: value, "error": None})
         except Exception as exc:  # a failing trial is recorded, not fatal
             log.warning("variant %s: tuning trial %s failed: %s", variant.name, params, exc)
@@ -213,6 +217,23 @@ def tune_variant(variant: VariantConfig, train: pd.DataFrame, config: Experiment
         raise RuntimeError(f"every tuning trial failed (first error: {trials[0]['error']})")
     best = max(ok, key=lambda t: t[metric])  # first best on ties (grid order)
     return {"metric": metric, "validation_users": len(users), "trials": trials, "best_params": best["params"]}
+
+
+def with_outcomes(test: pd.DataFrame, scores: pd.DataFrame | None, config: ExperimentConfig) -> pd.DataFrame:
+    """``test`` with an ``outcome`` column (:func:`recommender.outcomes.review_outcomes`: stars, or
+    the text valence of ``scores`` where a review has no stars)."""
+    from emorec.recommender.outcomes import review_outcomes
+
+    usable = scores if scores is not None and "review_id" in test.columns and "valence" in scores.columns else None
+    return test.assign(outcome=review_outcomes(test, usable, config.outcome).to_numpy())
+
+
+def outcome_counts(test: pd.DataFrame) -> dict[str, int]:
+    """Held-out reviews per outcome (``satisfied``, ``neutral``, ``regretted``, ``unknown``)."""
+    from emorec.recommender.outcomes import OUTCOMES
+
+    codes = test["outcome"].to_numpy()
+    return {name: int((codes == code).sum()) for code, name in OUTCOMES.items()}
 
 
 def _subset_scores(scores: pd.DataFrame | None, reviews: pd.DataFrame) -> pd.DataFrame | None:
@@ -248,7 +269,7 @@ def run_evaluation(inputs: EvaluationInputs, config: ExperimentConfig, show_prog
         The config names an unknown model or parameter (before anything is trained), the split
         leaves no test users, or every variant failed to train.
     """
-    from emorec.recommender.metrics import evaluate_lists
+    from emorec.recommender.metrics import evaluate_lists, regret_share
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -266,6 +287,13 @@ def run_evaluation(inputs: EvaluationInputs, config: ExperimentConfig, show_prog
         pick = np.random.default_rng(config.seed).choice(len(users), size=config.split.max_users, replace=False)
         users = [users[i] for i in sorted(pick)]
     test = test_all[test_all["user_id"].astype(str).isin(users)].reset_index(drop=True)
+    test = with_outcomes(test, inputs.scores, config)
+    outcomes = outcome_counts(test)
+    # outcome metrics need a known outcome somewhere; without stars and scores they would all be 0
+    outcome = "outcome" if outcomes["unknown"] < len(test) else None
+    if outcome is None and config.primary_metric.split("@")[0] in OUTCOME_METRICS:
+        raise ValueError(f"primary metric {config.primary_metric} needs outcomes, but no test review has stars or a "
+                         "text score (score the reviews first, or choose another primary metric)")
     train = split.train
     train_scores = _subset_scores(inputs.scores, train)
     user_profiles, item_profiles = _profiles(train, train_scores, inputs.items)
@@ -281,7 +309,10 @@ def run_evaluation(inputs: EvaluationInputs, config: ExperimentConfig, show_prog
         "cold_test_users": sum(u not in train_users for u in users),
         "test_items_unseen_in_training": int((~test["item_id"].astype(str).isin(reviewed)).sum()),
         "excluded": {k: int(v) for k, v in dict(split.excluded).items()},
+        "test_outcomes": outcomes,
     }
+    if outcome is None:
+        log.warning("no test review has stars or a text score: sat_hr, sat_ndcg and regret are not measured")
     for reason, n in split_info["excluded"].items():
         if n:
             log.info("split excluded %d %s", n, reason)
@@ -307,7 +338,7 @@ def run_evaluation(inputs: EvaluationInputs, config: ExperimentConfig, show_prog
             variants_out.append(entry)
             timings[f"variant.{variant.name}"] = time.perf_counter() - t1
             continue
-        acc = evaluate_lists(recs, test, config.ks)
+        acc = evaluate_lists(recs, test, config.ks, outcome=outcome)
         acc.index = acc.index.astype(str)
         acc = acc.reindex(pd.Index(users, dtype=object, name="user_id"))
         beyond = beyond_metrics(recs, users, ctx, config.ks)
@@ -328,6 +359,8 @@ def run_evaluation(inputs: EvaluationInputs, config: ExperimentConfig, show_prog
     metrics = {name: {m: mean_ci(per_user[name][m].to_numpy(np.float64), st.bootstrap, st.alpha, config.seed)
                       for m in metric_names} for name in ok}
     coverage = {name: catalog_coverage(recs_by_variant[name], ctx, config.ks) for name in ok}
+    regret_shares = ({name: {f"regret_share@{k}": regret_share(per_user[name], k) for k in config.ks} for name in ok}
+                     if outcome is not None else {})
     baseline = config.baseline
     challengers = [n for n in ok if n != baseline]
     comparisons: list[dict] = []
@@ -360,14 +393,14 @@ def run_evaluation(inputs: EvaluationInputs, config: ExperimentConfig, show_prog
         pop = popularity_labels(test, ctx.head, ctx.catalog)
         groups = {}
         k = int(primary.split("@")[1])
-        if primary.split("@")[0] in ("hr", "recall", "precision", "ndcg", "map", "mrr"):
+        if primary.split("@")[0] in ("hr", "recall", "precision", "ndcg", "map", "mrr", *OUTCOME_METRICS):
             for g in ("head", "long tail"):  # "unseen" test items can never be hit: counted in split info
                 part = test[pop.to_numpy() == g]
                 if part.empty:
                     continue
                 members = _users(part)
-                groups[g] = {n: evaluate_lists(recs_by_variant[n], part, [k])[primary].rename(index=str).reindex(members)
-                             for n in ok}
+                groups[g] = {n: evaluate_lists(recs_by_variant[n], part, [k], outcome=outcome)[primary].rename(
+                    index=str).reindex(members) for n in ok}
             breakdowns += compare_groups("item_popularity", groups, baseline, ok, primary, st, config.breakdown, config.seed)
     timings["breakdowns"] = time.perf_counter() - t3
 
@@ -399,6 +432,8 @@ def run_evaluation(inputs: EvaluationInputs, config: ExperimentConfig, show_prog
         "variants": variants_out,
         "metrics": metrics,
         "coverage": coverage,
+        "outcomes": {"definition": config.outcome.model_dump(), "test_reviews": outcomes,
+                     "measured": outcome is not None, "regret_share": regret_shares},
         "comparisons": comparisons,
         "breakdowns": breakdowns,
         "emotional_fit": {"aspects": ctx.aspects, "users_with_cared_aspects": ctx.users_with_care(users),
