@@ -346,9 +346,8 @@ def vars_config(args) -> dict:
 
 
 def _ingest_options(args) -> dict:
-    """``replace`` and ``pseudonymize_ids`` for the ingest stage (only when set, so that an
-    engine without them, Spark, is asked only for what it supports)."""
-    return {k: True for k in ("replace", "pseudonymize_ids") if getattr(args, k, False)}
+    """``replace`` and ``pseudonymize_ids`` for the ingest stage."""
+    return {k: bool(getattr(args, k, False)) for k in ("replace", "pseudonymize_ids")}
 
 
 def cmd_stage(args, ws, out) -> int:
@@ -381,8 +380,10 @@ def cmd_stage(args, ws, out) -> int:
 
 def cmd_recommend_users(args, ws, out) -> int:
     from . import pipeline
+    from .ids import as_stored
 
     service = pipeline.load_service(ws)
+    args.user = as_stored(ws, args.user)  # the original id also works in a workspace with pseudonymized ids
     recs = service.recommend(args.user, n=args.top_n, filter_already_liked_items=not args.include_seen, exclude_items=args.exclude)
     if ws.has_table("items"):
         titles = ws.read_table("items", columns=["item_id", "title", "category"])

@@ -94,8 +94,9 @@ def _remove_tree(path: Path) -> None:
 
 #: Errors raised while a model is saved that mean "the disk is full" even when the library that
 #: wrote the file (safetensors, LightGBM) does not raise an OSError.
-_DISK_FULL = re.compile(r"no space left|disk full|file too large|errno 28|os error 28|os error 27|storagefull|"
-                        r"filetoolarge|quota exceeded", re.IGNORECASE)
+_DISK_FULL = re.compile(r"no space left|disk full|file too large|errno 2[78]|os error 2[78]|storagefull|"
+                        r"filetoolarge|quota exceeded|cannot write|could not write|failed to write|"
+                        r"wrote \d+ of \d+ bytes", re.IGNORECASE)
 
 
 #: The file listing the renames of a multi-table write in progress (see ``write_tables``).
@@ -352,8 +353,9 @@ class Workspace:
                 yield tmp
             except Exception as exc:
                 if not isinstance(exc, (OSError, EmorecError)) and _DISK_FULL.search(str(exc)):
-                    raise WorkspaceError(f"could not write model {name!r} version {version!r} in {base}: the disk is "
-                                         f"full ({type(exc).__name__}: {exc}); the previous version is intact") from exc
+                    raise WorkspaceError(f"could not write model {name!r} version {version!r} in {base} (is the disk "
+                                         f"full?): {type(exc).__name__}: {' '.join(str(exc).split())}; the previous "
+                                         "version is intact") from exc
                 raise
             write_manifest(tmp)
             crash_point(f"model:{name}")

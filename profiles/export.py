@@ -37,6 +37,8 @@ from typing import Any
 
 import pandas as pd
 
+from emorec.common.errors import ConfigError
+
 from .segments import NAME_PATTERN, evaluation_frame
 
 __all__ = ["CRM_FIELDS", "SALT_ENV", "export_segments", "load_salt", "pseudonymize_ids", "safe_output_path"]
@@ -59,14 +61,14 @@ def is_inside(path: Path, folder: Path) -> bool:
 def safe_output_path(out_dir: str | Path, name: str, suffix: str) -> Path:
     """``out_dir/<name><suffix>``, refusing names that are not identifiers or escape ``out_dir``."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise ValueError(
+        raise ConfigError(
             f"refusing to write segment {name!r}: segment names must be identifiers "
             "(lower-case letters, digits and _), not paths"
         )
     folder = Path(out_dir)
     target = folder / f"{name}{suffix}"
     if not is_inside(target, folder):
-        raise ValueError(f"refusing to write {target}: it is outside the output folder {folder}")
+        raise ConfigError(f"refusing to write {target}: it is outside the output folder {folder}")
     return target
 
 
@@ -83,23 +85,23 @@ def load_salt(salt_file: str | Path | None = None, out_dir: str | Path | None = 
     if salt_file is not None:
         path = Path(salt_file)
         if out_dir is not None and is_inside(path, Path(out_dir)):
-            raise ValueError(
+            raise ConfigError(
                 f"refusing salt file {path}: it is inside the output folder {out_dir} and would be "
                 "shipped with the exports; keep the salt outside it"
             )
         try:
             salt = path.read_bytes()
         except FileNotFoundError:
-            raise FileNotFoundError(f"salt file {path} does not exist") from None
+            raise ConfigError(f"salt file {path} does not exist") from None
         salt = salt.rstrip(b"\r\n")
         origin = f"salt file {path}"
     elif env.get(SALT_ENV):
         salt = env[SALT_ENV].encode("utf-8")
         origin = f"${SALT_ENV}"
     else:
-        raise ValueError(f"pseudonymization needs a salt: pass a salt file or set ${SALT_ENV} (at least {MIN_SALT_BYTES} bytes, kept secret)")
+        raise ConfigError(f"pseudonymization needs a salt: pass a salt file or set ${SALT_ENV} (at least {MIN_SALT_BYTES} bytes, kept secret)")
     if len(salt) < MIN_SALT_BYTES:
-        raise ValueError(f"the salt from {origin} is too short ({len(salt)} bytes); use at least {MIN_SALT_BYTES} random bytes")
+        raise ConfigError(f"the salt from {origin} is too short ({len(salt)} bytes); use at least {MIN_SALT_BYTES} random bytes")
     return salt
 
 
@@ -172,7 +174,7 @@ def export_segments(
         The file written per segment.
     """
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown export format {fmt!r}; valid formats: {', '.join(FORMATS)}")
     names = list(segments) if segments is not None else list(pd.unique(assignments["segment"].astype(str)))
     suffix = "." + fmt
     targets = {name: safe_output_path(out_dir, name, suffix) for name in names}  # validate all first
@@ -180,7 +182,7 @@ def export_segments(
     if pseudonymize:
         key = salt if salt is not None else load_salt(salt_file, out_dir)
         if len(key) < MIN_SALT_BYTES:
-            raise ValueError(f"the salt is too short ({len(key)} bytes); use at least {MIN_SALT_BYTES}")
+            raise ConfigError(f"the salt is too short ({len(key)} bytes); use at least {MIN_SALT_BYTES}")
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
 

@@ -52,6 +52,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from emorec.common.errors import ConfigError
+
 __all__ = [
     "DEFAULT_SEGMENTS_FILE",
     "DERIVED_FIELDS",
@@ -86,14 +88,14 @@ _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYI
 
 def _normalise_op(op: Any) -> str:
     if not isinstance(op, str):
-        raise ValueError(f"operator must be a string, got {op!r}; valid operators: {', '.join(OPERATORS)}")
+        raise ConfigError(f"operator must be a string, got {op!r}; valid operators: {', '.join(OPERATORS)}")
     norm = " ".join(op.lower().split())
     if norm == "==":
         norm = "="
     if norm == "<>":
         norm = "!="
     if norm not in OPERATORS:
-        raise ValueError(f"unknown operator {op!r}; valid operators: {', '.join(OPERATORS)}")
+        raise ConfigError(f"unknown operator {op!r}; valid operators: {', '.join(OPERATORS)}")
     return norm
 
 
@@ -119,17 +121,17 @@ class Rule(BaseModel):
                 return {"field": data[0], "op": data[1]}
             if len(data) == 3:
                 return {"field": data[0], "op": data[1], "value": data[2]}
-            raise ValueError(f"a rule is [field, operator, value] or [field, 'is null'], got {list(data)!r}")
+            raise ConfigError(f"a rule is [field, operator, value] or [field, 'is null'], got {list(data)!r}")
         return data
 
     @model_validator(mode="after")
     def _check_value(self) -> Rule:
         if self.op in _NULL_OPS:
             if self.value is not None:
-                raise ValueError(f"operator {self.op!r} takes no value (rule on {self.field!r})")
+                raise ConfigError(f"operator {self.op!r} takes no value (rule on {self.field!r})")
         elif self.op in _LIST_OPS:
             if not isinstance(self.value, (list, tuple)) or not self.value:
-                raise ValueError(f"operator {self.op!r} needs a non-empty list of values (rule on {self.field!r})")
+                raise ConfigError(f"operator {self.op!r} needs a non-empty list of values (rule on {self.field!r})")
             for v in self.value:
                 _check_scalar(v, self.field)
         else:
@@ -145,11 +147,11 @@ class Rule(BaseModel):
 
 def _check_scalar(v: Any, field: str) -> None:
     if v is None or isinstance(v, (list, tuple, dict)):
-        raise ValueError(f"rule on {field!r} needs a single value (number, string, boolean or date), got {v!r}")
+        raise ConfigError(f"rule on {field!r} needs a single value (number, string, boolean or date), got {v!r}")
     if isinstance(v, float) and not math.isfinite(v):
-        raise ValueError(f"rule on {field!r}: value must be finite, got {v!r}")
+        raise ConfigError(f"rule on {field!r}: value must be finite, got {v!r}")
     if not isinstance(v, (bool, int, float, str, dt.date, dt.datetime)):
-        raise ValueError(f"rule on {field!r}: unsupported value type {type(v).__name__}")
+        raise ConfigError(f"rule on {field!r}: unsupported value type {type(v).__name__}")
 
 
 class Segment(BaseModel):
@@ -165,12 +167,12 @@ class Segment(BaseModel):
     @classmethod
     def _check_name(cls, v: str) -> str:
         if not NAME_PATTERN.match(v):
-            raise ValueError(
+            raise ConfigError(
                 f"segment name {v!r} is not an identifier: use lower-case letters, digits and _ "
                 "(starting with a letter, at most 64 characters)"
             )
         if v == UNASSIGNED:
-            raise ValueError(f"segment name {UNASSIGNED!r} is reserved for users that match no segment")
+            raise ConfigError(f"segment name {UNASSIGNED!r} is reserved for users that match no segment")
         return v
 
 
@@ -197,7 +199,7 @@ class SegmentConfig(BaseModel):
             data = dict(data)
             block = data.pop("unassigned")
             if not isinstance(block, Mapping) or set(block) - {"description"}:
-                raise ValueError("[unassigned] takes only a description")
+                raise ConfigError("[unassigned] takes only a description")
             data["unassigned_description"] = str(block.get("description", UNASSIGNED_DESCRIPTION))
         return data
 
@@ -206,7 +208,7 @@ class SegmentConfig(BaseModel):
         seen: set[str] = set()
         for s in self.segments:
             if s.name in seen:
-                raise ValueError(f"segment {s.name!r} is defined twice")
+                raise ConfigError(f"segment {s.name!r} is defined twice")
             seen.add(s.name)
         return self
 
@@ -218,13 +220,13 @@ class SegmentConfig(BaseModel):
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
         except FileNotFoundError:
-            raise FileNotFoundError(f"segment config {path} does not exist") from None
+            raise ConfigError(f"segment config {path} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"segment config {path} is not valid TOML: {exc}") from None
+            raise ConfigError(f"segment config {path} is not valid TOML: {exc}") from None
         try:
             return cls.model_validate(data)
         except ValueError as exc:
-            raise ValueError(f"segment config {path}: {exc}") from None
+            raise ConfigError(f"segment config {path}: {exc}") from None
 
     @classmethod
     def default(cls) -> SegmentConfig:
@@ -291,24 +293,24 @@ def _param(value: Any, kind: str, rule: Rule) -> Any:
     """The value as bound to the query, after checking that it fits the column's type."""
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"rule {rule.describe()}: {rule.field!r} is numeric, the value must be a number")
+            raise ConfigError(f"rule {rule.describe()}: {rule.field!r} is numeric, the value must be a number")
         return float(value)
     if kind == "bool":
         if not isinstance(value, bool):
-            raise ValueError(f"rule {rule.describe()}: {rule.field!r} is boolean, the value must be true or false")
+            raise ConfigError(f"rule {rule.describe()}: {rule.field!r} is boolean, the value must be true or false")
         return value
     if kind == "string":
         if not isinstance(value, str):
-            raise ValueError(f"rule {rule.describe()}: {rule.field!r} is text, the value must be a string")
+            raise ConfigError(f"rule {rule.describe()}: {rule.field!r} is text, the value must be a string")
         return value
     if kind == "time":
         try:
             ts = pd.Timestamp(value)
         except (ValueError, TypeError):
-            raise ValueError(f"rule {rule.describe()}: {rule.field!r} is a timestamp, the value must be a date") from None
+            raise ConfigError(f"rule {rule.describe()}: {rule.field!r} is a timestamp, the value must be a date") from None
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
         return ts.to_pydatetime()
-    raise ValueError(f"rule {rule.describe()}: rules on column {rule.field!r} of type {kind} are not supported")
+    raise ConfigError(f"rule {rule.describe()}: rules on column {rule.field!r} of type {kind} are not supported")
 
 
 def _quote_ident(name: str) -> str:
@@ -323,7 +325,7 @@ def _compile(config: SegmentConfig, column_types: Mapping[str, str]) -> tuple[st
         conds = []
         for rule in seg.rules:
             if rule.field not in column_types:
-                raise ValueError(
+                raise ConfigError(
                     f"segment {seg.name!r}: unknown field {rule.field!r}; valid fields: {', '.join(valid)}"
                 )
             col, kind = _quote_ident(rule.field), _kind(column_types[rule.field])
@@ -367,7 +369,7 @@ def assign_segments(profiles: pd.DataFrame, config: SegmentConfig | None = None,
     """
     config = config or SegmentConfig.default()
     if "user_id" not in profiles.columns:
-        raise ValueError("the profile table has no user_id column")
+        raise ConfigError("the profile table has no user_id column")
     frame = evaluation_frame(profiles, as_of)
     # keep only what the rules need (less to scan) plus a row number to restore the order
     needed = [c for c in frame.columns if c in config.fields()]
