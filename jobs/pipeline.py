@@ -25,7 +25,7 @@ from emorec import sentiment
 from emorec.sentiment.parallel import score_chunks
 from emorec.recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceConfig
 
-from emorec.common.errors import InputError
+from emorec.common.errors import ConfigError, InputError
 
 from .contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS, conform
 from .forget import drop_forgotten
@@ -147,11 +147,13 @@ def ingest(ws: Workspace, sources: Sequence[Path], mapping: dict[str, str] | Non
         with tqdm(desc="ingest", unit="row", disable=None) as bar:
             for src in sources:
                 try:
+                    column_warnings = []
                     for chunk in iter_review_chunks(Path(src), mapping=mapping):
                         if chunk.columns is not None:
-                            res.warnings.extend(chunk.columns.warnings())
+                            column_warnings = chunk.columns.warnings()
                         loaded.append(clean_reviews(chunk))
                         bar.update(chunk.n_read)
+                    res.warnings.extend(column_warnings)
                 except EmptyFileError as exc:
                     if len(sources) == 1:
                         raise EmptyFileError(f"{exc}; nothing was changed") from None
@@ -264,7 +266,7 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
         path = Path(model_path) if model_path else tuned
         return sentiment.get_scorer("transformer", model_path=path, aspects=aspect_config, quantize=quantize)
     if model_path:
-        raise ValueError(f"--sentiment-model is only used by the transformer scorer, not {name!r}")
+        raise ConfigError(f"--sentiment-model is only used by the transformer scorer, not {name!r}")
     return sentiment.get_scorer(name, aspects=aspect_config)
 
 

@@ -131,7 +131,8 @@ def segment(
     lines.append(f"table: {ws.table_path('segments')}")
     if out is not None:
         files = export_segments(table, users, out, fmt=fmt, segments=config.names, pseudonymize=pseudonymize,
-                                salt_file=salt_file, as_of=ref)
+                                salt_file=salt_file, as_of=ref, recommendations=_read_optional(ws, "recommendations"),
+                                items=_read_optional(ws, "items"))
         lines.append(f"exports: {len(files)} {fmt} files in {out}" + (" (user ids pseudonymized)" if pseudonymize else ""))
     if report is not None:
         reviews = _reviews(ws)

@@ -278,7 +278,7 @@ class Workspace:
     def parts_dir(self, name: str, key: str) -> Path:
         """Folder of the checkpointed parts of table ``name`` computed under ``key``."""
         if not re.fullmatch(r"[0-9a-f]{1,64}", key):
-            raise ValueError(f"invalid checkpoint key {key!r}")
+            raise ConfigError(f"invalid checkpoint key {key!r}")
         return self.root / "partial" / _check_name(name) / key
 
     def write_part(self, name: str, key: str, index: int, df: pd.DataFrame) -> Path:

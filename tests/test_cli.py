@@ -138,3 +138,20 @@ def test_evaluate_init_writes_a_commented_config_that_loads(tmp_path, capsys):
 def test_evaluate_without_config_says_how_to_start(tmp_path, caplog):
     assert main(["evaluate", "-w", str(tmp_path / "ws")]) == 2
     assert "--init" in caplog.text
+
+
+def test_every_example_in_the_readme_command_table_parses():
+    """The README's examples use options the command line has (e.g. `monitor --freq M`)."""
+    import re
+    import shlex
+
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("## Command line"):text.index("## Outputs")]
+    examples = re.findall(r"`(emorec [^`]+)`", table)
+    assert len(examples) >= 17
+    parser = build_parser()
+    for example in examples:
+        argv = shlex.split(example)[1:]
+        if argv[0] == "train-emotions" or argv[0].startswith("-"):
+            continue
+        parser.parse_args(argv)  # exits (SystemExit) on an unknown option or a bad value
