@@ -81,9 +81,11 @@ def _rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def ingest(spark, ws: Workspace, sources: Sequence[Path], mapping: dict[str, str] | None = None,
            items: Path | None = None) -> dict:
-    """Load, validate, clean and store review files (replacing the ``reviews`` table).
+    """Load, validate, clean and store review files, replacing the ``reviews`` table (every
+    review counts as ``added``; :class:`jobs.spark.pipeline.SparkPipeline` asks for ``--replace``
+    when reviews are stored).
 
-    Same contract as :func:`jobs.pipeline.ingest`; returns ``{"counts", "outputs", "quarantine"}``
+    Same contract as :func:`jobs.pipeline.ingest` with ``replace=True``; returns ``{"counts", "outputs", "quarantine"}``
     for the stage summary.
 
     Raises
@@ -144,7 +146,8 @@ def ingest(spark, ws: Workspace, sources: Sequence[Path], mapping: dict[str, str
         rows.unpersist()
         if later is not None:
             later.unpersist()
-    counts = {"read": int(stats["reviews"] + stats["quarantined"]) + n_forgotten, "reviews": int(stats["reviews"]),
+    counts = {"read": int(stats["reviews"] + stats["quarantined"]) + n_forgotten, "added": int(stats["reviews"]),
+              "updated": 0, "already_stored": 0, "reviews": int(stats["reviews"]),
               "quarantined": int(stats["quarantined"]), "forgotten": n_forgotten, "duplicates_collapsed": int(stats["dups"]) + int(n_cross),
               "users": int(stats["users"]), "items": int(stats["items"])}
     return {"counts": counts, "outputs": outputs}
