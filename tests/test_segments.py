@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from emorec.common.errors import ConfigError
 from emorec.profiles.clusters import cluster_users, kmeans, silhouette_score
 from emorec.profiles.export import export_segments, load_salt, pseudonymize_ids, safe_output_path
 from emorec.profiles.segments import (
@@ -272,7 +273,7 @@ def test_from_toml_with_table_rules_and_unassigned(tmp_path):
     path.write_text("[[segment]\n")
     with pytest.raises(ValueError, match="not valid TOML"):
         SegmentConfig.from_toml(path)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="does not exist"):  # a user error (exit code 2)
         SegmentConfig.from_toml(tmp_path / "missing.toml")
 
 
