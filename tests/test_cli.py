@@ -115,12 +115,6 @@ def test_help_imports_nothing_heavy():
     assert res.stdout.strip() == "[]"
 
 
-def test_train_emotions_help_works():
-    res = emorec("train-emotions", "--help")
-    assert res.returncode == 0, res.stderr
-    assert "--data" in res.stdout
-
-
 # --- evaluate --init ------------------------------------------------------------------------------------
 def test_evaluate_init_writes_a_commented_config_that_loads(tmp_path, capsys):
     from emorec.jobs.evaluation.config import load_config
