@@ -1,7 +1,15 @@
 """The ``emorec`` command line.
 
 Every stage is a sub-command reading and writing one workspace folder; ``run`` chains them.
-Run ``emorec <command> --help`` for the options of each.
+Run ``emorec <command> --help`` for the options and an example of each.
+
+Exit codes: 0 success; 2 a problem the user can fix (an :class:`~emorec.common.errors.EmorecError`:
+bad input, configuration, artifact or workspace; printed as one line naming the record, field,
+file or setting); 1 a bug in emorec (any other exception: one line and a hint to rerun with
+``-v``, which prints the traceback); 130 interrupted (Ctrl-C).
+
+Only the standard library is imported at start-up, so ``emorec --help`` answers at once; each
+command imports what it needs when it runs.
 """
 
 from __future__ import annotations
@@ -11,23 +19,71 @@ import json
 import logging
 import sys
 import time
+import traceback
 from pathlib import Path
 
-import pandas as pd
+from emorec.common.errors import ConfigError, EmorecError
 
-from emorec.profiles import ProfileConfig
-from emorec.common.errors import ConfigError
-from emorec.recommender import ArtifactError, ServiceConfig, model_class
-from emorec.recommender.service import MODEL_NAMES
-
-from . import evaluate_commands, forget_commands, pipeline, profile_commands
-from .loaders import SchemaError, parse_mapping
-from .runs import fingerprint, recorded_run
-from .store import DEFAULT_WORKSPACE, Workspace, WorkspaceError
+from . import evaluate_commands, forget_commands, profile_commands
 
 log = logging.getLogger("emorec")
 
 DEMO_DIR = "demo"
+#: The default workspace folder (also :data:`jobs.store.DEFAULT_WORKSPACE`, kept here so that
+#: parsing the command line imports nothing heavy).
+DEFAULT_WORKSPACE = Path("emorec-workspace")
+
+#: One line and examples per sub-command, shown by ``emorec <command> --help``.
+COMMAND_HELP: dict[str, tuple[str, list[str]]] = {
+    "run": ("Run every stage (ingest, score, profile, train, recommend); on a generated demo shop unless --reviews is given.",
+            ["emorec run", "emorec run -w shop-ws --reviews reviews.json.gz --items items.csv --scorer lexicon"]),
+    "demo": ("Write a generated demo shop (reviews, items, planted ground truth) to disk for inspection.",
+             ["emorec demo --users 500 --out demo-shop"]),
+    "ingest": ("Load, validate and store review files: new reviews are added to the workspace (deduplicated by review "
+               "id); --replace replaces them. Rejected rows go to the quarantine table.",
+               ["emorec ingest -w shop-ws --reviews orders.csv --map user=customer_id --map text=body",
+                "emorec ingest -w shop-ws --reviews day-2.csv                 # adds day 2 to what is stored",
+                "emorec ingest -w shop-ws --reviews all.csv --replace         # replaces every stored review"]),
+    "score": ("Score every stored review (polarity, emotions, aspects); unchanged texts are reused, not rescored.",
+              ["emorec score -w shop-ws", "emorec score -w shop-ws --scorer lexicon --aspects shop.toml"]),
+    "train-sentiment": ("Fine-tune the transformer's polarity on the shop's star ratings (held-out users are the test set).",
+                        ["emorec train-sentiment -w shop-ws --max-train 4000"]),
+    "train-emotions": ("Reproduce the shipped emotion model from GoEmotions (see sentiment/models/default/MODEL_CARD.md).",
+                       ["emorec train-emotions --data ../shared/data/goemotions --out my-model"]),
+    "profile": ("Build the user and item profiles from the scored reviews.",
+                ["emorec profile -w shop-ws --half-life-days 90"]),
+    "train": ("Train the recommender on the stored reviews and publish it in the workspace.",
+              ["emorec train -w shop-ws", "emorec train -w shop-ws --model ease --model-params '{\"l2\": 200}'"]),
+    "recommend": ("Top-N lists: for every user into the recommendations table, or printed for the users given with --user.",
+                  ["emorec recommend -w shop-ws", "emorec recommend -w shop-ws --user A2IBPI20UZIR0U -n 5"]),
+    "similar": ("Items similar to an item, by the trained model's item-item similarity (titles when the workspace has "
+                "an item table).",
+                ["emorec similar -w shop-ws --item B0002E1G5C -n 5", "emorec similar -w shop-ws --item I0042 --json"]),
+    "query": ("Run one read-only SQL query (DuckDB) over the workspace tables; nothing can be written.",
+              ["emorec query -w shop-ws \"SELECT reason, count(*) FROM quarantine GROUP BY reason\""]),
+    "runs": ("List the recorded runs of the workspace, newest first (status, counts, errors).",
+             ["emorec runs -w shop-ws"]),
+    "segment": ("Assign customer segments (rules from TOML) and k-means clusters; export per-segment files and an HTML report.",
+                ["emorec segment -w shop-ws --out crm/ --pseudonymize --salt-file ~/salt --report segments.html"]),
+    "care": ("Rank unhappy customers to contact first, with the complaint that put them there.",
+             ["emorec care -w shop-ws --top 50 --window-days 30"]),
+    "monitor": ("Weekly or monthly complaint time series per item and category, with alerts on bursts.",
+                ["emorec monitor -w shop-ws --freq M --z 3"]),
+    "evaluate": ("Offline A/B test of recommender variants: metrics, confidence intervals, significance, breakdowns, HTML report.",
+                 ["emorec evaluate --init variants.toml            # writes a commented example config",
+                  "emorec evaluate -w shop-ws --config variants.toml"]),
+    "forget": ("Erase customers from the workspace (right to erasure) and keep them out of later ingests.",
+               ["emorec forget -w shop-ws --user A2IBPI20UZIR0U", "emorec forget -w shop-ws --users-file erase.txt"]),
+}
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("emorec")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
 
 
 # --- argument parsing -----------------------------------------------------------------
@@ -44,11 +100,18 @@ def _ingest_args(p: argparse.ArgumentParser, required: bool) -> None:
                    help="review files: Amazon JSON lines (.json/.jsonl, optionally .gz), CSV/TSV or Parquet")
     p.add_argument("--items", type=Path, metavar="PATH", help="optional item table (item_id, title, category, price)")
     p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
-                   help="column mapping, e.g. --map user=customer_id --map text=body (repeatable)")
+                   help="column mapping, e.g. --map user=customer_id --map text=body (repeatable); fields: review_id, "
+                        "user, item, rating, title, text, timestamp, helpful_votes, verified")
+    p.add_argument("--replace", action="store_true",
+                   help="replace the stored reviews (and quarantine) with these files; by default new reviews are added "
+                        "to what is stored, deduplicated by review id")
+    p.add_argument("--pseudonymize-ids", action="store_true",
+                   help="store user ids as keyed hashes (HMAC-SHA256 with the workspace's key <workspace>/.id_key) "
+                        "instead of as given, e.g. when ids are e-mail addresses; use it for every ingest of the workspace")
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", choices=["auto", *MODEL_NAMES], default="auto",
+    p.add_argument("--model", default="auto", metavar="MODEL",
                    help="primary recommender: hybrid (LightGBM re-ranker over CF and sequential candidates with "
                         "emotional features; reads review_scores), als, popular, itemknn, ease or bpr; auto = the "
                         "hybrid for scored, time-stamped reviews of up to 5,000 items on the embedded engine, ALS "
@@ -85,7 +148,12 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = argparse.ArgumentParser(prog="emorec", description="Emotion-aware recommendation and user profiling from product reviews.")
+    parser = argparse.ArgumentParser(
+        prog="emorec", description="Emotion-aware recommendation and user profiling from product reviews.",
+        epilog="Start with `emorec run` (a demo shop) or `emorec run --reviews FILE`; `emorec COMMAND --help` shows the "
+               "options and an example of each command. Exit codes: 0 ok, 1 a bug in emorec (rerun with -v), "
+               "2 a problem with the input, configuration or workspace, 130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"emorec {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", parents=[common], help="all stages: ingest, score, profile, train, recommend (demo shop if no --reviews)")
@@ -119,8 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch threads (fix it for bit-identical reruns)")
     p.add_argument("--device", default="auto", help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:1, ...")
 
-    p = sub.add_parser("train-emotions", help="reproduce the shipped emotion model from GoEmotions (see its MODEL_CARD.md)", add_help=False)
-    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of python -m emorec.jobs.train_emotions (--help for them)")
+    # its own options are parsed by jobs.train_emotions (main() hands them over before parsing)
+    p = sub.add_parser("train-emotions", help="reproduce the shipped emotion model from GoEmotions (see its MODEL_CARD.md)")
     p.set_defaults(verbose=0, quiet=False, workspace=DEFAULT_WORKSPACE)
 
     p = sub.add_parser("profile", parents=[common], help="build user and item profiles")
@@ -151,14 +219,24 @@ def build_parser() -> argparse.ArgumentParser:
     profile_commands.add_parsers(sub, common)
     evaluate_commands.add_parsers(sub, common)
     forget_commands.add_parsers(sub, common)
+    for name, sp in sub.choices.items():  # one line of description and examples for every command
+        line, examples = COMMAND_HELP[name]
+        sp.description = line
+        sp.epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
+        sp.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
 # --- commands -------------------------------------------------------------------------
-def _service_config(args, model: str, params: dict | None = None, strict: bool = True) -> ServiceConfig:
+def _service_config(args, model: str, params: dict | None = None, strict: bool = True):
     """``model`` with ``params``, plus ``--factors``, ``--iterations`` (when given) and ``--seed``
     for the models whose config has those fields; ``strict``: ``--factors``/``--iterations``
     given for a model without them is an error, not an option silently dropped."""
+    from emorec.recommender import ServiceConfig, model_class
+    from emorec.recommender.service import MODEL_NAMES
+
+    if model not in MODEL_NAMES:
+        raise ConfigError(f"unknown --model {model!r}; valid models: auto, {', '.join(MODEL_NAMES)}")
     params = dict(params or {})
     fields = model_class(model).Config.model_fields
     for name, value in (("factors", args.factors), ("iterations", args.iterations), ("seed", args.seed)):
@@ -169,9 +247,12 @@ def _service_config(args, model: str, params: dict | None = None, strict: bool =
     return ServiceConfig(model=model, params=params)
 
 
-def _train(stages, args, ws: Workspace, version: str) -> pipeline.StageResult:
+def _train(stages, args, ws, version: str):
     """The train stage with ``--model`` resolved (``auto``: :func:`jobs.pipeline.auto_model`;
     always ALS on Spark, whose trainer is MLlib ALS)."""
+
+    from . import pipeline
+
     if args.model != "auto":
         return stages.train(ws, _service_config(args, args.model, args.model_params), version=version)
     if getattr(args, "engine", "embedded") == "spark":
@@ -192,7 +273,9 @@ def _train(stages, args, ws: Workspace, version: str) -> pipeline.StageResult:
     return result
 
 
-def _scorer(args, ws: Workspace):
+def _scorer(args, ws):
+    from . import pipeline
+
     return pipeline.resolve_scorer(ws, args.scorer, args.sentiment_model, args.aspects, args.quantize)
 
 
@@ -206,24 +289,29 @@ def _sentiment_training(args):
 
 def _stages(args):
     """The stage functions of the chosen engine: :mod:`jobs.pipeline` or a Spark pipeline."""
+    from . import pipeline
+
     if getattr(args, "engine", "embedded") != "spark":
         if getattr(args, "master", None) or getattr(args, "conf", None):
-            raise ValueError("--master and --conf are Spark options: add --engine spark")
+            raise ConfigError("--master and --conf are Spark options: add --engine spark")
         return pipeline
     from .spark.pipeline import SparkPipeline
 
     return SparkPipeline.from_options(args.master, args.conf)
 
 
-def _report(results: list[pipeline.StageResult], out) -> None:
+def _report(results, out) -> None:
+    """Stage lines: counts, then ``- note`` (information) and ``! warning`` (look at this) lines."""
     for r in results:
         counts = ", ".join(f"{k}={v:,}" for k, v in r.counts.items())
         out.write(f"  {r.stage:<10} {r.seconds:7.2f}s  {counts}\n")
         for note in r.notes:
-            out.write(f"             ! {note}\n")
+            out.write(f"             - {note}\n")
+        for warning in getattr(r, "warnings", []):
+            out.write(f"             ! {warning}\n")
 
 
-def _demo_sources(ws: Workspace, users: int, seed: int) -> tuple[list[Path], Path]:
+def _demo_sources(ws, users: int, seed: int) -> tuple[list[Path], Path]:
     from .demo_shop import generate_demo_shop
 
     folder = ws.root / DEMO_DIR
@@ -233,7 +321,12 @@ def _demo_sources(ws: Workspace, users: int, seed: int) -> tuple[list[Path], Pat
     return [Path(paths["reviews"])], Path(paths["items"])
 
 
-def cmd_run(args, ws: Workspace, out) -> int:
+def cmd_run(args, ws, out) -> int:
+    from emorec.profiles import ProfileConfig
+
+    from .loaders import parse_mapping
+    from .runs import fingerprint, recorded_run
+
     mapping = parse_mapping(args.map)
     t0 = time.perf_counter()
     with recorded_run(ws, "run", vars_config(args)) as run:
@@ -243,7 +336,7 @@ def cmd_run(args, ws: Workspace, out) -> int:
             sources, items = _demo_sources(ws, args.demo_users, args.seed)
         run.data_fingerprint = fingerprint(sources + ([items] if items else []))
         stages = _stages(args)
-        results = [stages.ingest(ws, sources, mapping, items)]
+        results = [stages.ingest(ws, sources, mapping, items, **_ingest_options(args))]
         results.append(stages.score(ws, _scorer(args, ws)))
         results.append(stages.profile(ws, ProfileConfig(half_life_days=args.half_life_days)))
         results.append(_train(stages, args, ws, run.run_id))
@@ -268,12 +361,23 @@ def vars_config(args) -> dict:
             for k, v in vars(args).items() if k not in ("verbose", "quiet")}
 
 
-def cmd_stage(args, ws: Workspace, out) -> int:
+def _ingest_options(args) -> dict:
+    """``replace`` and ``pseudonymize_ids`` for the ingest stage."""
+    return {k: bool(getattr(args, k, False)) for k in ("replace", "pseudonymize_ids")}
+
+
+def cmd_stage(args, ws, out) -> int:
+    from emorec.profiles import ProfileConfig
+
+    from . import pipeline
+    from .loaders import parse_mapping
+    from .runs import fingerprint, recorded_run
+
     with recorded_run(ws, args.command, vars_config(args)) as run:
         stages = pipeline if args.command == "train-sentiment" else _stages(args)
         if args.command == "ingest":
             run.data_fingerprint = fingerprint(args.reviews)
-            result = stages.ingest(ws, args.reviews, parse_mapping(args.map), args.items)
+            result = stages.ingest(ws, args.reviews, parse_mapping(args.map), args.items, **_ingest_options(args))
         elif args.command == "score":
             result = stages.score(ws, _scorer(args, ws))
         elif args.command == "train-sentiment":
@@ -290,8 +394,12 @@ def cmd_stage(args, ws: Workspace, out) -> int:
     return 0
 
 
-def cmd_recommend_users(args, ws: Workspace, out) -> int:
+def cmd_recommend_users(args, ws, out) -> int:
+    from . import pipeline
+    from .ids import as_stored
+
     service = pipeline.load_service(ws)
+    args.user = as_stored(ws, args.user)  # the original id also works in a workspace with pseudonymized ids
     recs = service.recommend(args.user, n=args.top_n, filter_already_liked_items=not args.include_seen, exclude_items=args.exclude)
     if ws.has_table("items"):
         titles = ws.read_table("items", columns=["item_id", "title", "category"])
@@ -306,7 +414,9 @@ def cmd_recommend_users(args, ws: Workspace, out) -> int:
     return 0
 
 
-def cmd_similar(args, ws: Workspace, out) -> int:
+def cmd_similar(args, ws, out) -> int:
+    from . import pipeline
+
     service = pipeline.load_service(ws)
     similar = service.similar_items([args.item], n=args.top_n)
     if ws.has_table("items"):
@@ -331,7 +441,11 @@ def cmd_demo(args, out) -> int:
     return 0
 
 
-def cmd_query(args, ws: Workspace, out) -> int:
+def cmd_query(args, ws, out) -> int:
+    import pandas as pd
+
+    from emorec.common.errors import WorkspaceError
+
     if not ws.tables():
         raise WorkspaceError(f"no tables in {ws.root}; run `emorec run` first")
     with pd.option_context("display.max_rows", 200, "display.max_columns", 50, "display.width", 200):
@@ -339,7 +453,7 @@ def cmd_query(args, ws: Workspace, out) -> int:
     return 0
 
 
-def cmd_runs(args, ws: Workspace, out) -> int:
+def cmd_runs(args, ws, out) -> int:
     runs = ws.read_table("runs").sort_values("started_at", ascending=False)
     cols = ["run_id", "command", "status", "seconds", "data_fingerprint", "error"]
     out.write(runs[cols].to_string(index=False) + "\n")
@@ -354,43 +468,83 @@ def _setup_logging(args) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _validation_message(exc) -> str:
+    """A pydantic ``ValidationError`` as one line naming each field (``model_params.l2: ...``)."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err.get("loc", ())) or exc.title
+        parts.append(f"{where}: {err.get('msg', '')}")
+    return f"invalid {exc.title} configuration: " + "; ".join(parts)
+
+
+def _dispatch(args, out) -> int:
+    from .store import Workspace
+
+    if args.command == "demo":
+        return cmd_demo(args, out)
+    if args.command == "evaluate" and getattr(args, "init", None):
+        return evaluate_commands.write_example_config(args.init, out)
+    ws = Workspace(args.workspace)
+    if args.command not in forget_commands.COMMANDS:
+        forget_commands.check_no_pending_erasure(ws)
+    if args.command == "query":
+        return cmd_query(args, ws, out)
+    if args.command == "runs":
+        return cmd_runs(args, ws, out)
+    if args.command == "recommend" and args.user:
+        return cmd_recommend_users(args, ws, out)
+    if args.command == "similar":
+        return cmd_similar(args, ws, out)
+    if args.command in profile_commands.COMMANDS:
+        return profile_commands.run_command(args, ws, out)
+    if args.command in evaluate_commands.COMMANDS:
+        return evaluate_commands.run_command(args, ws, out)
+    if args.command in forget_commands.COMMANDS:
+        return forget_commands.run_command(args, ws, out)
+    with ws.lock(f"emorec {args.command}"):
+        if args.command == "run":
+            return cmd_run(args, ws, out)
+        return cmd_stage(args, ws, out)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``emorec`` console script; returns the exit code."""
+    """Entry point of the ``emorec`` console script; returns the exit code (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train-emotions"]:  # its own parser (and its own --help)
+        from .train_emotions import main as train_emotions_main
+
+        return train_emotions_main(argv[1:])
     args = build_parser().parse_args(argv)
     _setup_logging(args)
-    out = sys.stdout
     try:
-        if args.command == "demo":
-            return cmd_demo(args, out)
-        if args.command == "train-emotions":
-            from .train_emotions import main as train_emotions_main
+        try:
+            return _dispatch(args, sys.stdout)
+        except ValueError as exc:  # pydantic's ValidationError from a user's configuration
+            from pydantic import ValidationError
 
-            return train_emotions_main(args.args)
-        ws = Workspace(args.workspace)
-        if args.command == "query":
-            return cmd_query(args, ws, out)
-        if args.command == "runs":
-            return cmd_runs(args, ws, out)
-        if args.command == "recommend" and args.user:
-            return cmd_recommend_users(args, ws, out)
-        if args.command == "similar":
-            return cmd_similar(args, ws, out)
-        if args.command in profile_commands.COMMANDS:
-            return profile_commands.run_command(args, ws, out)
-        if args.command in evaluate_commands.COMMANDS:
-            return evaluate_commands.run_command(args, ws, out)
-        if args.command in forget_commands.COMMANDS:
-            return forget_commands.run_command(args, ws, out)
-        with ws.lock(f"emorec {args.command}"):
-            if args.command == "run":
-                return cmd_run(args, ws, out)
-            return cmd_stage(args, ws, out)
-    except (WorkspaceError, SchemaError, ArtifactError, ValueError, FileNotFoundError) as exc:
-        log.error("%s", exc)
-        return 2
+            if isinstance(exc, ValidationError):
+                raise ConfigError(_validation_message(exc)) from exc
+            raise
+    except EmorecError as exc:
+        if args.verbose:
+            log.debug("traceback:\n%s", traceback.format_exc())
+        log.error("%s", _one_line(exc))
+        return exc.exit_code
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+    except Exception as exc:  # a bug in emorec: never hidden, never mistaken for a user error
+        if args.verbose:
+            log.error("internal error in `emorec %s` (a bug in emorec; please report it with this traceback):\n%s",
+                      args.command, traceback.format_exc().rstrip())
+        else:
+            log.error("internal error in `emorec %s` (a bug in emorec): %s: %s -- rerun with -v for the traceback",
+                      args.command, type(exc).__name__, _one_line(exc)[:300])
+        return 1
 
 
 if __name__ == "__main__":

@@ -20,21 +20,34 @@ timestamp      datetime64[ns, UTC], null   when the review was written
 helpful_votes  Int64, nullable             helpfulness votes, where the source has them
 verified       boolean, nullable           verified purchase, where the source has it
 source         string                      file (or generator) the row came from
-line           Int64                       1-based line / row number within ``source``
+line           Int64                       1-based line of the file where the record starts
+                                            (JSON lines, CSV: the header is line 1); the row
+                                            number for Parquet and in-memory frames
+extra          string, nullable            the source's other columns (neither a contract
+                                            field nor personal), as a JSON object; null when
+                                            there are none
 =============  ==========================  ==================================================
 
 Optional item table: ``item_id`` (required), ``title``, ``category``, ``price``.
 
-Quarantine table (one row per rejected input record): ``source``, ``line``, ``field``,
-``reason``, ``record`` (the raw record as text, with personal fields such as
-``reviewerName`` removed).
+Quarantine table (one row per rejected input record): ``source``, ``line``, ``user_id``
+(the record's user id as given, when one could be read: used by ``emorec forget``),
+``field``, ``reason`` (personal data scrubbed) and ``record`` (the raw record as text, with
+personal fields such as ``reviewerName`` removed and e-mail addresses, URLs and phone
+numbers scrubbed).
+
+Personal columns are recognised by name (:func:`is_personal_field`): names, e-mail
+addresses, phone numbers, postal addresses, birth dates, IP addresses, whatever the exact
+spelling (``reviewerName``, ``customer_name``, ``shipping_address``, ``E-Mail``...). They are
+never read into a review, never kept in ``extra`` and removed from quarantined records.
 """
 
 from __future__ import annotations
 
-import pandas as pd
+import re
+from functools import lru_cache
 
-CONTRACT_VERSION = "1"
+import pandas as pd
 
 REVIEW_COLUMNS: dict[str, str] = {
     "review_id": "string",
@@ -48,6 +61,7 @@ REVIEW_COLUMNS: dict[str, str] = {
     "verified": "boolean",
     "source": "string",
     "line": "Int64",
+    "extra": "string",
 }
 
 #: Fields a review source must provide (a column mapping may rename them).
@@ -65,13 +79,47 @@ ITEM_COLUMNS: dict[str, str] = {
 QUARANTINE_COLUMNS: dict[str, str] = {
     "source": "string",
     "line": "Int64",
+    "user_id": "string",
     "field": "string",
     "reason": "string",
     "record": "string",
 }
 
-#: Fields that carry personal data and are never stored, whatever the source layout.
+#: Fields that carry personal data and are never stored, whatever the source layout (examples;
+#: :func:`is_personal_field` recognises every spelling by the words in the name).
 PERSONAL_FIELDS = frozenset({"reviewerName", "reviewer_name", "name", "email", "profileName"})
+#: Words that make a column personal wherever they appear in its name.
+_PERSONAL_WORDS = frozenset({
+    "email", "mail", "phone", "telephone", "tel", "mobile", "cell", "fax", "address", "addr", "street", "zip",
+    "zipcode", "postcode", "postal", "birthday", "birthdate", "dob", "ip", "ssn", "iban", "passport",
+    "username", "firstname", "lastname", "fullname", "surname", "nickname", "forename", "givenname",
+})
+#: "name" is personal unless the name says whose it is and that is not a person (``product_name``).
+_NOT_PERSON = frozenset({"product", "item", "brand", "category", "shop", "store", "file", "model", "variant",
+                         "style", "color", "colour", "seller", "merchant", "vendor", "manufacturer", "site", "app"})
+
+
+@lru_cache(maxsize=4096)
+def is_personal_field(name: object) -> bool:
+    """Whether a source column holds personal data, by the words of its name.
+
+    ``reviewerName``, ``customer_name``, ``Name``, ``E-Mail``, ``shipping_address``,
+    ``phone_number`` and ``ip`` are personal; ``product_name``, ``title`` and ``user_id`` are
+    not (the shop's customer id is the one personal key emorec keeps).
+    """
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name)).lower()
+    words = [w for w in re.split(r"[^a-z0-9]+", text) if w]
+    if not words:
+        return False
+    joined = "".join(words)
+    if any(w in _PERSONAL_WORDS for w in words) or joined in _PERSONAL_WORDS or joined == "emailaddress":
+        return True
+    return "name" in words and not any(w in _NOT_PERSON for w in words)
+
+
+#: Longest review (title + text, in characters) that is stored; longer ones are quarantined
+#: (a 200 MB "review" is an export error, and would cost minutes and gigabytes downstream).
+MAX_REVIEW_CHARS = 100_000
 
 #: Ratings outside this closed range are quarantined.
 RATING_RANGE = (1.0, 5.0)

@@ -96,6 +96,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from emorec.common.errors import ConfigError
 from emorec.jobs.contract import ITEM_COLUMNS, REVIEW_COLUMNS, conform
 
 __all__ = [
@@ -220,24 +221,24 @@ class DemoConfig(BaseModel):
         try:
             pd.Timestamp(v)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"start is not a date: {v!r}") from exc
+            raise ConfigError(f"start is not a date: {v!r}") from exc
         return v
 
     @field_validator("incident_aspect")
     @classmethod
     def _check_aspect(cls, v: str | None) -> str | None:
         if v is not None and v not in ASPECTS:
-            raise ValueError(f"incident_aspect must be one of {ASPECTS}, got {v!r}")
+            raise ConfigError(f"incident_aspect must be one of {ASPECTS}, got {v!r}")
         return v
 
     @model_validator(mode="after")
     def _check_counts(self) -> DemoConfig:
         if self.mean_reviews_per_user < self.min_reviews_per_user:
-            raise ValueError("mean_reviews_per_user must be >= min_reviews_per_user")
+            raise ConfigError("mean_reviews_per_user must be >= min_reviews_per_user")
         if self.min_reviews_per_user > self.n_items // 2:
-            raise ValueError("min_reviews_per_user must be <= n_items // 2")
+            raise ConfigError("min_reviews_per_user must be <= n_items // 2")
         if self.short_review_rate + self.title_only_rate > 0.9:
-            raise ValueError("short_review_rate + title_only_rate must be <= 0.9")
+            raise ConfigError("short_review_rate + title_only_rate must be <= 0.9")
         return self
 
     @property

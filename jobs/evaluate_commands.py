@@ -15,27 +15,55 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from emorec.profiles.export import is_inside
+from emorec.common.errors import ConfigError, InputError, WorkspaceError
 
-from .evaluation.config import ExperimentConfig, load_config
-from .evaluation.runner import EvaluationInputs, OUTPUT_FILES, inputs_from_workspace, run_evaluation, write_outputs
-from .runs import fingerprint, recorded_run
-from .store import Workspace
+if TYPE_CHECKING:  # imported when the command runs, so that `emorec --help` starts at once
+    from .evaluation.config import ExperimentConfig
+    from .evaluation.runner import EvaluationInputs
+    from .store import Workspace
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("evaluate",)
 EVALUATIONS_DIR = "evaluations"
+#: The commented example config shipped with the package (``emorec evaluate --init`` copies it).
+EXAMPLE_CONFIG = "example_variants.toml"
+DEFAULT_INIT_PATH = Path("variants.toml")
+
+
+def example_config_text() -> str:
+    """The text of the shipped, commented example config (``jobs/evaluation/example_variants.toml``)."""
+    return resources.files("emorec.jobs.evaluation").joinpath(EXAMPLE_CONFIG).read_text(encoding="utf-8")
+
+
+def write_example_config(path: str | Path, out) -> int:
+    """``emorec evaluate --init [PATH]``: write the commented example config; never overwrite a file."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise InputError(f"{path} already exists; not overwritten (give another path: emorec evaluate --init PATH)") from None
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(example_config_text())
+    out.write(f"wrote an example evaluation config to {path}: three variants (ALS, the hybrid, the hybrid without "
+              f"emotional features) with every option commented.\nEdit it, then run: emorec evaluate -w WORKSPACE --config {path}\n")
+    return 0
 
 
 def apply_overrides(config: ExperimentConfig, split: str | None = None, cutoff: str | None = None,
                     fraction: float | None = None, seed: int | None = None, ks: list[int] | None = None,
                     max_users: int | None = None, baseline: str | None = None, primary: str | None = None) -> ExperimentConfig:
     """The config with command-line overrides applied (and validated again)."""
+    from .evaluation.config import load_config
+
     data = config.model_dump(mode="json", by_alias=True)
     if split is not None:
         data["split"]["method"] = split
@@ -64,7 +92,9 @@ def inputs_from_file(path: str | Path, items: str | Path | None = None) -> Evalu
     """Reviews from a file (any format ``emorec ingest`` reads), scored with the lexicon scorer."""
     from emorec import sentiment
 
+    from .evaluation.runner import EvaluationInputs
     from .loaders import load_items, load_reviews
+    from .runs import fingerprint
 
     loaded = load_reviews(path)
     if len(loaded.quarantine):
@@ -86,6 +116,11 @@ def evaluate(ws: Workspace, config_path: str | Path, out: str | Path | None = No
     ``out`` is the output folder (default ``<workspace>/evaluations/<run_id>``); the files are
     written under fixed names inside it and never outside it.
     """
+    from emorec.profiles.export import is_inside
+
+    from .evaluation.config import load_config
+    from .evaluation.runner import OUTPUT_FILES, inputs_from_workspace, run_evaluation, write_outputs
+
     t0 = time.perf_counter()
     config = apply_overrides(load_config(config_path), **overrides)
     inputs = inputs_from_file(reviews, items) if reviews else inputs_from_workspace(ws)
@@ -93,7 +128,7 @@ def evaluate(ws: Workspace, config_path: str | Path, out: str | Path | None = No
     folder = Path(out) if out is not None else ws.root / EVALUATIONS_DIR / run_id
     for name in OUTPUT_FILES.values():
         if not is_inside(folder / name, folder):
-            raise ValueError(f"refusing to write {folder / name}: it is outside the output folder {folder}")
+            raise WorkspaceError(f"refusing to write {folder / name}: it is outside the output folder {folder}")
     paths = write_outputs(result, folder, run_id=run_id)
     lines = [result.verdict.rstrip("\n"), "", f"outputs in {folder}:"]
     lines += [f"  {p.name:<18} {p}" for p in paths.values()]
@@ -105,8 +140,10 @@ def add_parsers(subparsers, common_parent: argparse.ArgumentParser) -> None:
     """Add ``evaluate`` to the ``emorec`` sub-command parsers."""
     p = subparsers.add_parser("evaluate", parents=[common_parent],
                               help="offline A/B evaluation of recommender variants: metrics, significance, breakdowns, HTML report")
-    p.add_argument("--config", type=Path, required=True, metavar="FILE",
-                   help="variants and protocol (TOML, YAML or JSON; see jobs/evaluation/example_variants.toml)")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="variants and protocol (TOML, YAML or JSON); `emorec evaluate --init` writes a commented example")
+    p.add_argument("--init", type=Path, nargs="?", const=DEFAULT_INIT_PATH, metavar="PATH",
+                   help=f"write a commented example config to PATH (default: {DEFAULT_INIT_PATH}) and exit")
     p.add_argument("--reviews", type=Path, metavar="PATH",
                    help="evaluate this review file (scored with the lexicon scorer) instead of the workspace's tables")
     p.add_argument("--items", type=Path, metavar="PATH", help="item table for --reviews (item_id, title, category, price)")
@@ -128,8 +165,13 @@ def _config(args) -> dict:
 
 def run_command(args, ws: Workspace, out) -> int:
     """Run ``emorec evaluate`` under the workspace lock, recorded in ``runs``."""
+    from .runs import recorded_run
+
     if args.command not in COMMANDS:
-        raise ValueError(f"not an evaluate command: {args.command!r}")
+        raise ConfigError(f"not an evaluate command: {args.command!r}")
+    if args.config is None:
+        raise ConfigError("emorec evaluate needs --config FILE (the variants to compare); "
+                          "`emorec evaluate --init variants.toml` writes a commented example to start from")
     overrides = {k: getattr(args, k) for k in ("split", "cutoff", "fraction", "seed", "ks", "max_users", "baseline", "primary")}
     with ws.lock(f"emorec {args.command}"), recorded_run(ws, args.command, _config(args)) as run:
         text, paths, report = evaluate(ws, args.config, out=args.out, reviews=args.reviews, items=args.items,
@@ -144,4 +186,5 @@ def run_command(args, ws: Workspace, out) -> int:
     return 0
 
 
-__all__ = ["COMMANDS", "add_parsers", "apply_overrides", "evaluate", "inputs_from_file", "run_command"]
+__all__ = ["COMMANDS", "add_parsers", "apply_overrides", "evaluate", "example_config_text", "inputs_from_file",
+           "run_command", "write_example_config"]

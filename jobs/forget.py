@@ -3,36 +3,50 @@
 What is removed
 ---------------
 * every row of every workspace table that has a ``user_id`` column (reviews, user profiles,
-  recommendations, segments, care queue, and any per-user table a later stage adds: the rule
-  is the column name, not a list of tables);
+  recommendations, segments, care queue, the quarantine, and any per-user table a later stage
+  adds: the rule is the column name, not a list of tables);
 * every row of a table without ``user_id`` but with ``review_id`` that belongs to one of the
   user's reviews (``review_scores``);
-* quarantined records that carry the user's id as a value (``quarantine.record`` is the raw
-  input record, so it may hold the user's text);
+* quarantined records that carry the user's id as a value of the raw record (records stored
+  before the quarantine had its ``user_id`` column, and lines too broken to read an id from);
+* aggregates that counted the user's reviews are rebuilt from the remaining ones with their
+  stored settings: ``item_profiles`` (counts, ratings, emotions, aspects) and ``alerts``;
+* per-user evaluation outputs (``evaluations/<run>/per_user.parquet`` and any other Parquet
+  file under ``evaluations/`` with a ``user_id`` column);
 * checkpointed parts of unfinished stages (``partial/``: a score cache keyed by text hash);
 * trained recommender versions that know the user: the recommender is retrained on the
-  remaining reviews with the same configuration, and every older version is deleted.
+  remaining reviews with the same configuration, and every version that knew them is deleted.
+
+Crash safety: unservable from the first moment
+----------------------------------------------
+:func:`forget_users` first writes ``<workspace>/.forget_pending.json`` (no ids in it). While
+it exists every other command refuses the workspace (:func:`check_no_pending_erasure`), so
+nothing can serve, query, export or re-train on the person's data. Then it records the
+person in ``forgotten_users``, unpublishes a recommender that knows them (``CURRENT`` is
+removed before anything else, its configuration kept in the pending file), rewrites every
+table in one atomic multi-table write, retrains, deletes the old versions and removes the
+pending file. A forget killed at any point (SIGKILL, power cut) is completed by running
+``emorec forget`` again, with or without the ids: the rest is done from ``forgotten_users``.
 
 How it stays forgotten
 ----------------------
 The shop's input files still hold the user, so the next ``emorec ingest`` / ``emorec run``
-would bring them back. :func:`forget_users` therefore records the user in the table
-``forgotten_users`` and :func:`drop_forgotten` (called by the ingest stage) drops their
+would bring them back. :func:`drop_forgotten` (called by the ingest stage) drops their
 reviews and quarantined records before anything is stored; the ingest counts them as
 ``forgotten`` (``read = reviews + quarantined + forgotten``).
 
 ``forgotten_users`` does not store the id itself (that would keep personal data in the
 workspace forever) but ``HMAC-SHA256(key, user_id)``, where ``key`` is 32 random bytes in
 ``<workspace>/.forget_key`` (mode 0600), created on first use, never exported and never in
-``tables/``. Ingest hashes each incoming id with the same key to filter. Without the key the
-hashes cannot be linked to ids; someone holding the whole workspace, key included, can test
-a guessed id, which is the price of being able to filter future ingests. Deleting the key
-makes every past erasure ineffective for future ingests, so back it up with the workspace.
+``tables/``. Without the key the hashes cannot be linked to ids; someone holding the whole
+workspace, key included, can test a guessed id, which is the price of being able to filter
+future ingests. Deleting the key makes every past erasure ineffective for future ingests, so
+back it up with the workspace.
 
 Not covered (documented for the operator): the shop's own input files, files exported
-outside the workspace (``segment --out``: rewrite them with the next export), and
-fine-tuned sentiment models (they hold no ids, only weights learned from all texts; retrain
-them with ``emorec train-sentiment`` if the erasure must cover them).
+outside the workspace (``segment --out``, ``evaluate --out``: rewrite them with the next
+export), and fine-tuned sentiment models (they hold no ids, only weights learned from all
+texts; retrain them with ``emorec train-sentiment`` if the erasure must cover them).
 """
 
 from __future__ import annotations
@@ -43,21 +57,27 @@ import json
 import logging
 import os
 import re
-import secrets
-import shutil
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from .store import Workspace, WorkspaceError
+from emorec.common.errors import InputError, WorkspaceError
+
+from .ids import secret_key, stored_ids
+from .store import Workspace, _remove_tree, crash_point
 
 log = logging.getLogger(__name__)
 
 FORGOTTEN_TABLE = "forgotten_users"
 KEY_FILE = ".forget_key"
+#: Present while an erasure is under way; every other command refuses the workspace meanwhile.
+PENDING_FILE = ".forget_pending.json"
+EVALUATIONS_DIR = "evaluations"
 _JSON_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _JSON_NUMBER = re.compile(r"(?<=[:\[,])\s*(-?\d+)\s*(?=[,}\]])")
 _KEEP_TABLES = frozenset({FORGOTTEN_TABLE, "runs"})
@@ -71,32 +91,13 @@ class ForgetResult:
     rows: dict[str, int] = field(default_factory=dict)
     models_deleted: list[str] = field(default_factory=list)
     retrained: bool = False
+    rebuilt: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
 # --- the key and the hashes ------------------------------------------------------------
 def _key(ws: Workspace, create: bool) -> bytes | None:
-    path = ws.root / KEY_FILE
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        if not create:
-            return None
-    key = secrets.token_bytes(32)
-    tmp = ws.root / f".{KEY_FILE}.{secrets.token_hex(6)}.tmp"
-    try:
-        ws.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise WorkspaceError(f"cannot create the erasure key {path}: {exc.strerror or exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-    return key
+    return secret_key(ws, KEY_FILE, create, "the erasure key")
 
 
 def user_hashes(key: bytes, ids: Iterable[str]) -> list[str]:
@@ -113,6 +114,16 @@ def forgotten_hashes(ws: Workspace) -> tuple[bytes | None, frozenset[str]]:
         raise WorkspaceError(f"{ws.root} has forgotten users but its erasure key {ws.root / KEY_FILE} is missing: "
                              "restore it from the backup, or forgotten users would be ingested again")
     return key, frozenset(ws.read_table(FORGOTTEN_TABLE, columns=["user_hash"])["user_hash"])
+
+
+def _forgotten_mask(values: pd.Series, key: bytes, hashes: frozenset[str]) -> np.ndarray:
+    """True where ``values`` (user ids) hash into ``hashes``; each distinct id is hashed once."""
+    if not len(values) or not hashes:
+        return np.zeros(len(values), dtype=bool)
+    ids = values.astype("string")
+    uniq = pd.unique(ids.dropna().to_numpy(dtype=object))
+    gone = {u for u, h in zip(uniq, user_hashes(key, uniq)) if h in hashes}
+    return ids.isin(gone).fillna(False).to_numpy(dtype=bool)
 
 
 def _record_values(record: str) -> list[str]:
@@ -133,10 +144,22 @@ def _record_values(record: str) -> list[str]:
     return values
 
 
-def _quarantine_mask(records: pd.Series, match) -> np.ndarray:
-    """True where a quarantined record holds a value for which ``match(values)`` is true."""
-    return np.fromiter((match([v.strip() for v in _record_values(r)]) if isinstance(r, str) else False
-                        for r in records.astype(object)), dtype=bool, count=len(records))
+def _quarantine_mask(quarantine: pd.DataFrame, key: bytes, hashes: frozenset[str]) -> np.ndarray:
+    """True for quarantined records of forgotten users: by the ``user_id`` column, and for records
+    without one (older tables, unreadable lines) by any value of the raw record."""
+    drop = np.zeros(len(quarantine), dtype=bool)
+    if not len(quarantine) or not hashes:
+        return drop
+    if "user_id" in quarantine.columns:
+        drop |= _forgotten_mask(quarantine["user_id"], key, hashes)
+    if "record" in quarantine.columns:
+        records = quarantine["record"].astype(object).to_numpy()
+        for i in np.flatnonzero(~drop):
+            r = records[i]
+            if isinstance(r, str):
+                values = {v for raw in _record_values(r) for v in (raw, raw.strip()) if v}
+                drop[i] = any(h in hashes for h in user_hashes(key, values))
+    return drop
 
 
 def drop_forgotten(ws: Workspace, reviews: pd.DataFrame, quarantine: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
@@ -149,14 +172,64 @@ def drop_forgotten(ws: Workspace, reviews: pd.DataFrame, quarantine: pd.DataFram
     key, hashes = forgotten_hashes(ws)
     if not hashes:
         return reviews, quarantine, 0
-    users = pd.unique(reviews["user_id"].astype(str).to_numpy(dtype=object))  # hash each id once
-    forgotten = [u for u, h in zip(users, user_hashes(key, users)) if h in hashes]
-    gone = reviews["user_id"].astype(str).isin(forgotten).to_numpy(dtype=bool)
-    qgone = _quarantine_mask(quarantine["record"], lambda vals: any(h in hashes for h in user_hashes(key, vals)))
+    gone = _forgotten_mask(reviews["user_id"], key, hashes) if "user_id" in reviews.columns else np.zeros(len(reviews), bool)
+    qgone = _quarantine_mask(quarantine, key, hashes)
     n = int(gone.sum() + qgone.sum())
     if n:
         log.info("ingest: %d rows of forgotten users dropped", n)
     return reviews.loc[~gone].reset_index(drop=True), quarantine.loc[~qgone].reset_index(drop=True), n
+
+
+# --- the pending marker ----------------------------------------------------------------
+def _pending_path(ws: Workspace) -> Path:
+    return ws.root / PENDING_FILE
+
+
+def pending_erasure(ws: Workspace) -> dict | None:
+    """The state of an erasure under way (or interrupted), or None."""
+    path = _pending_path(ws)
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"started_at": "unknown"}
+
+
+def check_no_pending_erasure(ws: Workspace) -> None:
+    """Raise :class:`WorkspaceError` while an erasure is under way or was interrupted.
+
+    Every command but ``forget`` calls it first, so a person being forgotten is never served,
+    exported, queried or trained on, whatever happened to the forget run.
+    """
+    state = pending_erasure(ws)
+    if state is not None:
+        raise WorkspaceError(
+            f"an erasure (`emorec forget`) started {state.get('started_at', '')} in {ws.root} has not finished (it is "
+            f"running or was interrupted): run `emorec forget -w {ws.root}` to complete it; until then no other command "
+            "uses this workspace")
+
+
+def _write_pending(ws: Workspace, state: dict) -> None:
+    path = _pending_path(ws)
+    tmp = ws.root / f".{PENDING_FILE}.{uuid.uuid4().hex}.tmp"
+    try:
+        ws.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fd = os.open(ws.root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot write {path}: {exc.strerror or exc}; nothing was erased") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # --- erasure ---------------------------------------------------------------------------
@@ -167,102 +240,204 @@ def _columns(ws: Workspace, name: str) -> list[str]:
 def forget_users(ws: Workspace, user_ids: Sequence[str], retrain: bool = True) -> ForgetResult:
     """Erase ``user_ids`` from the workspace and keep them out of future ingests.
 
-    Call it under the workspace lock. Idempotent: a crash half-way is repaired by running
-    it again (the user is recorded in ``forgotten_users`` first, so no ingest in between
-    brings them back).
+    Call it under the workspace lock. Idempotent and crash-safe (module docstring): with no
+    ``user_ids`` it completes an interrupted erasure from ``forgotten_users``.
 
     Parameters
     ----------
     user_ids
-        The shop's customer ids.
+        The shop's customer ids, exactly as ingested (for a workspace ingested with
+        ``--pseudonymize-ids``, the original ids: they are pseudonymized here the same way).
     retrain
         Retrain the recommender (same configuration) when its current version knows one of
         the users; with ``False`` such versions are deleted and ``emorec train`` is needed.
     """
-    ids = sorted({str(u).strip() for u in user_ids if str(u).strip()})
-    if not ids:
-        raise ValueError("forget needs at least one non-empty user id")
+    ids = sorted({str(u) for u in user_ids if str(u).strip()})
+    state = pending_erasure(ws)
+    if not ids and state is None:
+        raise InputError("forget needs at least one non-empty user id (--user ID or --users-file PATH)")
     res = ForgetResult(users=len(ids))
+    if state is None:
+        state = {"started_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), "retrain": bool(retrain)}
+    else:
+        log.warning("completing the erasure started %s and interrupted before it finished", state.get("started_at"))
+        res.notes.append(f"completed the erasure started {state.get('started_at')} that had been interrupted")
+        retrain = retrain and state.get("retrain", True)
+    _write_pending(ws, state)  # from here on no other command uses the workspace
     key = _key(ws, create=True)
-    new_hashes = user_hashes(key, ids)
-    known = set(ws.read_table(FORGOTTEN_TABLE)["user_hash"]) if ws.has_table(FORGOTTEN_TABLE) else set()
-    add = [h for h in new_hashes if h not in known]
-    if add:
-        frame = pd.DataFrame({"user_hash": pd.array(add, dtype="string"),
-                              "forgotten_at": pd.Timestamp.now(tz="UTC")})
-        old = ws.read_table(FORGOTTEN_TABLE) if ws.has_table(FORGOTTEN_TABLE) else None
-        ws.write_table(FORGOTTEN_TABLE, frame if old is None else pd.concat([old, frame], ignore_index=True),
-                       {"hash": "HMAC-SHA256(<workspace>/.forget_key, user_id) hex"})
+    if ids:
+        known = set(ws.read_table(FORGOTTEN_TABLE)["user_hash"]) if ws.has_table(FORGOTTEN_TABLE) else set()
+        add = [h for h in dict.fromkeys(user_hashes(key, stored_ids(ws, ids))) if h not in known]
+        if add:
+            frame = pd.DataFrame({"user_hash": pd.array(add, dtype="string"),
+                                  "forgotten_at": pd.Timestamp.now(tz="UTC")})
+            old = ws.read_table(FORGOTTEN_TABLE) if ws.has_table(FORGOTTEN_TABLE) else None
+            ws.write_table(FORGOTTEN_TABLE, frame if old is None else pd.concat([old, frame], ignore_index=True),
+                           {"hash": "HMAC-SHA256(<workspace>/.forget_key, user_id) hex"})
+    _key_, hashes = forgotten_hashes(ws)
+    tainted = _unpublish_tainted_models(ws, key, hashes, state)
+    crash_point("forget:tables")
+    _erase_from_tables(ws, key, hashes, res)
+    _erase_from_evaluations(ws, key, hashes, res)
+    partial = ws.root / "partial"
+    if partial.exists() or partial.is_symlink():
+        _remove_tree(partial)
+        res.notes.append("checkpoints of unfinished stages removed")
+    _retrain(ws, tainted, retrain, state, res)
+    _pending_path(ws).unlink(missing_ok=True)
+    return res
 
-    id_set = set(ids)
+
+def _version_users_tainted(folder: Path, key: bytes, hashes: frozenset[str]) -> bool:
+    """Whether the recommender version in ``folder`` knows a forgotten user (unreadable: assume so)."""
+    vocab = folder / "users.parquet"
+    if not vocab.exists():
+        return False
+    try:
+        users = pd.Series(pq.read_table(vocab).column(0).to_pylist(), dtype="string")
+    except Exception:  # noqa: BLE001 - an unreadable vocabulary cannot be proven clean
+        return True
+    return bool(_forgotten_mask(users, key, hashes).any())
+
+
+def _unpublish_tainted_models(ws: Workspace, key: bytes, hashes: frozenset[str], state: dict) -> list[Path]:
+    """Recommender versions that know a forgotten user; the live one is unpublished at once
+    (``CURRENT`` removed), its configuration kept in the pending file for the retrain."""
+    from . import pipeline
+
+    tainted = [f for f in ws.model_versions(pipeline.RECOMMENDER_MODEL) if _version_users_tainted(f, key, hashes)]
+    base = ws.models_dir / pipeline.RECOMMENDER_MODEL
+    current = base / "CURRENT"
+    if current.exists():
+        live = base / current.read_text().strip()
+        if live in tainted:
+            try:
+                config = json.loads((live / "service.json").read_text())["config"]
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("could not read the configuration of %s (%s); it will not be retrained", live, exc)
+                config = None
+            state["retrain_config"] = config
+            _write_pending(ws, state)
+            current.unlink()  # nothing serves the person from here on
+    return tainted
+
+
+def _erase_from_tables(ws: Workspace, key: bytes, hashes: frozenset[str], res: ForgetResult) -> None:
+    """Drop the users' rows from every table and rebuild the aggregates, in one atomic write."""
     review_ids: set[str] = set()
+    reviews_left = None
     if ws.has_table("reviews"):
-        r = ws.read_table("reviews", columns=["review_id", "user_id"])
-        review_ids = set(r.loc[r["user_id"].isin(id_set), "review_id"].astype(str))
-    updates = {}
+        r = ws.read_table("reviews")
+        gone = _forgotten_mask(r["user_id"], key, hashes)
+        review_ids = set(r.loc[gone, "review_id"].astype(str))
+        reviews_left = r.loc[~gone].reset_index(drop=True)
+    updates: dict[str, tuple[pd.DataFrame, dict]] = {}
     for name in ws.tables():
         if name in _KEEP_TABLES:
             continue
         cols = _columns(ws, name)
-        if "user_id" in cols:
+        if name == "quarantine":
             df = ws.read_table(name)
-            drop = df["user_id"].astype("string").isin(id_set).fillna(False).to_numpy(dtype=bool)
+            drop = _quarantine_mask(df, key, hashes)
+        elif "user_id" in cols:
+            df = ws.read_table(name)
+            drop = _forgotten_mask(df["user_id"], key, hashes)
         elif "review_id" in cols:
             df = ws.read_table(name)
             drop = df["review_id"].astype("string").isin(review_ids).fillna(False).to_numpy(dtype=bool)
-        elif name == "quarantine" and "record" in cols:
-            df = ws.read_table(name)
-            drop = _quarantine_mask(df["record"], lambda vals: any(v in id_set for v in vals))
         else:
             continue
         if drop.any():
             updates[name] = (df.loc[~drop].reset_index(drop=True), ws.table_metadata(name))
             res.rows[name] = int(drop.sum())
+    if res.rows.get("reviews"):  # aggregates that counted the users' reviews
+        updates.update(_rebuilt_aggregates(ws, reviews_left, updates, res))
     if updates:
         ws.write_tables(updates)
-    partial = ws.root / "partial"
-    if partial.exists():
-        shutil.rmtree(partial)
-        res.notes.append("checkpoints of unfinished stages removed")
-    _forget_in_recommender(ws, id_set, retrain, res)
-    return res
 
 
-def _forget_in_recommender(ws: Workspace, id_set: set[str], retrain: bool, res: ForgetResult) -> None:
-    """Retrain (or delete) recommender versions whose user vocabulary holds a forgotten user."""
-    from . import pipeline  # the train stage; imported here to keep forget importable on its own
+def _rebuilt_aggregates(ws: Workspace, reviews: pd.DataFrame, updates: dict, res: ForgetResult) -> dict:
+    """``item_profiles`` and ``alerts`` recomputed without the forgotten reviews, with the
+    settings stored in their metadata; a table that cannot be rebuilt is emptied, never kept."""
+    out: dict[str, tuple[pd.DataFrame, dict]] = {}
+    scores = updates["review_scores"][0] if "review_scores" in updates else (
+        ws.read_table("review_scores") if ws.has_table("review_scores") else None)
+    items = ws.read_table("items") if ws.has_table("items") else None
+    if ws.has_table("item_profiles"):
+        meta = ws.table_metadata("item_profiles")
+        try:
+            from emorec import profiles
+
+            config = profiles.ProfileConfig(**meta.get("config", {}))
+            scored = reviews[["review_id", "user_id", "item_id", "rating", "timestamp"]].merge(
+                scores, on="review_id", how="inner", validate="one_to_one")
+            out["item_profiles"] = (profiles.build_item_profiles(scored, config, items=items), meta)
+            res.rebuilt.append("item_profiles")
+        except Exception as exc:  # noqa: BLE001 - never keep counts that include the person
+            log.warning("could not rebuild item_profiles without the forgotten users (%s): emptied; run `emorec profile`", exc)
+            old = ws.read_table("item_profiles")
+            out["item_profiles"] = (old.iloc[0:0], meta)
+            res.notes.append("item_profiles could not be rebuilt and was emptied: run `emorec profile`")
+    if ws.has_table("alerts"):
+        meta = ws.table_metadata("alerts")
+        try:
+            from emorec.profiles.monitor import monitor
+
+            result = monitor(reviews, scores, items, **meta.get("params", {}))
+            out["alerts"] = (result.alerts, meta)
+            res.rebuilt.append("alerts")
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not rebuild alerts without the forgotten users (%s): emptied; run `emorec monitor`", exc)
+            out["alerts"] = (ws.read_table("alerts").iloc[0:0], meta)
+            res.notes.append("alerts could not be rebuilt and were emptied: run `emorec monitor`")
+    return out
+
+
+def _erase_from_evaluations(ws: Workspace, key: bytes, hashes: frozenset[str], res: ForgetResult) -> None:
+    """Per-user rows of every evaluation output under ``<workspace>/evaluations/``."""
+    base = ws.root / EVALUATIONS_DIR
+    if not base.is_dir():
+        return
+    for path in sorted(base.rglob("*.parquet")):
+        if path.is_symlink():
+            raise WorkspaceError(f"refusing to rewrite {path}: it is a symbolic link")
+        try:
+            if "user_id" not in pq.read_schema(path).names:
+                continue
+            df = pq.read_table(path).to_pandas()
+        except Exception as exc:  # noqa: BLE001 - unreadable: cannot be proven clean
+            log.warning("deleting unreadable evaluation output %s (%s)", path, exc)
+            path.unlink()
+            continue
+        drop = _forgotten_mask(df["user_id"], key, hashes)
+        if drop.any():
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            try:
+                df.loc[~drop].reset_index(drop=True).to_parquet(tmp, index=False)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+            rel = path.relative_to(ws.root).as_posix()
+            res.rows[rel] = int(drop.sum())
+
+
+def _retrain(ws: Workspace, tainted: list[Path], retrain: bool, state: dict, res: ForgetResult) -> None:
+    """Retrain the recommender without the users (if it knew them), then delete every version
+    that knew them."""
+    from . import pipeline
 
     base = ws.models_dir / pipeline.RECOMMENDER_MODEL
-    if not base.exists():
-        return
-    tainted = []
-    for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        vocab = folder / "users.parquet"
-        try:
-            users = set(pq.read_table(vocab).column(0).to_pylist()) if vocab.exists() else set()
-        except Exception:  # unreadable: cannot prove it is clean
-            users = id_set
-        if users & id_set:
-            tainted.append(folder)
-    if not tainted:
-        return
-    config = None
-    if retrain:
-        try:
-            config = pipeline.load_service(ws).config
-        except Exception as exc:
-            res.notes.append(f"could not read the current recommender's configuration ({exc}); not retrained")
-    if config is not None and ws.has_table("reviews"):
+    config = state.get("retrain_config")
+    if retrain and config is not None and ws.has_table("reviews") and not (base / "CURRENT").exists():
+        from emorec.recommender import ServiceConfig
+
         from .runs import new_run_id
 
-        pipeline.train(ws, config, version=new_run_id())
+        pipeline.train(ws, ServiceConfig(**config), version=new_run_id())
         res.retrained = True
     for folder in tainted:
-        if folder.exists():
-            shutil.rmtree(folder)
+        if folder.exists() or folder.is_symlink():
+            _remove_tree(folder)
             res.models_deleted.append(folder.name)
-    if not res.retrained:
-        current = base / "CURRENT"
-        if current.exists() and not (base / current.read_text().strip()).exists():
-            current.unlink()
+    if not (base / "CURRENT").exists() and (tainted or "retrain_config" in state):
         res.notes.append("recommender versions that knew the user were deleted: run `emorec train`")

@@ -13,9 +13,17 @@ Supported review layouts
 
 Every input record ends up either in ``reviews`` or in ``quarantine`` (``n_read == len(reviews) +
 len(quarantine)``): a record that fails a check is quarantined with the canonical field, a human
-reason and the raw record without personal fields; duplicates are collapsed, counted and also
-written to the quarantine. A file without a column for a required field raises
-:class:`SchemaError` at once.
+reason and the raw record without personal fields (both scrubbed of e-mail addresses, URLs and
+phone numbers); duplicates are collapsed, counted and also written to the quarantine. A file
+without a column for a required field raises :class:`SchemaError` at once; a file without any
+record (empty, blank, or a header only) raises :class:`EmptyFileError`. Every column that is
+neither read into a field nor personal is kept, per review, as a JSON object in ``extra``, and
+listed in the file's :class:`ColumnReport` with the optional fields that found no column.
+
+Line numbers are the file's: for JSON lines the line of the object, for CSV the line where the
+row starts (the header is line 1; quoted fields spanning several lines are counted), for
+Parquet and in-memory frames the row number. Rows of a CSV file without any value are skipped
+like blank lines.
 
 Duplicates are exact copies (user, item, rating, title, text, time) and copies with the same user,
 time, title and non-empty text (the 2018 dumps repeat a review under each product variant); they are
@@ -50,8 +58,8 @@ from emorec.sentiment.text import scrub_pii
 
 from .contract import (
     ITEM_COLUMNS,
+    MAX_REVIEW_CHARS,
     MIN_TIMESTAMP,
-    PERSONAL_FIELDS,
     QUARANTINE_COLUMNS,
     RATING_RANGE,
     REQUIRED_REVIEW_FIELDS,
@@ -59,6 +67,7 @@ from .contract import (
     TEXT_FIELDS,
     conform,
     empty_frame,
+    is_personal_field,
     max_timestamp,
 )
 
@@ -91,6 +100,9 @@ _REVIEW_REQUIRED = tuple((f,) for f in REQUIRED_REVIEW_FIELDS) + (TEXT_FIELDS,)
 
 _SCHEMA_SAMPLE = 1000  # JSON objects inspected for the file-level column check
 _MAX_RECORD = 10_000  # characters of a quarantined record that are kept
+_MAX_VALUE = 2_000  # characters of one value of a quarantined record that are kept (so its ids survive the cut)
+_OPTIONAL_FIELDS = ("rating", "timestamp", "title", "text")  # warned about when no column provides them
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 _MAX_VOTES = 10**12  # more helpful votes than that is not a count
 _NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -99,12 +111,53 @@ _NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 _BOOLS = {"true": True, "t": True, "yes": True, "y": True, "1": True,
           "false": False, "f": False, "no": False, "n": False, "0": False}
-_PERSONAL_PAIR = re.compile(  # a personal "key": "value" pair inside raw JSON text (value may be cut off)
-    r'\s*"(?:%s)"\s*:\s*(?:"(?:[^"\\]|\\.)*"?|null)\s*,?' % "|".join(map(re.escape, sorted(PERSONAL_FIELDS))))
+_JSON_PAIR = re.compile(  # a "key": value pair inside raw JSON text (the value may be cut off)
+    r'\s*"((?:[^"\\]|\\.)*)"\s*:\s*(?:"(?:[^"\\]|\\.)*"?|null|true|false|-?[0-9][0-9.eE+-]*)\s*,?')
 
 
 class SchemaError(InputError):
     """A file lacks a column (or JSON key) for a required field."""
+
+
+class EmptyFileError(InputError):
+    """A review file holds no record: empty, only blank lines, or a header without rows."""
+
+
+@dataclass
+class ColumnReport:
+    """How the columns (JSON keys) of one review file were used.
+
+    Attributes
+    ----------
+    source : str
+        The file.
+    used : dict of str to str
+        Field -> the column it was read from.
+    unused : list of str
+        Columns read into no field and not personal: kept per review in ``extra`` (JSON).
+    personal : list of str
+        Columns recognised as personal data (:func:`jobs.contract.is_personal_field`): never read.
+    missing : dict of str to list of str
+        Optional field (rating, timestamp, title, text) -> the column names looked for, for every
+        optional field that found no column.
+    """
+
+    source: str
+    used: dict[str, str] = field(default_factory=dict)
+    unused: list[str] = field(default_factory=list)
+    personal: list[str] = field(default_factory=list)
+    missing: dict[str, list[str]] = field(default_factory=dict)
+
+    def warnings(self) -> list[str]:
+        """Lines for a person: fields without a column, and the columns nobody read."""
+        out = []
+        for name, looked in self.missing.items():
+            out.append(f"{self.source}: no column for {name} (looked for {', '.join(looked)}); all reviews have no "
+                       f"{name} -- if a column holds it, map it: --map {name}=COLUMN")
+        if self.unused:
+            out.append(f"{self.source}: column(s) {', '.join(map(str, self.unused))} not used by any field: kept in the "
+                       "reviews' `extra` column (JSON); map one with --map FIELD=COLUMN if it is a review field")
+        return out
 
 
 class _Invalid(ValueError):
@@ -128,6 +181,8 @@ class LoadResult:
         Records collapsed as duplicates (they are also in ``quarantine``).
     source : str
         File name (or the name given for an in-memory frame).
+    columns : ColumnReport, optional
+        How the file's columns were used (on the first chunk of a file).
     """
 
     reviews: pd.DataFrame
@@ -135,6 +190,7 @@ class LoadResult:
     n_read: int
     n_duplicates: int
     source: str
+    columns: ColumnReport | None = None
 
 
 @dataclass
@@ -146,6 +202,8 @@ class _Chunk:
     originals: Sequence[bytes] | pd.DataFrame  # JSON lines or source rows, rendered only when quarantined
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (line, reason, raw text): unparsable
     n_read: int = 0
+    extra: np.ndarray | None = None  # per record: JSON text of the unused columns, or None
+    columns: ColumnReport | None = None
 
 
 # --- column mapping --------------------------------------------------------------------------------------
@@ -159,7 +217,7 @@ def _field_name(name: str) -> str:
     """The canonical review field for a canonical or short name; ValueError for an unknown one."""
     key = _canonical(name)
     if key not in REVIEW_ALIASES:
-        raise ValueError(f"unknown field {name!r} in column mapping; valid fields: {', '.join(REVIEW_ALIASES)} "
+        raise InputError(f"unknown field {name!r} in column mapping; valid fields: {', '.join(REVIEW_ALIASES)} "
                          f"(short names: {', '.join(_SHORT_NAMES)})")
     return key
 
@@ -180,28 +238,31 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
 
     Raises
     ------
-    ValueError
+    InputError
         For a pair without ``=``, field or column, or an unknown field (the message lists the valid ones).
     """
     mapping: dict[str, str] = {}
     for pair in pairs:
         name, sep, column = (part.strip() for part in str(pair).partition("="))
         if not (sep and name and column):
-            raise ValueError(f"malformed column mapping {pair!r}: expected FIELD=COLUMN, e.g. user=customer_id")
+            raise InputError(f"malformed column mapping {pair!r}: expected FIELD=COLUMN, e.g. user=customer_id")
         field_name = _field_name(name)
         if mapping.get(field_name, column) != column:
-            raise ValueError(f"field {field_name!r} is mapped twice ({mapping[field_name]!r} and {column!r})")
+            raise InputError(f"field {field_name!r} is mapped twice ({mapping[field_name]!r} and {column!r})")
         mapping[field_name] = column
     return mapping
 
 
 def _review_mapping(mapping: Mapping[str, str] | None) -> dict[str, str]:
-    """Validate a review mapping: canonical keys, and no personal column read into a review."""
+    """Validate a review mapping: canonical keys, and no personal column read into a review
+    (except an e-mail or phone column as the user id: a shop whose customer ids are e-mail
+    addresses maps them, and should ingest with ``--pseudonymize-ids``; never a name)."""
     out = {_field_name(k): str(v) for k, v in (mapping or {}).items()}
-    personal = {f: c for f, c in out.items() if c in PERSONAL_FIELDS}
+    personal = {f: c for f, c in out.items()
+                if is_personal_field(c) and (f != "user_id" or "name" in c.lower())}
     if personal:
-        raise ValueError(f"column mapping {personal} reads personal data ({', '.join(sorted(PERSONAL_FIELDS))} "
-                         "are never stored)")
+        raise InputError(f"column mapping {personal} reads personal data (names, e-mail addresses, phone numbers and "
+                         "postal addresses are never stored)")
     return out
 
 
@@ -236,6 +297,36 @@ def _check_schema(resolved: Mapping[str, Any], found: Iterable[Any], mapping: Ma
             raise SchemaError(f"{where}: column {col!r} mapped to field {name!r} not found; found columns: {shown}")
 
 
+def _consumed(found: Iterable[Any], mapping: Mapping[str, str]) -> set[Any]:
+    """Columns some field reads: mapped ones, and every alias (an alias is a per-record fallback in JSON)."""
+    aliases = {a.lower() for f, names in REVIEW_ALIASES.items() if f not in mapping for a in names}
+    mapped = {str(c).lower() for c in mapping.values()}
+    return {c for c in found if str(c).lower() in aliases or str(c).lower() in mapped}
+
+
+def _column_report(found: Sequence[Any], resolved: Mapping[str, Any], mapping: Mapping[str, str],
+                   source: str) -> ColumnReport:
+    """The :class:`ColumnReport` of a file with columns ``found`` resolved to ``resolved``."""
+    consumed = _consumed(found, mapping)
+    personal = [str(c) for c in found if c not in consumed and is_personal_field(c)]
+    unused = [str(c) for c in found if c not in consumed and not is_personal_field(c)]
+    missing = {f: ([mapping[f]] if f in mapping else list(REVIEW_ALIASES[f]))
+               for f in _OPTIONAL_FIELDS if resolved.get(f) is None}
+    if resolved.get("text") is None and resolved.get("title") is None:
+        missing = {f: v for f, v in missing.items() if f not in TEXT_FIELDS}  # a schema error, not a warning
+    return ColumnReport(source, {f: str(c) for f, c in resolved.items() if c is not None}, unused, personal, missing)
+
+
+def _extra_json(values: Mapping[str, Any]) -> str | None:
+    """The unused columns of one record as JSON text (empty values left out; scrubbed), or None."""
+    kept = {str(k): v for k, v in values.items() if v is not None and not (isinstance(v, float) and math.isnan(v))
+            and not (isinstance(v, str) and not v.strip())}
+    if not kept:
+        return None
+    text = json.dumps(kept, ensure_ascii=False, default=str)
+    return scrub_pii(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
 # --- reading ---------------------------------------------------------------------------------------------
 def _format(path: Path, fmt: str | None) -> str:
     """The file format, from ``fmt`` or the file's suffix (``.gz`` looked through)."""
@@ -245,11 +336,11 @@ def _format(path: Path, fmt: str | None) -> str:
             suffixes.pop()
         fmt = _SUFFIX_FORMATS.get(suffixes[-1] if suffixes else "")
         if fmt is None:
-            raise ValueError(f"cannot tell the format of {path} from its suffix (known: "
-                             f"{', '.join(_SUFFIX_FORMATS)}, optionally .gz); pass fmt= one of {', '.join(FORMATS)}")
+            raise InputError(f"cannot tell the format of {path} from its suffix: rename it to end in one of "
+                             f"{', '.join(_SUFFIX_FORMATS)} (optionally followed by .gz)")
     fmt = {"json": "jsonl", "ndjson": "jsonl", "tsv": "csv"}.get(fmt.lower(), fmt.lower())
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        raise InputError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return fmt
 
 
@@ -265,12 +356,23 @@ def _objects(values: Iterable[Any], n: int) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=n)
 
 
-def _frame_chunk(df: pd.DataFrame, resolved: Mapping[str, Any], first_line: int) -> _Chunk:
-    """A chunk from a frame of source columns (CSV, Parquet, in-memory); missing values become None."""
+def _frame_chunk(df: pd.DataFrame, resolved: Mapping[str, Any], first_line: int | np.ndarray,
+                 unused: Sequence[Any] = ()) -> _Chunk:
+    """A chunk from a frame of source columns (CSV, Parquet, in-memory); missing values become None.
+
+    ``first_line``: the line (row number) of the first row, or the line of every row. ``unused``:
+    columns kept per record in ``extra``.
+    """
     df = df.reset_index(drop=True)
     fields = {f: (np.full(len(df), None, dtype=object) if col is None
                   else df[col].to_numpy(dtype=object, na_value=None)) for f, col in resolved.items()}
-    return _Chunk(fields, np.arange(first_line, first_line + len(df), dtype=np.int64), df, [], len(df))
+    lines = (np.asarray(first_line, dtype=np.int64) if isinstance(first_line, np.ndarray)
+             else np.arange(first_line, first_line + len(df), dtype=np.int64))
+    extra = None
+    cols = [c for c in unused if c in df.columns]
+    if cols:
+        extra = _objects((_extra_json(r) for r in df[cols].astype(object).to_dict("records")), len(df))
+    return _Chunk(fields, lines, df, [], len(df), extra)
 
 
 def _parse_json_line(raw: bytes) -> dict:
@@ -289,12 +391,18 @@ def _parse_json_line(raw: bytes) -> dict:
 
 
 def _field_getter(keys: Iterable[str], mapping: Mapping[str, str]) -> Callable[[dict], tuple]:
-    """Values of the review fields from a JSON object with these keys (its layout), in field order."""
+    """Values of the review fields from a JSON object with these keys (its layout), in field order,
+    then the JSON text of its unused, non-personal keys (None when there are none)."""
+    keys = list(keys)
     picked = tuple(_resolve(keys, mapping, REVIEW_ALIASES).values())  # None (never a JSON key) = absent
-    return lambda obj: tuple(map(obj.get, picked))
+    consumed = _consumed(keys, mapping)
+    extra = tuple(k for k in keys if k not in consumed and not is_personal_field(k))
+    if not extra:
+        return lambda obj: (*map(obj.get, picked), None)
+    return lambda obj: (*map(obj.get, picked), _extra_json({k: obj[k] for k in extra}))
 
 
-def _read_jsonl(path: Path, mapping: Mapping[str, str], chunk_size: int) -> Iterator[_Chunk]:
+def _read_jsonl(path: Path, mapping: Mapping[str, str], chunk_size: int, progress: dict) -> Iterator[_Chunk]:
     """JSON lines in chunks; the first chunk holds at least the first 1000 objects (for the key check)."""
     getters: dict[tuple, Callable[[dict], tuple]] = {}  # per layout (tuple of keys)
     sample: set[str] = set()
@@ -304,14 +412,18 @@ def _read_jsonl(path: Path, mapping: Mapping[str, str], chunk_size: int) -> Iter
     lines: list[int] = []
     rejected: list[tuple[int, str, str]] = []
     n_read = 0
+    report: list[ColumnReport] = []
 
     def chunk() -> _Chunk:
-        columns = list(zip(*rows)) or [()] * len(REVIEW_ALIASES)
+        columns = list(zip(*rows)) or [()] * (len(REVIEW_ALIASES) + 1)
         fields = {f: _objects(c, len(rows)) for f, c in zip(REVIEW_ALIASES, columns)}
-        return _Chunk(fields, np.asarray(lines, dtype=np.int64), raws, rejected, n_read)
+        c = _Chunk(fields, np.asarray(lines, dtype=np.int64), raws, rejected, n_read, _objects(columns[-1], len(rows)),
+                   report.pop() if report else None)
+        return c
 
     with _open_binary(path) as fh:
         for lineno, raw in enumerate(fh, 1):
+            progress["line"] = lineno
             if raw.isspace():
                 continue
             n_read += 1
@@ -334,41 +446,45 @@ def _read_jsonl(path: Path, mapping: Mapping[str, str], chunk_size: int) -> Iter
                     n_sampled += 1
             if n_read >= chunk_size and (checked or n_sampled >= _SCHEMA_SAMPLE):
                 if not checked:
-                    _check_keys(sample, n_sampled, mapping, path)
+                    report.append(_check_keys(sample, n_sampled, mapping, path))
                     checked = True
                 yield chunk()
                 rows, raws, lines, rejected, n_read = [], [], [], [], 0
     if n_sampled and not checked:
-        _check_keys(sample, n_sampled, mapping, path)
+        report.append(_check_keys(sample, n_sampled, mapping, path))
     if n_read:
         yield chunk()
 
 
-def _check_keys(keys: set[str], n_objects: int, mapping: Mapping[str, str], path: Path) -> None:
-    """The file-level check of JSON keys (see :func:`_check_schema`)."""
+def _check_keys(keys: set[str], n_objects: int, mapping: Mapping[str, str], path: Path) -> ColumnReport:
+    """The file-level check of JSON keys (see :func:`_check_schema`); returns the column report."""
     found = sorted(keys)
-    _check_schema(_resolve(found, mapping, REVIEW_ALIASES), found, mapping, REVIEW_ALIASES, _REVIEW_REQUIRED,
+    resolved = _resolve(found, mapping, REVIEW_ALIASES)
+    _check_schema(resolved, found, mapping, REVIEW_ALIASES, _REVIEW_REQUIRED,
                   f"{path} (keys of the first {n_objects} JSON objects)")
+    return _column_report(found, resolved, mapping, path.name)
 
 
-def _csv_source(path: Path, chunk_size: int) -> tuple[list[str], Iterator[pd.DataFrame]]:
-    """Header and chunks of a CSV/TSV file as strings (IDs such as "007" or "NA" stay as written)."""
+def _csv_source(path: Path, chunk_size: int) -> tuple[list[str], Iterator[tuple[pd.DataFrame, np.ndarray]]]:
+    """Header and chunks of a CSV/TSV file as strings (IDs such as "007" or "NA" stay as written),
+    each with the file line where each row starts (the header is line 1); rows without any
+    value (blank lines) are dropped from the chunks but counted in the line numbers."""
     with _open_binary(path) as fh:
         raw_header = fh.readline()
         gz = isinstance(fh, gzip.GzipFile)
     try:
         header = raw_header.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: line 1 (the header) is not valid UTF-8 at byte {exc.start}") from None
+        raise InputError(f"{path}: line 1 (the header) is not valid UTF-8 at byte {exc.start}") from None
     if not header.strip():
         return [], iter(())
     tsv = ".tsv" in [s.lower() for s in path.suffixes]
     opts = dict(sep="\t" if tsv else max((",", "\t", ";"), key=header.count), dtype=object,
                 keep_default_na=False, index_col=False, encoding="utf-8-sig", encoding_errors="surrogateescape",
-                compression="gzip" if gz else None)
+                compression="gzip" if gz else None, skip_blank_lines=False)
 
-    def chunks() -> Iterator[pd.DataFrame]:
-        done = 0
+    def chunks() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        line = 1  # the header's line
         with pd.read_csv(path, chunksize=chunk_size, **opts) as reader:
             while True:
                 try:
@@ -379,40 +495,53 @@ def _csv_source(path: Path, chunk_size: int) -> tuple[list[str], Iterator[pd.Dat
                     return
                 except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
                     what = ("a row has more fields than the header" if "fields" in str(exc)
-                            else f"after data row {done}")
-                    raise ValueError(f"{path}: malformed CSV ({what}): {exc}") from None
-                done += len(df)
-                yield df
+                            else f"after line {line}")
+                    raise InputError(f"{path}: malformed CSV ({what}): {exc}") from None
+                breaks = np.zeros(len(df), dtype=np.int64)  # line breaks inside quoted fields
+                blank = np.ones(len(df), dtype=bool)
+                for col in df.columns:
+                    values = df[col].to_numpy(dtype=object)
+                    breaks += np.fromiter((v.count("\n") if v.__class__ is str else 0 for v in values), np.int64, len(df))
+                    blank &= np.fromiter((v == "" or v is None for v in values), bool, len(df))
+                starts = line + 1 + np.arange(len(df), dtype=np.int64) + np.concatenate([[0], np.cumsum(breaks)[:-1]])
+                line += len(df) + int(breaks.sum())
+                yield df.loc[~blank].reset_index(drop=True), starts[~blank]
 
     try:
         columns = list(pd.read_csv(path, nrows=0, **opts).columns)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ValueError(f"{path}: malformed CSV header (line 1): {exc}") from None
+        raise InputError(f"{path}: malformed CSV header (line 1): {exc}") from None
     return columns, chunks()
 
 
-def _parquet_source(path: Path, chunk_size: int) -> tuple[list[str], Iterator[pd.DataFrame]]:
+def _parquet_source(path: Path, chunk_size: int) -> tuple[list[str], Iterator[tuple[pd.DataFrame, None]]]:
     """Columns and record batches of a Parquet file (personal columns are never read)."""
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
     found = list(pf.schema_arrow.names)
-    batches = pf.iter_batches(batch_size=chunk_size, columns=[c for c in found if c not in PERSONAL_FIELDS])
-    return found, (b.to_pandas() for b in batches)
+    batches = pf.iter_batches(batch_size=chunk_size, columns=[c for c in found if not is_personal_field(c)])
+    return found, ((b.to_pandas(), None) for b in batches)
 
 
-def _read_table_chunks(path: Path, mapping: Mapping[str, str], chunk_size: int,
-                       source: Callable[[Path, int], tuple[list[str], Iterator[pd.DataFrame]]]) -> Iterator[_Chunk]:
+def _read_table_chunks(path: Path, mapping: Mapping[str, str], chunk_size: int, progress: dict,
+                       source: Callable[[Path, int], tuple[list[str], Iterator[tuple[pd.DataFrame, Any]]]],
+                       ) -> Iterator[_Chunk]:
     """Chunks of a tabular file; the header is checked before any row is read."""
     found, frames = source(path, chunk_size)
     if not found:  # an empty file
         return
     resolved = _resolve(found, mapping, REVIEW_ALIASES)
     _check_schema(resolved, found, mapping, REVIEW_ALIASES, _REVIEW_REQUIRED, path)
+    report = _column_report(found, resolved, mapping, path.name)
+    unused = report.unused
     first = 1
-    for df in frames:
-        yield _frame_chunk(df, resolved, first)
+    for df, lines in frames:
+        chunk = _frame_chunk(df, resolved, first if lines is None else lines, unused)
+        chunk.columns, report = report, None
         first += len(df)
+        progress["line"] = int(chunk.lines.max()) if len(chunk.lines) else progress.get("line", 0)
+        yield chunk
 
 
 _READERS = {"jsonl": _read_jsonl, "csv": partial(_read_table_chunks, source=_csv_source),
@@ -443,16 +572,20 @@ def _check_unicode(text: str, name: str) -> str:
 
 
 def _parse_id(value: Any, name: str) -> str:
+    """An id exactly as given (``" a "`` stays ``" a "``, ``"007"`` stays ``"007"``); blank is missing,
+    control or invisible characters (NUL, zero-width spaces, ...) make it invalid."""
     if isinstance(value, str):
-        text = value.strip()
+        text = value
     elif _is_number(value) and math.isfinite(value) and float(value).is_integer():
         text = str(int(value))
     elif value is None:
         text = ""
     else:
         raise _Invalid(f"{name} is not a string or integer: {_show(value)}")
-    if not text:
+    if not text.strip():
         raise _Invalid(f"missing {name}")
+    if _CONTROL.search(text):
+        raise _Invalid(f"{name} contains control or invisible characters: {_show(text)}")
     return _check_unicode(text, name)
 
 
@@ -465,6 +598,8 @@ def _parse_text(value: Any, name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise _Invalid(f"{name} is not a string")
+    if len(value) > MAX_REVIEW_CHARS:
+        raise _Invalid(f"{name} too long: {len(value):,} characters (at most {MAX_REVIEW_CHARS:,} are stored)")
     return _check_unicode(value, name)
 
 
@@ -722,15 +857,30 @@ def _stable_ids(user: np.ndarray, item: np.ndarray, iso: np.ndarray, title: np.n
                      for parts in zip(user, item, iso, title, text)), len(user))
 
 
-def _record_text(record: dict | str) -> str:
+def _drop_personal_pairs(text: str) -> str:
+    """Raw JSON text without its personal ``"key": value`` pairs (names, e-mail addresses, ...)."""
+    return _JSON_PAIR.sub(lambda m: "" if is_personal_field(m.group(1)) else m.group(0), text)
+
+
+def _cut(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > _MAX_VALUE:
+        return f"{value[:_MAX_VALUE]}…[truncated {len(value) - _MAX_VALUE} chars]"
+    return value
+
+
+def quarantine_record(record: dict | str) -> str:
     """A raw record as text for the quarantine: personal fields removed, e-mail addresses, URLs and
-    phone numbers scrubbed (:func:`sentiment.text.scrub_pii`), at most 10,000 characters."""
+    phone numbers scrubbed (:func:`sentiment.text.scrub_pii`), each value cut to 2,000 characters
+    (so that the ids of a huge record survive) and the whole to 10,000."""
     if isinstance(record, dict):
-        record = json.dumps({k: v for k, v in record.items() if k not in PERSONAL_FIELDS},
+        record = json.dumps({k: _cut(v) for k, v in record.items() if not is_personal_field(k)},
                             ensure_ascii=False, default=str)
-    record = scrub_pii(_PERSONAL_PAIR.sub("", record).encode("utf-8", "backslashreplace").decode("utf-8"))
+    record = scrub_pii(_drop_personal_pairs(record).encode("utf-8", "backslashreplace").decode("utf-8"))
     extra = len(record) - _MAX_RECORD
     return record if extra <= 0 else f"{record[:_MAX_RECORD]}…[truncated {extra} chars]"
+
+
+_record_text = quarantine_record
 
 
 def _records(originals: Sequence[bytes] | pd.DataFrame, positions: np.ndarray) -> list[str]:
@@ -740,10 +890,37 @@ def _records(originals: Sequence[bytes] | pd.DataFrame, positions: np.ndarray) -
     return [_record_text(r) for r in rows]
 
 
-def _quarantine(source: str, lines: Iterable[int], fields: Iterable[str], reasons: Iterable[str],
-                records: Iterable[str]) -> pd.DataFrame:
-    return pd.DataFrame({"source": source, "line": pd.array(list(lines), dtype="Int64"), "field": list(fields),
-                         "reason": list(reasons), "record": list(records)})
+def _raw_user_ids(values: np.ndarray) -> list[str | None]:
+    """The user id of quarantined records as given (None when absent or not an id-like value)."""
+    out: list[str | None] = []
+    for v in values:
+        if isinstance(v, str):
+            out.append(v if v.strip() else None)
+        elif _is_number(v) and math.isfinite(v) and float(v).is_integer():
+            out.append(str(int(v)))
+        else:
+            out.append(None)
+    return out
+
+
+def _user_id_in_text(raw: str, keys: Sequence[str]) -> str | None:
+    """The user id in a line too broken to parse: the string value of the first user-id key found."""
+    for key in keys:
+        m = re.search(r'"%s"\s*:\s*"((?:[^"\\]|\\.)*)"' % re.escape(key), raw, flags=re.IGNORECASE)
+        if m:
+            try:
+                return json.loads(f'"{m.group(1)}"')
+            except ValueError:
+                return m.group(1)
+    return None
+
+
+def _quarantine(source: str, lines: Iterable[int], users: Iterable[str | None], fields: Iterable[str],
+                reasons: Iterable[str], records: Iterable[str]) -> pd.DataFrame:
+    """Quarantine rows; the reasons are scrubbed like the records (they may quote a raw value)."""
+    return pd.DataFrame({"source": source, "line": pd.array(list(lines), dtype="Int64"),
+                         "user_id": pd.array(list(users), dtype="string"), "field": list(fields),
+                         "reason": [scrub_pii(r) for r in reasons], "record": list(records)})
 
 
 def _checks(chunk: _Chunk) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -812,16 +989,21 @@ def _validate(chunk: _Chunk, source: str, state: _DedupState) -> LoadResult:
         "verified": pd.array(v["verified"][kept], dtype="boolean"),
         "source": source,
         "line": lines[kept],
+        "extra": pd.array(chunk.extra[pos][kept] if chunk.extra is not None else [None] * int(kept.sum()), dtype="string"),
     })
 
     bad = np.flatnonzero(~good)
+    raw_users = chunk.fields["user_id"]
+    user_keys = list(dict.fromkeys(([chunk.columns.used["user_id"]] if chunk.columns and "user_id" in chunk.columns.used
+                                    else []) + list(REVIEW_ALIASES["user_id"])))
     parts = [
-        _quarantine(source, (r[0] for r in chunk.rejected), [""] * len(chunk.rejected),
-                    (r[1] for r in chunk.rejected), (_record_text(r[2]) for r in chunk.rejected)),
-        _quarantine(source, chunk.lines[bad], failed[bad], reason[bad], _records(chunk.originals, bad)),
-        _quarantine(source, lines[is_dup], [""] * int(is_dup.sum()), (f"duplicate of line {n}" for n in dup[is_dup]),
-                    _records(chunk.originals, pos[is_dup])),
-        _quarantine(source, lines[is_same_id], ["review_id"] * int(is_same_id.sum()),
+        _quarantine(source, (r[0] for r in chunk.rejected), (_user_id_in_text(r[2], user_keys) for r in chunk.rejected),
+                    [""] * len(chunk.rejected), (r[1] for r in chunk.rejected), (_record_text(r[2]) for r in chunk.rejected)),
+        _quarantine(source, chunk.lines[bad], _raw_user_ids(raw_users[bad]), failed[bad], reason[bad],
+                    _records(chunk.originals, bad)),
+        _quarantine(source, lines[is_dup], v["user_id"][is_dup], [""] * int(is_dup.sum()),
+                    (f"duplicate of line {n}" for n in dup[is_dup]), _records(chunk.originals, pos[is_dup])),
+        _quarantine(source, lines[is_same_id], v["user_id"][is_same_id], ["review_id"] * int(is_same_id.sum()),
                     (f"duplicate review_id (first on line {n})" for n in same_id[is_same_id]),
                     _records(chunk.originals, pos[is_same_id])),
     ]
@@ -829,7 +1011,7 @@ def _validate(chunk: _Chunk, source: str, state: _DedupState) -> LoadResult:
     quarantine = (pd.concat(parts, ignore_index=True).sort_values("line", kind="stable") if parts
                   else empty_frame(QUARANTINE_COLUMNS))
     return LoadResult(conform(reviews, REVIEW_COLUMNS),
-                      conform(quarantine, QUARANTINE_COLUMNS), chunk.n_read, int(is_dup.sum()), source)
+                      conform(quarantine, QUARANTINE_COLUMNS), chunk.n_read, int(is_dup.sum()), source, chunk.columns)
 
 
 def _combine(parts: Sequence[LoadResult], source: str) -> LoadResult:
@@ -840,7 +1022,8 @@ def _combine(parts: Sequence[LoadResult], source: str) -> LoadResult:
 
     return LoadResult(cat([p.reviews for p in parts], REVIEW_COLUMNS),
                       cat([p.quarantine for p in parts], QUARANTINE_COLUMNS),
-                      sum(p.n_read for p in parts), sum(p.n_duplicates for p in parts), source)
+                      sum(p.n_read for p in parts), sum(p.n_duplicates for p in parts), source,
+                      next((p.columns for p in parts if p.columns is not None), None))
 
 
 def _log_summary(source: str, n_read: int, n_reviews: int, n_quarantined: int, n_duplicates: int) -> None:
@@ -875,14 +1058,20 @@ def iter_review_chunks(path: str | Path, mapping: Mapping[str, str] | None = Non
     SchemaError
         When the file has no column (no key in its first 1000 JSON objects) for user_id, item_id or
         text/title, or a mapped column is absent; raised before any chunk is yielded.
-    ValueError
-        For an unknown format, a bad mapping, or a CSV row with more fields than the header.
+    EmptyFileError
+        When the file holds no record at all (empty, blank lines only, or a CSV header without rows).
+    InputError
+        For a missing file, an unknown format, a bad mapping, a CSV row with more fields than the
+        header, or a file that cannot be read to its end (truncated gzip, corrupt Parquet): the
+        message names the file and the line reached.
     """
     path = Path(path)
     fmt = _format(path, fmt)
     mapping = _review_mapping(mapping)
     if chunk_size < 1:
-        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        raise InputError(f"chunk_size must be positive, got {chunk_size}")
+    if not path.is_file():
+        raise InputError(f"review file {path} does not exist" if not path.exists() else f"{path} is not a file")
     return _iter_chunks(path, mapping, fmt, chunk_size)
 
 
@@ -900,26 +1089,30 @@ def _gc_paused() -> Iterator[None]:
 
 def _iter_chunks(path: Path, mapping: dict[str, str], fmt: str, chunk_size: int) -> Iterator[LoadResult]:
     state, counts = _DedupState(), np.zeros(4, dtype=np.int64)
-    chunks = _READERS[fmt](path, mapping, chunk_size)
-    last_line = 0
+    progress = {"line": 0}  # the last line the reader reached, for the error of a file cut short
+    chunks = _READERS[fmt](path, mapping, chunk_size, progress)
+    where = "row" if fmt == "parquet" else "line"
     while True:
         with _gc_paused():  # only while this generator works, not while the caller holds a chunk
             try:
                 chunk = next(chunks, None)
-            except FileNotFoundError:
+            except InputError:
                 raise
-            except (OSError, EOFError, zlib.error, pa.ArrowException) as exc:  # a corrupt gzip or Parquet container
-                if isinstance(exc, ValueError) and str(path) in str(exc):
-                    raise
-                raise ValueError(f"{path}: unreadable or truncated {fmt} file (after line {last_line}): "
+            except FileNotFoundError:
+                raise InputError(f"review file {path} does not exist") from None
+            except (OSError, EOFError, zlib.error, pa.ArrowException, ValueError) as exc:  # a corrupt gzip or Parquet
+                raise InputError(f"{path}: unreadable or truncated {fmt} file (after {where} {progress['line']:,}): "
                                  f"{type(exc).__name__}: {exc}") from None
             if chunk is None:
                 break
-            if len(chunk.lines):
-                last_line = max(last_line, int(chunk.lines.max()))
             result = _validate(chunk, path.name, state)
         counts += (result.n_read, len(result.reviews), len(result.quarantine), result.n_duplicates)
         yield result
+    if counts[0] == 0:
+        size = path.stat().st_size
+        what = ("is empty (0 bytes)" if size == 0 else "has a header line but no data rows" if fmt == "csv"
+                else "has no rows" if fmt == "parquet" else "has only blank lines")
+        raise EmptyFileError(f"review file {path} {what}: nothing to ingest")
     _log_summary(path.name, *map(int, counts))
 
 
@@ -961,7 +1154,10 @@ def load_reviews_frame(df: pd.DataFrame, source: str, mapping: Mapping[str, str]
     resolved = _resolve(found, mapping, REVIEW_ALIASES)
     _check_schema(resolved, found, mapping, REVIEW_ALIASES, _REVIEW_REQUIRED, source)
     with _gc_paused():
-        result = _validate(_frame_chunk(df, resolved, 1), source, _DedupState())
+        chunk = _frame_chunk(df, resolved, 1, [c for c in df.columns if c not in _consumed(found, mapping)
+                                               and not is_personal_field(c)])
+        chunk.columns = _column_report(found, resolved, mapping, source)
+        result = _validate(chunk, source, _DedupState())
     _log_summary(source, result.n_read, len(result.reviews), len(result.quarantine), result.n_duplicates)
     return result
 
@@ -971,7 +1167,8 @@ def _read_whole(path: Path) -> pd.DataFrame:
     fmt = _format(path, None)
     if fmt != "jsonl":
         found, frames = (_csv_source if fmt == "csv" else _parquet_source)(path, 1_000_000)
-        return pd.concat(list(frames), ignore_index=True) if found else pd.DataFrame()
+        parts = [df for df, _ in frames] if found else []
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=found)
     objs = []
     with _open_binary(path) as fh:
         for lineno, raw in enumerate(fh, 1):
@@ -979,7 +1176,7 @@ def _read_whole(path: Path) -> pd.DataFrame:
                 try:
                     objs.append(_parse_json_line(raw))
                 except _Invalid as exc:
-                    raise ValueError(f"{path} line {lineno}: {exc}") from None
+                    raise InputError(f"{path} line {lineno}: {exc}") from None
     return pd.DataFrame(objs)
 
 
@@ -1008,9 +1205,12 @@ def load_items(path: str | Path, mapping: Mapping[str, str] | None = None) -> pd
     """
     path = Path(path)
     mapping = {_canonical(k): str(c) for k, c in (mapping or {}).items() if _canonical(k) in ITEM_ALIASES}
+    if not path.is_file():
+        raise InputError(f"item file {path} does not exist" if not path.exists() else f"{path} is not a file")
     df = _read_whole(path)
-    if df.empty and not len(df.columns):  # an empty file
-        return empty_frame(ITEM_COLUMNS)
+    if df.empty:
+        raise EmptyFileError(f"item file {path} " + ("has a header but no rows" if len(df.columns) else "is empty")
+                             + ": give an item table with at least one item, or leave out --items")
     found = list(df.columns)
     resolved = _resolve(found, mapping, ITEM_ALIASES)
     _check_schema(resolved, found, mapping, ITEM_ALIASES, [("item_id",)], path)
@@ -1022,12 +1222,12 @@ def load_items(path: str | Path, mapping: Mapping[str, str] | None = None) -> pd
         items[name], why = _apply(parse, raw[name], memo=True)
         bad = np.flatnonzero(why != None)  # noqa: E711 (elementwise)
         if len(bad):
-            raise ValueError(f"{path} row {bad[0] + 1}: {why[bad[0]]}")
+            raise InputError(f"{path} row {bad[0] + 1}: {why[bad[0]]}")
     items = pd.DataFrame(items)
     repeated = np.flatnonzero(items["item_id"].duplicated(keep=False))
     if len(repeated):
         first = items["item_id"].iloc[repeated[0]]
         rows = np.flatnonzero(items["item_id"] == first)[:2] + 1
-        raise ValueError(f"{path}: item_id {first!r} appears more than once (rows {rows[0]} and {rows[1]})")
+        raise InputError(f"{path}: item_id {first!r} appears more than once (rows {rows[0]} and {rows[1]})")
     log.info("%s: %d items", path.name, len(items))
     return conform(items, ITEM_COLUMNS)

@@ -25,10 +25,14 @@ from emorec import sentiment
 from emorec.sentiment.parallel import score_chunks
 from emorec.recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceConfig, model_class
 
+from emorec.common.errors import ConfigError, InputError
+
 from .contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS, conform
 from .forget import drop_forgotten
+from .ids import META_KEY as PSEUDONYMIZED_KEY
+from .ids import check_consistent, pseudonymize
 from .profile_buckets import build_user_profiles_bucketed
-from .loaders import LoadResult, iter_review_chunks, load_items
+from .loaders import EmptyFileError, LoadResult, iter_review_chunks, load_items, quarantine_record
 from .store import Workspace, WorkspaceError, crash_point
 
 log = logging.getLogger(__name__)
@@ -41,13 +45,15 @@ RECOMMENDER_MODEL = "recommender"
 
 @dataclass
 class StageResult:
-    """What a stage did: counts, seconds, tables written, and notes for the user."""
+    """What a stage did: counts, seconds, tables written, notes (information) and warnings
+    (something the user should look at: rows quarantined, columns not used, a file skipped)."""
 
     stage: str
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     outputs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class _Timer:
@@ -67,61 +73,162 @@ def clean_reviews(result: LoadResult) -> LoadResult:
         reviews[col] = pd.Series([sentiment.prepare_for_storage(t) for t in reviews[col].fillna("")], index=reviews.index, dtype="string")
     empty = (reviews["title"] == "") & (reviews["text"] == "")
     if not empty.any():
-        return LoadResult(reviews, result.quarantine, result.n_read, result.n_duplicates, result.source)
+        return LoadResult(reviews, result.quarantine, result.n_read, result.n_duplicates, result.source, result.columns)
     moved = result.reviews.loc[empty]
     q = pd.DataFrame({
-        "source": moved["source"], "line": moved["line"], "field": "text",
+        "source": moved["source"], "line": moved["line"], "user_id": moved["user_id"], "field": "text",
         "reason": "empty text after removing HTML and control characters",
-        "record": moved[["review_id", "user_id", "item_id", "title", "text"]].astype(str).to_json(orient="records", lines=True).splitlines(),
+        "record": [quarantine_record(r) for r in moved[["review_id", "user_id", "item_id", "title", "text"]]
+                   .astype(object).where(moved[["review_id", "user_id", "item_id", "title", "text"]].notna(), None)
+                   .to_dict("records")],
     })
     quarantine = pd.concat([result.quarantine, conform(q, QUARANTINE_COLUMNS)], ignore_index=True)
-    return LoadResult(reviews.loc[~empty].reset_index(drop=True), quarantine, result.n_read, result.n_duplicates, result.source)
+    return LoadResult(reviews.loc[~empty].reset_index(drop=True), quarantine, result.n_read, result.n_duplicates,
+                      result.source, result.columns)
 
 
-def ingest(ws: Workspace, sources: Sequence[Path], mapping: dict[str, str] | None = None, items: Path | None = None) -> StageResult:
-    """Load, validate, clean and store review files (replacing the ``reviews`` table)."""
+#: What makes two stored reviews with the same id the same review (else the newer one updates it).
+_CONTENT = ["user_id", "item_id", "rating", "title", "text", "timestamp"]
+
+
+def _reason_kinds(reasons: pd.Series) -> pd.Series:
+    """Quarantine reasons without their values ("rating out of range 1..5: 9" -> "rating out of range 1..5")."""
+    return (reasons.str.replace(r"\s*[:(].*$", "", regex=True)
+            .str.replace(r"\bline \d+", "line N", regex=True).str.strip())
+
+
+def _merge_stored(ws: Workspace, reviews: pd.DataFrame, quarantine: pd.DataFrame,
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """The stored reviews plus the new ones: a review id already stored with the same content is
+    skipped (``already_stored``), with different content it replaces the stored row (``updated``);
+    the quarantine gains the new rows it does not hold yet."""
+    stored = ws.read_table("reviews")
+    incoming = reviews.set_index("review_id", drop=False)
+    known = incoming.index.isin(stored["review_id"])
+    old = stored.set_index("review_id", drop=False).loc[incoming.index[known]]
+    same = (pd.util.hash_pandas_object(conform(old, REVIEW_COLUMNS)[_CONTENT], index=False).to_numpy()
+            == pd.util.hash_pandas_object(conform(incoming.loc[known], REVIEW_COLUMNS)[_CONTENT], index=False).to_numpy())
+    updated_ids = set(old.index[~same])
+    fresh = incoming.loc[~known].reset_index(drop=True)
+    changed = incoming.loc[known].loc[~same].reset_index(drop=True)
+    kept = stored.loc[~stored["review_id"].isin(updated_ids)]
+    merged = pd.concat([conform(kept, REVIEW_COLUMNS), conform(changed, REVIEW_COLUMNS),
+                        conform(fresh, REVIEW_COLUMNS)], ignore_index=True)
+    stored_q = conform(ws.read_table("quarantine"), QUARANTINE_COLUMNS) if ws.has_table("quarantine") else None
+    if stored_q is not None:
+        quarantine = pd.concat([stored_q, quarantine], ignore_index=True).drop_duplicates(
+            subset=["source", "line", "field", "reason", "record"], keep="first", ignore_index=True)
+    counts = {"added": len(fresh), "updated": len(changed), "already_stored": int(same.sum()), "before": len(stored)}
+    return merged, quarantine, counts
+
+
+def ingest(ws: Workspace, sources: Sequence[Path], mapping: dict[str, str] | None = None, items: Path | None = None,
+           replace: bool = False, pseudonymize_ids: bool = False) -> StageResult:
+    """Load, validate, clean and store review files.
+
+    By default the new reviews are added to the stored ones, deduplicated by review id (the
+    shop's id, or a hash of user, item, time, title and text): a review already stored is
+    counted as ``already_stored``, one whose id is stored with a different content replaces it
+    (``updated``). ``replace`` replaces the stored reviews and quarantine instead (the summary
+    says how many were there before). An item table given with ``items`` is merged by item id
+    (replaced with ``replace``).
+
+    Nothing is changed when the files yield no review: a single file without any record, or
+    files whose every record is quarantined, is an :class:`~emorec.common.errors.InputError`
+    naming the files; in a multi-file ingest an empty file is skipped with a warning.
+    ``pseudonymize_ids`` stores user ids as keyed hashes (:mod:`jobs.ids`).
+    """
     res = StageResult("ingest")
     with _Timer() as t:
         if not sources:
-            raise ValueError("ingest needs at least one review file")
+            raise InputError("ingest needs at least one review file")
+        check_consistent(ws, pseudonymize_ids, replace)
         loaded = []
         with tqdm(desc="ingest", unit="row", disable=None) as bar:
             for src in sources:
-                for chunk in iter_review_chunks(Path(src), mapping=mapping):
-                    loaded.append(clean_reviews(chunk))
-                    bar.update(chunk.n_read)
+                try:
+                    column_warnings = []
+                    for chunk in iter_review_chunks(Path(src), mapping=mapping):
+                        if chunk.columns is not None:
+                            column_warnings = chunk.columns.warnings()
+                        loaded.append(clean_reviews(chunk))
+                        bar.update(chunk.n_read)
+                    res.warnings.extend(column_warnings)
+                except EmptyFileError as exc:
+                    if len(sources) == 1:
+                        raise EmptyFileError(f"{exc}; nothing was changed") from None
+                    res.warnings.append(f"{exc}; skipped")
+        if not loaded:
+            raise EmptyFileError(f"none of the {len(sources)} review files holds a record: nothing was changed")
         reviews = pd.concat([r.reviews for r in loaded], ignore_index=True)
         quarantine = pd.concat([r.quarantine for r in loaded], ignore_index=True)
         dup_ids = reviews["review_id"].duplicated()
         if dup_ids.any():  # the same review id in two files: keep the first, quarantine the rest
             d = reviews.loc[dup_ids]
-            q = pd.DataFrame({"source": d["source"], "line": d["line"], "field": "review_id",
+            q = pd.DataFrame({"source": d["source"], "line": d["line"], "user_id": d["user_id"], "field": "review_id",
                               "reason": "duplicate review_id across input files", "record": d["review_id"]})
             quarantine = pd.concat([quarantine, conform(q, QUARANTINE_COLUMNS)], ignore_index=True)
             reviews = reviews.loc[~dup_ids]
         reviews, quarantine, n_forgotten = drop_forgotten(ws, reviews, quarantine)  # right to erasure
+        if pseudonymize_ids:
+            reviews, quarantine = _pseudonymized(ws, reviews, quarantine)
+        n_read = sum(r.n_read for r in loaded)
+        if reviews.empty:
+            files = ", ".join(str(s) for s in sources)
+            raise InputError(f"no reviews in {files}: all {n_read:,} records were rejected ({len(quarantine):,} quarantined, "
+                             f"{n_forgotten:,} of forgotten users); nothing was changed. Most common reasons: "
+                             + ", ".join(f"{n} x {r}" for r, n in _reason_kinds(quarantine["reason"].astype(str))
+                                         .value_counts().head(3).items()))
+        n_quarantined, new_reasons = len(quarantine), quarantine["reason"].astype(str)
+        merge = {}
+        if not replace and ws.has_table("reviews"):
+            reviews, quarantine, merge = _merge_stored(ws, reviews, quarantine)
         reviews = conform(reviews, REVIEW_COLUMNS)
         quarantine = conform(quarantine, QUARANTINE_COLUMNS)
-        meta = {"sources": [str(s) for s in sources]}
+        meta = {"sources": [str(s) for s in sources], PSEUDONYMIZED_KEY: bool(pseudonymize_ids)}
         tables = {"reviews": (reviews, meta), "quarantine": (quarantine, meta)}
         if items is not None:
-            tables["items"] = (load_items(Path(items), mapping=None), {"source": str(items)})
+            catalog = load_items(Path(items), mapping=None)
+            if not replace and ws.has_table("items"):
+                stored = ws.read_table("items")
+                catalog = pd.concat([stored.loc[~stored["item_id"].isin(catalog["item_id"])], catalog], ignore_index=True)
+            tables["items"] = (catalog, {"source": str(items)})
+        before = len(ws.read_table("reviews", columns=["review_id"])) if replace and ws.has_table("reviews") else None
         res.outputs.extend(str(path) for path in ws.write_tables(tables).values())
     res.seconds = t.seconds
+    added = merge.get("added", len(reviews))
     res.counts = {
-        "read": sum(r.n_read for r in loaded), "reviews": len(reviews), "quarantined": len(quarantine),
-        "forgotten": n_forgotten,
+        "read": n_read, "added": added, "updated": merge.get("updated", 0),
+        "already_stored": merge.get("already_stored", 0), "quarantined": n_quarantined, "forgotten": n_forgotten,
         "duplicates_collapsed": sum(r.n_duplicates for r in loaded) + int(dup_ids.sum()),
-        "users": int(reviews["user_id"].nunique()), "items": int(reviews["item_id"].nunique()),
+        "reviews": len(reviews), "users": int(reviews["user_id"].nunique()), "items": int(reviews["item_id"].nunique()),
     }
-    if len(quarantine):
-        reasons = (quarantine["reason"].str.replace(r"[:(].*$", "", regex=True)
-                   .str.replace(r"\d+", "N", regex=True).str.strip().value_counts().head(5))
-        res.notes.append(
-            f"{len(quarantine)} input rows quarantined in {ws.table_path('quarantine')} ("
-            + ", ".join(f"{n} {r}" for r, n in reasons.items()) + "); see `emorec query \"SELECT * FROM quarantine\"`"
+    if before is not None:
+        res.notes.append(f"--replace: the {before:,} stored reviews were replaced by these {len(reviews):,}")
+    elif merge:
+        res.notes.append(f"added {added:,} new reviews to the {merge['before']:,} stored "
+                         f"({merge['already_stored']:,} were already stored, {merge['updated']:,} updated); "
+                         f"the workspace now holds {len(reviews):,} (--replace replaces instead of adding)")
+    if n_quarantined:
+        reasons = _reason_kinds(new_reasons).value_counts().head(5)
+        res.warnings.append(
+            f"{n_quarantined:,} input rows quarantined in {ws.table_path('quarantine')} ("
+            + ", ".join(f"{n} {r}" for r, n in reasons.items())
+            + f"); see `emorec query -w {ws.root} \"SELECT * FROM quarantine\"`"
         )
     return res
+
+
+def _pseudonymized(ws: Workspace, reviews: pd.DataFrame, quarantine: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reviews and quarantine with user ids replaced by their pseudonyms (also inside quarantined records)."""
+    reviews = reviews.assign(user_id=pseudonymize(ws, reviews["user_id"]).to_numpy())
+    if len(quarantine) and quarantine["user_id"].notna().any():
+        raw = quarantine["user_id"].astype("string")
+        pseudo = pseudonymize(ws, raw)
+        records = [rec.replace(r, p) if isinstance(rec, str) and isinstance(r, str) and r else rec
+                   for rec, r, p in zip(quarantine["record"].astype(object), raw.astype(object), pseudo.astype(object))]
+        quarantine = quarantine.assign(user_id=pseudo.to_numpy(), record=records)
+    return reviews, quarantine
 
 
 # --- score ----------------------------------------------------------------------------
@@ -159,7 +266,7 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
         path = Path(model_path) if model_path else tuned
         return sentiment.get_scorer("transformer", model_path=path, aspects=aspect_config, quantize=quantize)
     if model_path:
-        raise ValueError(f"--sentiment-model is only used by the transformer scorer, not {name!r}")
+        raise ConfigError(f"--sentiment-model is only used by the transformer scorer, not {name!r}")
     return sentiment.get_scorer(name, aspects=aspect_config)
 
 

@@ -21,20 +21,14 @@ import argparse
 import logging
 import time
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from emorec.common.errors import ConfigError
-from emorec.profiles.care import CareConfig, care_queue
-from emorec.profiles.clusters import cluster_users
-from emorec.profiles.export import export_segments, load_salt, pseudonymize_ids
-from emorec.profiles.monitor import monitor as run_monitor
-from emorec.profiles.report import write_report
-from emorec.profiles.segments import SegmentConfig, assign_segments, resolve_as_of, segment_summary
 
-from .runs import recorded_run
-from .store import Workspace
+if TYPE_CHECKING:  # imported when a command runs, so that `emorec --help` starts at once
+    import pandas as pd
+
+    from .store import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +54,8 @@ def _reviews(ws: Workspace) -> pd.DataFrame:
 
 
 def _table_text(df: pd.DataFrame, max_rows: int = 20) -> str:
+    import pandas as pd
+
     with pd.option_context("display.max_rows", max_rows, "display.max_columns", 20, "display.width", 200,
                            "display.max_colwidth", 80):
         return df.head(max_rows).to_string(index=False)
@@ -97,6 +93,13 @@ def segment(
         Reference date of ``days_since_last_review``; fixed number of clusters (default:
         chosen by silhouette); clustering seed.
     """
+    from emorec.profiles.care import care_queue
+    from emorec.profiles.clusters import cluster_users
+    from emorec.profiles.export import export_segments, load_salt, pseudonymize_ids
+    from emorec.profiles.monitor import monitor as run_monitor
+    from emorec.profiles.report import write_report
+    from emorec.profiles.segments import SegmentConfig, assign_segments, resolve_as_of, segment_summary
+
     t0 = time.perf_counter()
     if pseudonymize and out is None:
         raise ConfigError("--pseudonymize applies to exports: give an output folder with --out")
@@ -128,7 +131,8 @@ def segment(
     lines.append(f"table: {ws.table_path('segments')}")
     if out is not None:
         files = export_segments(table, users, out, fmt=fmt, segments=config.names, pseudonymize=pseudonymize,
-                                salt_file=salt_file, as_of=ref)
+                                salt_file=salt_file, as_of=ref, recommendations=_read_optional(ws, "recommendations"),
+                                items=_read_optional(ws, "items"))
         lines.append(f"exports: {len(files)} {fmt} files in {out}" + (" (user ids pseudonymized)" if pseudonymize else ""))
     if report is not None:
         reviews = _reviews(ws)
@@ -149,6 +153,10 @@ def segment(
 
 def care(ws: Workspace, top: int = 50, window_days: float = 30, as_of: Any = None) -> str:
     """Build the care queue; write table ``care_queue``; return it as a printable table."""
+    import pandas as pd
+
+    from emorec.profiles.care import CareConfig, care_queue
+
     reviews = _reviews(ws)
     scores = ws.read_table("review_scores")
     users = _read_optional(ws, "user_profiles")
@@ -170,6 +178,8 @@ def care(ws: Workspace, top: int = 50, window_days: float = 30, as_of: Any = Non
 
 def monitor(ws: Workspace, freq: str = "W", window: int = 8, z: float = 3.0, min_reviews: int = 5) -> str:
     """Run the complaint monitor; write table ``alerts``; return a summary of the top alerts."""
+    from emorec.profiles.monitor import monitor as run_monitor
+
     reviews = _reviews(ws)
     scores = ws.read_table("review_scores")
     items = _read_optional(ws, "items")
@@ -179,7 +189,12 @@ def monitor(ws: Workspace, freq: str = "W", window: int = 8, z: float = 3.0, min
     head = f"monitor ({unit}): {len(res.alerts)} alerts (table {ws.table_path('alerts')})\nrule: {res.rule}"
     if res.alerts.empty:
         return head
-    show = res.alerts[["rank", "level", "key", "period", "n_reviews", "share_negative", "z", "aspect"]].copy()
+    cols = ["rank", "level", "key", "period", "n_reviews", "share_negative", "z", "aspect"]
+    if "title" in res.alerts.columns and res.alerts["title"].notna().any():  # what the item is, for a person
+        cols.insert(3, "title")
+    show = res.alerts[cols].copy()
+    if "title" in show.columns:
+        show["title"] = show["title"].fillna("-").map(lambda t: t if len(t) <= 40 else t[:39] + "…")
     show["period"] = show["period"].dt.strftime("%Y-%m-%d")
     show["share_negative"] = show["share_negative"].map("{:.0%}".format)
     show["z"] = show["z"].map("{:.1f}".format)
@@ -226,9 +241,11 @@ def _config(args) -> dict:
 def run_command(args, ws: Workspace, out) -> int:
     """Run ``args.command`` (one of :data:`COMMANDS`) under the workspace lock, recorded in ``runs``.
 
-    Errors propagate (``EmorecError`` subclasses such as ``ConfigError`` and ``WorkspaceError``) for the CLI's
-    handler, which maps them to exit code 2.
+    Errors propagate to the CLI's handler: an :class:`~emorec.common.errors.EmorecError`
+    becomes a one-line message and exit code 2.
     """
+    from .runs import recorded_run
+
     if args.command not in COMMANDS:
         raise ConfigError(f"not a profile command: {args.command!r}")
     with ws.lock(f"emorec {args.command}"), recorded_run(ws, args.command, _config(args)) as run:

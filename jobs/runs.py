@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from emorec.common.errors import InputError
+
 from .store import Workspace
 
 log = logging.getLogger(__name__)
@@ -43,9 +45,16 @@ def fingerprint(paths: Sequence[Path]) -> str:
     """SHA-256 over the bytes of the input files (names excluded), 16 hex digits."""
     h = hashlib.sha256()
     for p in sorted(Path(p) for p in paths):
-        with open(p, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+        try:
+            with open(p, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        except FileNotFoundError:
+            raise InputError(f"input file {p} does not exist") from None
+        except IsADirectoryError:
+            raise InputError(f"{p} is a folder, not an input file") from None
+        except OSError as exc:
+            raise InputError(f"cannot read input file {p}: {exc.strerror or exc}") from None
     return h.hexdigest()[:16]
 
 

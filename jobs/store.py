@@ -19,6 +19,16 @@ a fresh version folder and published by atomically replacing ``CURRENT``. Every 
 the store builds from a name (table, model, version, the ``CURRENT`` pointer) is checked
 to stay inside the workspace, and an unwritable or full disk is a :class:`WorkspaceError`
 that says the previous outputs are intact.
+
+Nothing is ever written, deleted or loaded through a symbolic link inside the workspace: the
+writer lock (:meth:`Workspace.lock`) refuses a workspace that holds one (the lock file itself is
+opened with ``O_NOFOLLOW``), and reading a table or loading a model checks the same. The
+workspace folder itself may be a link (e.g. to a bigger disk). Every published model folder
+carries a SHA-256 manifest (:mod:`emorec.common.manifest`), verified before it is loaded.
+
+``emorec query`` runs in a sandbox that cannot write (:meth:`Workspace.connect`): an
+in-memory DuckDB database whose only data are the workspace tables, handed over as Arrow
+datasets, with every file-system access disabled and the configuration locked.
 """
 
 from __future__ import annotations
@@ -39,9 +49,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from emorec.common.errors import WorkspaceError
+from emorec.common.errors import ArtifactError, ConfigError, EmorecError, InputError, WorkspaceError
+from emorec.common.manifest import verify_manifest, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +73,30 @@ class WorkspaceBusy(WorkspaceError):
 
 
 def _check_name(name: str) -> str:
-    if not _NAME.match(name):
-        raise ValueError(f"invalid table or model name {name!r}: use lower-case letters, digits and _")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"invalid table or model name {name!r}: use lower-case letters, digits and _")
     return name
 
 
 def _check_version(version: str) -> str:
     if not isinstance(version, str) or not _VERSION.match(version) or ".." in version:
-        raise ValueError(f"invalid model version {version!r}: use letters, digits, '.', '_' and '-' (no path)")
+        raise ConfigError(f"invalid model version {version!r}: use letters, digits, '.', '_' and '-' (no path)")
     return version
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete a folder (or file) of the workspace; a symbolic link is removed, never followed."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+#: Errors raised while a model is saved that mean "the disk is full" even when the library that
+#: wrote the file (safetensors, LightGBM) does not raise an OSError.
+_DISK_FULL = re.compile(r"no space left|disk full|file too large|errno 2[78]|os error 2[78]|storagefull|"
+                        r"filetoolarge|quota exceeded|cannot write|could not write|failed to write|"
+                        r"wrote \d+ of \d+ bytes", re.IGNORECASE)
 
 
 #: The file listing the renames of a multi-table write in progress (see ``write_tables``).
@@ -234,6 +261,7 @@ class Workspace:
     def read_table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """Read table ``name``; a missing table names the command that makes it."""
         path = self.table_path(name)
+        self._check_not_linked(path)
         if not path.exists():
             raise WorkspaceError(f"table {name!r} does not exist in {self.root} (run `emorec {_PRODUCER.get(name, 'run')}` first)")
         try:
@@ -250,12 +278,13 @@ class Workspace:
     def parts_dir(self, name: str, key: str) -> Path:
         """Folder of the checkpointed parts of table ``name`` computed under ``key``."""
         if not re.fullmatch(r"[0-9a-f]{1,64}", key):
-            raise ValueError(f"invalid checkpoint key {key!r}")
+            raise ConfigError(f"invalid checkpoint key {key!r}")
         return self.root / "partial" / _check_name(name) / key
 
     def write_part(self, name: str, key: str, index: int, df: pd.DataFrame) -> Path:
         """Atomically write part ``index`` of an unfinished table (temp file, fsync, rename)."""
         folder = self.parts_dir(name, key)
+        self._check_not_linked(folder)
         path = folder / f"part-{index:06d}.parquet"
         tmp = folder / f".{path.name}.{uuid.uuid4().hex}.tmp"
         try:
@@ -276,11 +305,12 @@ class Workspace:
         another key (a different scorer) are stale and deleted.
         """
         base = self.root / "partial" / _check_name(name)
+        self._check_not_linked(base)
         if not base.exists():
             return []
         for other in base.iterdir():
             if other.name != key:
-                shutil.rmtree(other, ignore_errors=True)
+                _remove_tree(other)
         folder = self.parts_dir(name, key)
         return [p for p in sorted(folder.glob("part-*.parquet")) if _PART.match(p.name)] if folder.exists() else []
 
@@ -297,7 +327,7 @@ class Workspace:
 
     def clear_parts(self, name: str) -> None:
         """Remove every checkpointed part of ``name`` (the stage finished)."""
-        shutil.rmtree(self.root / "partial" / _check_name(name), ignore_errors=True)
+        _remove_tree(self.root / "partial" / _check_name(name))
         with contextlib.suppress(OSError):
             (self.root / "partial").rmdir()  # only when no other stage has parts
 
@@ -306,19 +336,31 @@ class Workspace:
     def new_model_version(self, name: str, version: str) -> Iterator[Path]:
         """Yield a fresh folder for a model; publish it as current only if the block succeeds.
 
-        An ``OSError`` while the model is written (full disk, read-only workspace) becomes a
-        :class:`WorkspaceError`; the previous version stays current.
+        Before publishing, a SHA-256 manifest of every file in the folder is written
+        (:func:`emorec.common.manifest.write_manifest`); :meth:`model_path` verifies it. An
+        ``OSError`` while the model is written (full disk, read-only workspace), or a library's
+        error that says the disk is full, becomes a :class:`WorkspaceError`; the previous version
+        stays current.
         """
         base = self.models_dir / _check_name(name)
         target = base / _check_version(version)
         tmp = base / f".{version}.{uuid.uuid4().hex}.tmp"
+        self._check_not_linked(base)
         try:
             base.mkdir(parents=True, exist_ok=True)
             tmp.mkdir()
-            yield tmp
+            try:
+                yield tmp
+            except Exception as exc:
+                if not isinstance(exc, (OSError, EmorecError)) and _DISK_FULL.search(str(exc)):
+                    raise WorkspaceError(f"could not write model {name!r} version {version!r} in {base} (is the disk "
+                                         f"full?): {type(exc).__name__}: {' '.join(str(exc).split())}; the previous "
+                                         "version is intact") from exc
+                raise
+            write_manifest(tmp)
             crash_point(f"model:{name}")
-            if target.exists():  # the same version again (e.g. "latest"): replace it
-                shutil.rmtree(target)
+            if target.exists() or target.is_symlink():  # the same version again (e.g. "latest"): replace it
+                _remove_tree(target)
             os.replace(tmp, target)
             pointer = base / f".CURRENT.{uuid.uuid4().hex}.tmp"
             pointer.write_text(version)
@@ -330,18 +372,32 @@ class Workspace:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-        versions = sorted((p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.stat().st_mtime)
+        versions = sorted((p for p in base.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")),
+                          key=lambda p: p.stat().st_mtime)
         for old in versions[:-2]:  # keep the live version and the one before it
             if old.name != version:
-                shutil.rmtree(old, ignore_errors=True)
+                _remove_tree(old)
 
-    def model_path(self, name: str) -> Path:
+    def model_versions(self, name: str) -> list[Path]:
+        """The published version folders of model ``name`` (live or not), oldest name first."""
+        base = self.models_dir / _check_name(name)
+        self._check_not_linked(base)
+        if not base.is_dir():
+            return []
+        return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def model_path(self, name: str, verify: bool = True) -> Path:
         """Folder of the current version of model ``name``.
 
         The ``CURRENT`` pointer is validated: a tampered pointer (``../../etc``) or one naming
-        a missing folder is a :class:`WorkspaceError` naming the pointer file.
+        a missing folder is a :class:`WorkspaceError` naming the pointer file. With ``verify``
+        (the default) the folder must be a real folder of the workspace (no symbolic link) whose
+        files match its SHA-256 manifest, else :class:`~emorec.common.errors.ArtifactError`
+        naming the file.
         """
-        pointer = self.models_dir / _check_name(name) / "CURRENT"
+        base = self.models_dir / _check_name(name)
+        self._check_not_linked(base)
+        pointer = base / "CURRENT"
         if not pointer.exists():
             raise WorkspaceError(f"no trained {name!r} model in {self.root} (run `emorec train` first)")
         version = pointer.read_text().strip()
@@ -350,66 +406,110 @@ class Workspace:
         except ValueError:
             raise WorkspaceError(f"model pointer {pointer} is corrupt or tampered: {version[:80]!r} is not a version name") from None
         folder = pointer.parent / version
+        if folder.is_symlink():
+            raise ArtifactError(f"model folder {folder} is a symbolic link (to {os.readlink(folder)}): refusing to load "
+                                "a model from outside the workspace")
         if not folder.is_dir():
             raise WorkspaceError(f"model pointer {pointer} names version {version!r}, which is missing from {pointer.parent}")
+        if verify:
+            verify_manifest(folder)
         return folder
 
     # --- querying ----------------------------------------------------------------------
-    def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection with one view per table.
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection that can read the workspace tables and write nothing, anywhere.
 
-        With ``read_only`` (the default) the connection can read only the workspace's
-        ``tables/`` folder: no other file can be read or written (``COPY ... TO``,
-        ``read_csv('/etc/...')``, ``ATTACH``, extensions) and the setting is locked.
+        The database is in memory; each table is registered as a view of its name over an
+        Arrow dataset of its Parquet file (read lazily, with column and filter push-down).
+        Then every file-system access is disabled (``enable_external_access = false``: no
+        ``COPY ... TO``, ``read_csv``/``read_text``/``glob``/``read_parquet`` of any path,
+        ``ATTACH``, ``INSTALL``/``LOAD``), Python variables are not scanned
+        (``python_enable_replacements = false``), extensions are neither installed nor loaded
+        automatically, and the configuration is locked (``lock_configuration = true``), so no
+        ``SET``/``RESET``/``PRAGMA`` can undo it. What a statement creates lives in this
+        connection's memory only and is gone when it closes.
         """
-        con = duckdb.connect()
-        for name in self.tables():
-            path = str(self.table_path(name).resolve()).replace("'", "''")
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
-        if read_only:
-            tables = str(self.tables_dir.resolve()).replace("'", "''")
-            con.execute(f"SET allowed_directories = ['{tables}/']")
-            con.execute("SET enable_external_access = false")
-            con.execute("SET autoinstall_known_extensions = false")
-            con.execute("SET autoload_known_extensions = false")
-            con.execute("SET lock_configuration = true")
+        self._check_no_links()
+        con = duckdb.connect(":memory:")
+        try:
+            for name in self.tables():
+                con.register(name, pads.dataset(str(self.table_path(name)), format="parquet"))
+            for setting in ("SET python_enable_replacements = false", "SET enable_external_access = false",
+                            "SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false",
+                            "SET allow_community_extensions = false", "SET lock_configuration = true"):
+                con.execute(setting)
+        except Exception:
+            con.close()
+            raise
         return con
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run one read-only SQL query over the workspace tables (each table is a view of its name).
 
-        Only ``SELECT`` (including ``WITH`` / ``VALUES``), ``EXPLAIN``, ``DESCRIBE``, ``SHOW``
-        and ``SUMMARIZE`` statements run; anything that could write (``COPY``, ``CREATE``,
-        ``INSERT``, ``ATTACH``, ``SET``, ``INSTALL`` ...) is refused with a ValueError.
+        The connection itself cannot write (:meth:`connect`); on top of that, only one
+        ``SELECT`` (including ``WITH``, ``VALUES``, ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``) or
+        ``EXPLAIN`` statement is accepted, so that a statement that would only change this
+        throw-away connection (``CREATE``, ``INSERT``, ...) is refused with a clear message
+        instead of appearing to work. Raises :class:`~emorec.common.errors.InputError`.
         """
         with self.connect() as con:
             try:
                 statements = con.extract_statements(sql)
             except duckdb.Error as exc:
-                raise ValueError(f"invalid SQL: {exc}") from None
+                raise InputError(f"invalid SQL: {exc}") from None
             if len(statements) != 1:
-                raise ValueError(f"give exactly one SQL statement, got {len(statements)}")
+                raise InputError(f"give exactly one SQL statement, got {len(statements)}")
             kind = statements[0].type
             if kind not in _READ_STATEMENTS:
-                raise ValueError(f"only read-only queries are allowed (SELECT, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE); got a {kind.name} statement")
+                raise InputError(f"emorec query only reads (SELECT, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE); got a {kind.name} statement")
             try:
                 return con.execute(sql).df()
             except duckdb.Error as exc:
-                raise ValueError(f"query failed: {exc}") from None
+                raise InputError(f"query failed: {exc}") from None
+
+    # --- links -------------------------------------------------------------------------
+    def _check_not_linked(self, path: Path) -> None:
+        """Refuse ``path`` if it, or a folder between the workspace and it, is a symbolic link."""
+        try:
+            rel = Path(path).relative_to(self.root)
+        except ValueError:
+            raise WorkspaceError(f"{path} is outside the workspace {self.root}") from None
+        at = self.root
+        for part in rel.parts:
+            at = at / part
+            if at.is_symlink():
+                raise WorkspaceError(f"refusing to use {at}: it is a symbolic link (to {os.readlink(at)}); emorec never "
+                                     f"reads or writes through a link inside the workspace {self.root}. Replace it with "
+                                     "a real folder or file")
+
+    def _check_no_links(self) -> None:
+        """Refuse a workspace that holds a symbolic link anywhere inside it (the root may be one)."""
+        if not self.root.exists():
+            return
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+            for entry in dirnames + filenames:
+                path = Path(dirpath) / entry
+                if path.is_symlink():
+                    self._check_not_linked(path)  # raises, naming the link and its target
 
     # --- locking -----------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, holder: str) -> Iterator[None]:
         """Hold the workspace's writer lock; fail at once, naming the holder, if it is taken.
 
-        The lock is an ``flock`` on ``.lock``: the kernel releases it when the holder exits,
-        even after SIGKILL, so a crashed run never blocks the next one.
+        The lock is an ``flock`` on ``.lock`` (opened with ``O_NOFOLLOW``): the kernel releases
+        it when the holder exits, even after SIGKILL, so a crashed run never blocks the next one.
+        A workspace holding a symbolic link anywhere is refused before anything is written.
         """
         path = self.root / ".lock"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            fh = open(path, "a+")
+            self._check_no_links()
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            fh = os.fdopen(fd, "r+")
         except OSError as exc:
+            if path.is_symlink():
+                raise WorkspaceError(f"refusing to lock workspace {self.root}: {path} is a symbolic link") from exc
             raise WorkspaceError(f"cannot lock workspace {self.root}: {exc.strerror or exc} ({path}); "
                                  "is it read-only or full? Nothing was changed") from exc
         try:
@@ -438,10 +538,7 @@ class Workspace:
         for pattern in patterns:
             for path in self.root.glob(pattern):
                 log.info("removing %s, left by a run that was killed", path)
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
+                _remove_tree(path)
 
 
 def _write_parquet(table: pa.Table, tmp: Path) -> None:

@@ -3,7 +3,10 @@
 Each file holds the segment's users with the CRM fields (:data:`CRM_FIELDS`, those present):
 ``user_id``, ``segment``, ``cluster``, ``cluster_label``, ``n_reviews``, ``first_review``,
 ``last_review``, ``days_since_last_review``, ``mean_rating``, ``recent_valence``,
-``share_negative``, ``top_aspect``, ``top_aspect_sentiment``, ``spend``, ``monetary``. A file
+``share_negative``, ``top_aspect``, ``top_aspect_sentiment``, ``spend``, ``monetary``, and, when
+the workspace has recommendations, the user's first :data:`RECOMMENDED_IN_EXPORT` recommended items
+(``recommended_items``, ids separated by ``;``) with their titles (``recommended_titles``, when the
+catalog has titles) so that a campaign can name the products. A file
 is written for every configured segment, empty ones included (so a rerun never leaves a
 stale list behind), plus ``manifest.json`` (files, row counts, format, whether ids are
 pseudonymized; never the salt).
@@ -37,9 +40,12 @@ from typing import Any
 
 import pandas as pd
 
+from emorec.common.errors import ConfigError
+
 from .segments import NAME_PATTERN, evaluation_frame
 
-__all__ = ["CRM_FIELDS", "SALT_ENV", "export_segments", "load_salt", "pseudonymize_ids", "safe_output_path"]
+__all__ = ["CRM_FIELDS", "RECOMMENDED_IN_EXPORT", "SALT_ENV", "export_segments", "load_salt", "pseudonymize_ids",
+           "recommended_columns", "safe_output_path"]
 
 SALT_ENV = "EMOREC_PSEUDONYM_SALT"
 MIN_SALT_BYTES = 16
@@ -50,6 +56,23 @@ CRM_FIELDS: tuple[str, ...] = (
 )
 FORMATS = ("csv", "parquet")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Recommended items per user in the exports (when recommendations are given).
+RECOMMENDED_IN_EXPORT = 3
+
+
+def recommended_columns(recommendations: pd.DataFrame, items: pd.DataFrame | None = None,
+                        n: int = RECOMMENDED_IN_EXPORT) -> pd.DataFrame:
+    """Per user: ``recommended_items`` (the first ``n`` item ids, ``;``-separated) and, when the
+    catalog has titles, ``recommended_titles`` (``; ``-separated, an unknown title shown as ``?``)."""
+    recs = recommendations.sort_values(["user_id", "rank"]).groupby("user_id", sort=False).head(n)
+    out = recs.groupby("user_id", sort=False)["item_id"].agg(lambda s: ";".join(map(str, s))).rename("recommended_items")
+    frame = out.reset_index()
+    if items is not None and "title" in items.columns and items["title"].notna().any():
+        titles = items.drop_duplicates("item_id").set_index("item_id")["title"]
+        named = recs.assign(title=recs["item_id"].map(titles).fillna("?").astype(str))
+        frame = frame.merge(named.groupby("user_id", sort=False)["title"].agg("; ".join).rename("recommended_titles")
+                            .reset_index(), on="user_id", how="left")
+    return frame
 
 
 def is_inside(path: Path, folder: Path) -> bool:
@@ -59,14 +82,14 @@ def is_inside(path: Path, folder: Path) -> bool:
 def safe_output_path(out_dir: str | Path, name: str, suffix: str) -> Path:
     """``out_dir/<name><suffix>``, refusing names that are not identifiers or escape ``out_dir``."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise ValueError(
+        raise ConfigError(
             f"refusing to write segment {name!r}: segment names must be identifiers "
             "(lower-case letters, digits and _), not paths"
         )
     folder = Path(out_dir)
     target = folder / f"{name}{suffix}"
     if not is_inside(target, folder):
-        raise ValueError(f"refusing to write {target}: it is outside the output folder {folder}")
+        raise ConfigError(f"refusing to write {target}: it is outside the output folder {folder}")
     return target
 
 
@@ -83,23 +106,23 @@ def load_salt(salt_file: str | Path | None = None, out_dir: str | Path | None = 
     if salt_file is not None:
         path = Path(salt_file)
         if out_dir is not None and is_inside(path, Path(out_dir)):
-            raise ValueError(
+            raise ConfigError(
                 f"refusing salt file {path}: it is inside the output folder {out_dir} and would be "
                 "shipped with the exports; keep the salt outside it"
             )
         try:
             salt = path.read_bytes()
         except FileNotFoundError:
-            raise FileNotFoundError(f"salt file {path} does not exist") from None
+            raise ConfigError(f"salt file {path} does not exist") from None
         salt = salt.rstrip(b"\r\n")
         origin = f"salt file {path}"
     elif env.get(SALT_ENV):
         salt = env[SALT_ENV].encode("utf-8")
         origin = f"${SALT_ENV}"
     else:
-        raise ValueError(f"pseudonymization needs a salt: pass a salt file or set ${SALT_ENV} (at least {MIN_SALT_BYTES} bytes, kept secret)")
+        raise ConfigError(f"pseudonymization needs a salt: pass a salt file or set ${SALT_ENV} (at least {MIN_SALT_BYTES} bytes, kept secret)")
     if len(salt) < MIN_SALT_BYTES:
-        raise ValueError(f"the salt from {origin} is too short ({len(salt)} bytes); use at least {MIN_SALT_BYTES} random bytes")
+        raise ConfigError(f"the salt from {origin} is too short ({len(salt)} bytes); use at least {MIN_SALT_BYTES} random bytes")
     return salt
 
 
@@ -144,6 +167,8 @@ def export_segments(
     salt: bytes | None = None,
     as_of: Any = None,
     fields: Sequence[str] = CRM_FIELDS,
+    recommendations: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Write one file per segment into ``out_dir``.
 
@@ -165,6 +190,9 @@ def export_segments(
         :func:`load_salt` (a file outside ``out_dir``, or the environment).
     as_of
         Reference time of ``days_since_last_review`` (default: the newest review).
+    recommendations, items
+        The workspace's recommendations and catalog: adds ``recommended_items`` and
+        ``recommended_titles`` (see :func:`recommended_columns`).
 
     Returns
     -------
@@ -172,7 +200,7 @@ def export_segments(
         The file written per segment.
     """
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown export format {fmt!r}; valid formats: {', '.join(FORMATS)}")
     names = list(segments) if segments is not None else list(pd.unique(assignments["segment"].astype(str)))
     suffix = "." + fmt
     targets = {name: safe_output_path(out_dir, name, suffix) for name in names}  # validate all first
@@ -180,7 +208,7 @@ def export_segments(
     if pseudonymize:
         key = salt if salt is not None else load_salt(salt_file, out_dir)
         if len(key) < MIN_SALT_BYTES:
-            raise ValueError(f"the salt is too short ({len(key)} bytes); use at least {MIN_SALT_BYTES}")
+            raise ConfigError(f"the salt is too short ({len(key)} bytes); use at least {MIN_SALT_BYTES}")
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -189,6 +217,9 @@ def export_segments(
     data = assignments.merge(frame.drop(columns=drop), on="user_id", how="left")
     cols = [c for c in fields if c in data.columns]
     data = data[cols]
+    if recommendations is not None and len(recommendations):
+        data = data.merge(recommended_columns(recommendations, items), on="user_id", how="left")
+        cols = list(data.columns)
     if key is not None:
         data = data.assign(user_id=pseudonymize_ids(data["user_id"], key).to_numpy())
     seg = data["segment"].astype(str)

@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from emorec.common.errors import ConfigError
+
 __all__ = ["MonitorResult", "join_scores", "monitor"]
 
 FREQS = {"W": "W", "M": "M"}
@@ -73,7 +75,7 @@ def join_scores(reviews: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
         extra = [c for c in scores.columns if c == "review_id" or c not in reviews.columns]
         return reviews.merge(scores[extra], on="review_id", how="inner")
     if len(scores) != len(reviews):
-        raise ValueError(f"scores without review_id must have one row per review ({len(scores)} scores, {len(reviews)} reviews)")
+        raise ConfigError(f"scores without review_id must have one row per review ({len(scores)} scores, {len(reviews)} reviews)")
     extra = [c for c in scores.columns if c not in reviews.columns]
     return pd.concat([reviews.reset_index(drop=True), scores[extra].reset_index(drop=True)], axis=1)
 
@@ -128,9 +130,9 @@ def monitor(
         ``aspect_negative_mentions``, ``title`` / ``category`` when known; ranked by ``z``.
     """
     if freq not in FREQS:
-        raise ValueError(f"unknown frequency {freq!r}; use 'W' (weeks) or 'M' (months)")
+        raise ConfigError(f"unknown frequency {freq!r}; use 'W' (weeks) or 'M' (months)")
     if window < 1 or min_reviews < 1 or min_periods < 1 or z <= 0 or std_floor <= 0:
-        raise ValueError("window, min_reviews, min_periods must be >= 1; z and std_floor > 0")
+        raise ConfigError("window, min_reviews, min_periods must be >= 1; z and std_floor > 0")
     params = dict(freq=freq, window=window, z=z, min_reviews=min_reviews, min_periods=min_periods,
                   std_floor=std_floor, negative_valence=negative_valence)
     df = join_scores(reviews, scores)
@@ -321,7 +323,7 @@ def _describe_alerts(flagged: pd.DataFrame, part: pd.DataFrame, aspects: list[st
     asp_name, asp_sent, asp_neg = [], [], []
     keyed = part.set_index(["_key", "_ord"]).sort_index()
     for key, o in zip(out["key"].astype(str), out["_ord"]):
-        rows = keyed.loc[(key, o)]
+        rows = keyed.loc[[(key, o)]]  # a frame even when the period has a single review
         best, best_n, best_s = None, 0, np.inf
         for a in aspects:
             s = rows[f"asp_{a}_sentiment"].to_numpy(dtype=np.float64, na_value=np.nan)

@@ -3,11 +3,18 @@
 The transformer scorer already uses every core through torch's threads and is scored in the
 calling process; the lexicon scorer is single-threaded Python, so a process per core multiplies
 its throughput.
+
+Workers never outlive the process that started them: each one watches it and exits at once
+when it is gone (killed with SIGKILL or SIGTERM, or out of memory), instead of finishing its
+queue of chunks for nobody.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -18,9 +25,33 @@ from .base import Scorer
 _worker_scorer: Scorer | None = None
 
 
-def _init(scorer: Scorer) -> None:
+#: Seconds between two checks that the parent process is still alive.
+PARENT_POLL = 0.5
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else (cannot be ours, but be safe)
+        return True
+    return True
+
+
+def _watch_parent(pid: int) -> None:
+    """Exit this worker as soon as process ``pid`` (the one that started the pool) is gone."""
+    while True:
+        time.sleep(PARENT_POLL)
+        if not _alive(pid) or os.getppid() == 1:
+            os._exit(1)
+
+
+def _init(scorer: Scorer, parent: int | None = None) -> None:
     global _worker_scorer
     _worker_scorer = scorer
+    if parent is not None:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="emorec-parent-watch").start()
 
 
 def _score(texts: list[str]) -> pd.DataFrame:
@@ -34,5 +65,5 @@ def score_chunks(scorer: Scorer, chunks: Iterable[list[str]], workers: int = 1) 
             yield scorer.score(chunk)
         return
     ctx = mp.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(scorer,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(scorer, os.getpid())) as pool:
         yield from pool.map(_score, chunks)

@@ -1,9 +1,27 @@
 """Text cleaning and personal-data scrubbing for review texts.
 
 Pure functions, applied before anything is stored: HTML is unescaped and its tags removed,
-control characters dropped, whitespace normalised, and e-mail addresses, URLs and phone
-numbers replaced by ``[email]``, ``[url]`` and ``[phone]``. Emoji and stopwords are kept:
-both carry sentiment ("not", 😡) and models need them.
+control characters dropped, whitespace normalised, and personal data replaced by tokens:
+
+* e-mail addresses (also ``jane @ example.com``, ``jane [at] example [dot] com``,
+  ``jane at example dot com``) -> ``[email]``;
+* URLs -> ``[url]``;
+* payment card numbers (13-19 digits passing the Luhn check) -> ``[card]``; IBANs (passing
+  the ISO 13616 mod-97 check) -> ``[iban]``; US social security numbers (``123-45-6789``) -> ``[id]``;
+* phone numbers -> ``[phone]``: international (``+`` or ``00``), North American (``(415)
+  555-2671``, ``5551234567``), Indian mobiles (``98765 43210``, ``9876543210``), local numbers
+  with a trunk prefix (``030 1234567``) and any 7-15 digit run after a word such as "call",
+  "phone", "WhatsApp". Bare 10-digit numbers starting with 2-9 are taken as phone numbers
+  (an order number of that shape is scrubbed too: privacy first).
+
+Not recognised: other national identity numbers (passport, tax, health ids), postal
+addresses and names in free text. Emoji and stopwords are kept: both carry sentiment
+("not", 😡) and models need them.
+
+Phone numbers are found by patterns rather than with ``phonenumbers`` (Google's
+libphonenumber): its matcher needs the country of each text, which reviews do not carry,
+and validating candidates against numbering plans would let through the fictional but
+realistic numbers customers write (``555-...``).
 """
 
 from __future__ import annotations
@@ -16,6 +34,9 @@ import unicodedata
 EMAIL_TOKEN = "[email]"
 URL_TOKEN = "[url]"
 PHONE_TOKEN = "[phone]"
+CARD_TOKEN = "[card]"
+IBAN_TOKEN = "[iban]"
+ID_TOKEN = "[id]"
 
 _MAX_PASSES = 8
 # a tag starts with a letter, "/" or "!" right after "<": "a < b and c > d" and "5<10 or 20>3" are text
@@ -23,7 +44,7 @@ _TAG = re.compile(r"</?[A-Za-z!][^<>]{0,500}>")
 _BR = re.compile(r"<\s*(br|/p|p|/div|li)\b[^>]*>", re.IGNORECASE)
 _SPACE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+_EMAIL = re.compile(r"[\w.+-]+ ?@ ?[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 _URL = re.compile(
     r"(?:https?://|ftp://|www\.)[^\s<>\"']+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|co|de|uk|fr|info|biz)/[^\s<>\"']*",
     re.IGNORECASE,
@@ -43,6 +64,20 @@ _PHONE_CUE = re.compile(
 # Obfuscated addresses: "jane [at] example [dot] com", "jane(at)example.com".
 _EMAIL_OBFUSCATED = re.compile(
     r"[\w.+-]+\s*[\[(]\s*at\s*[\])]\s*[\w-]+(?:\s*(?:\.|[\[(]\s*dot\s*[\])])\s*[\w-]+)+", re.IGNORECASE)
+# Spelled out: "jane at example dot com", "jane dot doe at mail dot example dot co dot uk" (needs "dot").
+_EMAIL_SPELLED = re.compile(
+    r"\b[\w.+-]+(?:\s+dot\s+[\w+-]+)*\s+at\s+[\w-]+(?:\s+dot\s+[\w-]+)*\s+dot\s+"
+    r"(?:com|net|org|edu|gov|io|co|de|uk|fr|in|info|biz|me|us|es|it|nl|ca|au)\b", re.IGNORECASE)
+# Words before " at " that make "... at X dot com" a sentence, not an address ("bought it at amazon dot com").
+_NOT_LOCAL_PART = frozenset(
+    "look looked looking buy bought get got available sold find found order ordered purchase purchased shop shopped "
+    "arrived it this that them me us here there one price sale deal cheaper cheap best great good store online".split())
+# Payment cards: 13-19 digits in groups (checked with Luhn); IBAN: country, check digits, 11-30 more.
+_CARD = re.compile(r"(?<![\w.,])\d(?:[ -]?\d){12,18}(?![\w.,]\d)")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+_SSN = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
+# Indian mobile numbers written 5 + 5: "98765 43210".
+_IN_MOBILE = re.compile(r"^[6-9]\d{4}[\s-]\d{5}$")
 
 
 @functools.cache
@@ -59,12 +94,37 @@ def _invisible_chars() -> re.Pattern:
     return re.compile("[" + "".join(ranges) + "]")
 
 
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card(match: re.Match) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    return CARD_TOKEN if 13 <= len(digits) <= 19 and _luhn(digits) and len(set(digits)) > 1 else match.group(0)
+
+
+def _iban(match: re.Match) -> str:
+    code = match.group(0).replace(" ", "")
+    moved = code[4:] + code[:4]
+    number = "".join(str(int(ch, 36)) for ch in moved)
+    return IBAN_TOKEN if int(number) % 97 == 1 else match.group(0)
+
+
 def _looks_like_phone(candidate: str, before: str = "") -> bool:
     digits = sum(ch.isdigit() for ch in candidate)
     stripped = candidate.strip()
     if stripped.startswith(("+", "00")):
         return 8 <= digits <= 15
-    if _NANP.match(stripped):
+    if _NANP.match(stripped) or _IN_MOBILE.match(stripped):
+        return True
+    if stripped.isdigit() and ((digits == 10 and stripped[0] in "23456789")  # US 5551234567, India 9876543210
+                               or (digits == 11 and stripped[0] == "1" and stripped[1] in "23456789")):
         return True
     if 7 <= digits <= 15 and _PHONE_CUE.search(before[-40:]):
         return True
@@ -86,10 +146,19 @@ def scrub_pii(text: str) -> str:
     """
     if "@" in text:
         text = _EMAIL.sub(EMAIL_TOKEN, text)
-    if "at" in text.lower():
+    lower = text.lower()
+    if "at" in lower:
         text = _EMAIL_OBFUSCATED.sub(EMAIL_TOKEN, text)
-    if "/" in text or "www." in text.lower():
+        if "dot" in lower:
+            text = _EMAIL_SPELLED.sub(
+                lambda m: m.group(0) if m.group(0).split(None, 1)[0].lower() in _NOT_LOCAL_PART else EMAIL_TOKEN, text)
+    if "/" in text or "www." in lower:
         text = _URL.sub(URL_TOKEN, text)
+    if sum(ch.isdigit() for ch in text) < 7:  # no number long enough for a card, IBAN, id or phone
+        return text
+    text = _CARD.sub(_card, text)
+    text = _IBAN.sub(_iban, text)
+    text = _SSN.sub(ID_TOKEN, text)
     return _PHONE.sub(lambda m: PHONE_TOKEN if _looks_like_phone(m.group(0), m.string[max(0, m.start() - 40):m.start()]) else m.group(0), text)
 
 

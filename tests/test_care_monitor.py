@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from emorec.common.errors import ConfigError
 from emorec.jobs import profile_commands
 from emorec.jobs.store import Workspace
 from emorec.common.errors import ConfigError
@@ -278,5 +279,5 @@ def test_cli_parsers_and_run_command(demo_ws, tmp_path):
     runs = demo_ws.read_table("runs")
     assert list(runs["command"]) == ["segment", "care", "monitor"] and (runs["status"] == "ok").all()
     bad = parser.parse_args(["segment", "--config", str(tmp_path / "missing.toml")])
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist"):  # a user error (exit code 2)
         profile_commands.run_command(bad, demo_ws, out)

@@ -17,6 +17,7 @@ pytest.importorskip("emorec.recommender.metrics", reason="recommender/metrics.py
 if "params" not in __import__("emorec.recommender.service", fromlist=["ServiceConfig"]).ServiceConfig.model_fields:
     pytest.skip("emorec.recommender.service.ServiceConfig(model=..., params=...) (issue 5) is not there yet", allow_module_level=True)
 
+from emorec.common.errors import ConfigError
 from emorec.jobs.evaluation import runner as runner_mod  # noqa: E402
 from emorec.jobs.evaluation.config import load_config  # noqa: E402
 from emorec.jobs.evaluation.runner import VOLATILE_KEYS, EvaluationInputs, run_evaluation, write_outputs  # noqa: E402
@@ -328,7 +329,7 @@ def test_config_errors_name_the_field(tmp_path):
     bad.write_text("[[variant]\n")
     with pytest.raises(ValueError, match="not valid TOML"):
         load_config(bad)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="does not exist"):  # a user error (exit code 2)
         load_config(tmp_path / "missing.toml")
     ini = tmp_path / "variants.ini"
     ini.write_text("x")

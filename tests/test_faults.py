@@ -31,7 +31,7 @@ from emorec.jobs.store import KILL_ENV, Workspace
 ROOT = Path(__file__).resolve().parents[1]
 USERS = "200"  # 1,629 demo reviews
 CHUNK = 100  # reviews per checkpointed scoring chunk in these tests (17 chunks)
-RUN = ["run", "--demo-users", USERS, "--scorer", "lexicon", "-q"]
+RUN = ["run", "--demo-users", USERS, "--scorer", "lexicon", "-q", "--replace"]
 # The real CLI with a smaller scoring chunk, so a 200-user run has many checkpoints.
 _LAUNCH = "import sys, emorec.jobs.pipeline as p; p.SCORE_CHUNK = int(sys.argv[1]); from emorec.jobs.cli import main; sys.exit(main(sys.argv[2:]))"
 
@@ -116,7 +116,7 @@ def test_kill_mid_table_write_keeps_previous_tables(tmp_path, reference):
     before = snapshot(ws)
     # a different shop (150 users), killed after its profile tables' temporary files are
     # written and before they are renamed into place
-    res = cli(ws, "run", "--demo-users", "150", "--scorer", "lexicon", "-q", kill_at="write:item_profiles")
+    res = cli(ws, "run", "--demo-users", "150", "--scorer", "lexicon", "-q", "--replace", kill_at="write:item_profiles")
     assert res.returncode == -signal.SIGKILL
     assert any(p.name.startswith(".user_profiles.parquet") for p in leftovers(ws))  # the half-done write
     w = Workspace(ws)
@@ -138,7 +138,7 @@ def test_kill_between_the_renames_of_one_stage_is_completed_by_the_next_writer(t
     assert cli(ws, *RUN).returncode == 0
     before = snapshot(ws)
     # a 150-user shop, killed after user_profiles is renamed into place and before item_profiles is
-    res = cli(ws, "run", "--demo-users", "150", "--scorer", "lexicon", "-q", kill_at="rename:user_profiles")
+    res = cli(ws, "run", "--demo-users", "150", "--scorer", "lexicon", "-q", "--replace", kill_at="rename:user_profiles")
     assert res.returncode == -signal.SIGKILL
     w = Workspace(ws)
     assert (w.tables_dir / ".publish.json").exists()
@@ -284,16 +284,25 @@ def test_full_disk_is_a_clear_error_and_keeps_outputs(tmp_path, reference):
     assert r.status.iloc[-1] == "failed" and "user_profiles" in r.error.iloc[-1]
 
 
-def test_full_disk_while_saving_a_model(tmp_path, monkeypatch):
+class _LibraryWriteError(Exception):
+    """What safetensors or LightGBM raise for a failed write: not an OSError."""
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"),
+                                   _LibraryWriteError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, "
+                                                      'message: "No space left on device" })')])
+def test_full_disk_while_saving_a_model(tmp_path, monkeypatch, error, caplog):
     ws = Workspace(tmp_path / "ws")
     assert main(["run", "-w", str(ws.root), "--demo-users", "50", "--scorer", "lexicon", "-q"]) == 0
     current = ws.model_path("recommender")
 
     def full(*a, **k):
-        raise OSError(28, "No space left on device")
+        raise error
 
     monkeypatch.setattr("emorec.recommender.service.save_file", full)
-    assert main(["train", "-w", str(ws.root), "--seed", "3"]) == 2
+    caplog.clear()
+    assert main(["train", "-w", str(ws.root), "--seed", "3"]) == 2  # a one-line error, not a crash (exit 1)
+    assert "could not write model 'recommender'" in caplog.text and "Traceback" not in caplog.text
     assert ws.model_path("recommender") == current
     assert not [p for p in (ws.models_dir / "recommender").iterdir() if p.name.startswith(".")]
     assert "No space left" in ws.read_table("runs").error.iloc[-1]

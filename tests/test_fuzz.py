@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emorec.jobs.contract import MIN_TIMESTAMP, REVIEW_COLUMNS, max_timestamp
-from emorec.jobs.loaders import REVIEW_ALIASES, SchemaError, iter_review_chunks, load_reviews_frame
+from emorec.jobs.loaders import REVIEW_ALIASES, EmptyFileError, SchemaError, iter_review_chunks, load_reviews_frame
 from emorec.jobs.pipeline import clean_reviews
 from emorec.sentiment.text import prepare_for_storage, scrub_pii
 
@@ -120,6 +120,9 @@ def load_or_clear_error(path: Path, fmt: str | None = None, expect_read: int | N
         chunks = list(iter_review_chunks(path, fmt=fmt, chunk_size=7))
     except SchemaError as exc:
         assert str(path) in str(exc)
+        return
+    except EmptyFileError as exc:  # no record at all: an error naming the file, never a silent empty load
+        assert str(path) in str(exc) and expect_read in (None, 0), (exc, expect_read)
         return
     except ValueError as exc:
         msg = str(exc)
@@ -218,4 +221,6 @@ def test_deep_and_huge_json_are_quarantined_with_reason(tmp_path):
     assert "rating not finite" in q.loc[3, "reason"] and "rating not finite" in q.loc[4, "reason"]
     assert len(q.loc[1, "record"]) <= 10_100  # a huge record is truncated in the quarantine
     kept = res.reviews.set_index("line")
-    assert len(kept.loc[2, "text"]) == 300_000 and math.isnan(kept.loc[2, "rating"])  # a huge field is kept whole
+    # a review over MAX_REVIEW_CHARS is quarantined with its size; its user id is kept for `forget`
+    assert "text too long: 300,000 characters" in q.loc[2, "reason"] and q.loc[2, "user_id"] == "u"
+    assert len(q.loc[2, "record"]) <= 10_100 and '"user_id": "u"' in q.loc[2, "record"]

@@ -13,6 +13,7 @@ import pytest
 
 from emorec.jobs.contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS
 from emorec.jobs.loaders import (
+    EmptyFileError,
     LoadResult,
     SchemaError,
     iter_review_chunks,
@@ -114,7 +115,7 @@ def test_generic_json_and_numeric_ids(tmp_path):
              "review_id": "R1"},
             {"user_id": " u2 ", "item_id": "007", "text": "ok", "timestamp": "2020-05-01"}]
     r = load(write_jsonl(tmp_path / "r.ndjson", recs)).reviews
-    assert r["user_id"].tolist() == ["123", "u2"] and r["item_id"].tolist() == ["7", "007"]
+    assert r["user_id"].tolist() == ["123", " u2 "] and r["item_id"].tolist() == ["7", "007"]  # kept exactly
     assert r["rating"].tolist()[0] == 4.0 and math.isnan(r["rating"].tolist()[1])
     assert r["timestamp"].tolist() == [pd.Timestamp("2020-05-01T10:00:00Z"), pd.Timestamp("2020-05-01", tz="UTC")]
     assert r["review_id"][0] == "R1" and r["review_id"][1].startswith("r") and len(r["review_id"][1]) == 17
@@ -237,10 +238,12 @@ def test_key_check_looks_at_the_first_1000_objects(tmp_path):
 
 
 def test_blank_and_empty_files(tmp_path):
-    for name, data in [("e.json", b""), ("b.json", b"\n \n"), ("e.csv", b""), ("h.csv", b"user_id,item_id,text\n")]:
+    for name, data, what in [("e.json", b"", "is empty"), ("b.json", b"\n \n", "only blank lines"),
+                             ("e.csv", b"", "is empty"), ("h.csv", b"user_id,item_id,text\n", "header line but no data"),
+                             ("h2.csv", b"user_id,item_id,text\n\n\n", "header line but no data")]:
         (tmp_path / name).write_bytes(data)
-        res = load(tmp_path / name)
-        assert (res.n_read, len(res.reviews), len(res.quarantine)) == (0, 0, 0)
+        with pytest.raises(EmptyFileError, match=f"{name}.*{what}"):
+            load_reviews(tmp_path / name)
     lines = write_jsonl(tmp_path / "r.json", ["", amazon14(0), "   ", amazon14(1)])
     res = load(lines)
     assert res.n_read == 2 and res.reviews["line"].tolist() == [2, 4]
@@ -257,13 +260,13 @@ def test_csv_with_mapping_aliases_and_semicolons(tmp_path):
     res = load(path)
     assert res.reviews[["user_id", "item_id", "text"]].values.tolist() == [["007", "NA", "good"],
                                                                           ["010", "X2", "multi\nline; text"]]
-    assert res.reviews["line"].tolist() == [1, 4]
-    assert reasons(res) == [(2, "item_id", "missing item_id"), (3, "rating", "rating not a number: 'abc'")]
+    assert res.reviews["line"].tolist() == [2, 5]  # file lines: the header is line 1
+    assert reasons(res) == [(3, "item_id", "missing item_id"), (4, "rating", "rating not a number: 'abc'")]
     assert json.loads(res.quarantine["record"][1]) == {"customer_id": "009", "Product_ID": "X1", "Stars": "abc",
                                                        "body": "fine", "created_at": "2020-01-04"}
     mapped = load(path, mapping=parse_mapping(["user=Product_ID", "item=customer_id"]))
     assert mapped.reviews["user_id"].tolist() == ["NA", "X2"]
-    assert reasons(mapped)[0] == (2, "user_id", "missing user_id")  # the empty Product_ID is the user now
+    assert reasons(mapped)[0] == (3, "user_id", "missing user_id")  # the empty Product_ID is the user now
 
 
 def test_tsv_and_gzipped_csv(tmp_path):
@@ -296,7 +299,7 @@ def test_csv_row_with_extra_fields_is_an_error(tmp_path):
 def test_csv_non_utf8_cell(tmp_path):
     (tmp_path / "r.csv").write_bytes(b"user_id,item_id,text\na,b,caf\xe9\nc,d,ok\n")
     res = load(tmp_path / "r.csv")
-    assert reasons(res) == [(1, "text", "text is not valid UTF-8")] and res.reviews["user_id"].tolist() == ["c"]
+    assert reasons(res) == [(2, "text", "text is not valid UTF-8")] and res.reviews["user_id"].tolist() == ["c"]
 
 
 def test_parquet(tmp_path):

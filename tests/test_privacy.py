@@ -262,3 +262,50 @@ def test_forget_without_retrain_deletes_models_that_know_the_user(shop, tmp_path
 def test_forget_refuses_without_ids(tmp_path):
     with pytest.raises((ValueError, SystemExit)):
         forget(tmp_path / "ws")
+
+
+# --- issue 18: scrubbing gaps and personal data in the quarantine ----------------------------------------
+@pytest.mark.parametrize("raw,token", [
+    ("call me: 98765 43210", "[phone]"),  # Indian mobile, 5 + 5
+    ("my number is 9876543210", "[phone]"),  # Indian mobile, bare
+    ("text 5551234567 anytime", "[phone]"),  # US, bare
+    ("reach me at 15551234567", "[phone]"),  # US with country code, bare
+    ("jane at example dot com", "[email]"),
+    ("write to jane.doe at gmail dot com please", "[email]"),
+    ("jane @ example.com", "[email]"),
+    ("card 4111 1111 1111 1111 was charged twice", "[card]"),  # Luhn-valid
+    ("refund to DE89 3704 0044 0532 0130 00", "[iban]"),  # mod-97 valid
+    ("ssn 123-45-6789", "[id]"),
+])
+def test_more_personal_data_is_scrubbed(raw, token):
+    out = scrub_pii(raw)
+    assert token in out and sum(c.isdigit() for c in out) <= 1 and "@" not in out and "example" not in out
+
+
+@pytest.mark.parametrize("raw", [
+    "card 4111 1111 1111 1112", "order 1234567890", "EAN 0306406152", "bought it at amazon dot com",
+    "look at this dot com thing", "2019 2020 2021", "DE00 1234 5678 9012 3456 78",
+])
+def test_numbers_that_are_not_personal_are_kept(raw):
+    assert scrub_pii(raw) == raw
+
+
+def test_quarantine_reason_and_records_hold_no_personal_data(tmp_path):
+    path = tmp_path / "r.jsonl"
+    recs = [
+        {"reviewerID": "U1", "asin": "I1", "overall": "call me on 9876543210 or jane.doe@example.com", "reviewText": "x"},
+        {"reviewerID": "U2", "asin": "I2", "overall": 5, "reviewText": "<a href='mailto:max@example.org'></a>",
+         "summary": "<b></b>"},  # empty after HTML removal
+        {"reviewerID": "U3", "asin": "I3", "overall": 9, "reviewText": "fine", "ReviewerName": "Jane Roe",
+         "customer_name": "Jane Roe", "shipping_address": "1 Main St, Springfield"},
+        {"reviewerID": "U4", "asin": "I4", "overall": 5, "reviewText": "ok"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    ws = tmp_path / "ws"
+    assert main(["ingest", "-w", str(ws), "--reviews", str(path), "-q"]) == 0
+    q = Workspace(ws).read_table("quarantine")
+    assert len(q) == 3
+    stored = q.to_json()
+    for secret in ("9876543210", "jane.doe", "example.com", "max@example.org", "Jane Roe", "Main St"):
+        assert secret not in stored, secret
+    assert "[phone]" in stored and "[email]" in stored

@@ -81,7 +81,10 @@ def test_pickle_payload_in_place_of_weights_is_rejected(ws_copy):
     marker.unlink(missing_ok=True)
     folder = ws_copy.model_path("recommender")
     (folder / "seen.safetensors").write_bytes(pickle.dumps(_Bomb()))
-    with pytest.raises(ArtifactError, match=f"{folder}.*corrupt"):
+    with pytest.raises(ArtifactError, match=f"{folder}/seen.safetensors was modified"):
+        load_service(ws_copy)
+    (folder / "MANIFEST.sha256.json").unlink()  # without the manifest: refused as well
+    with pytest.raises(ArtifactError, match=f"{folder}.*MANIFEST"):
         load_service(ws_copy)
     assert not marker.exists()  # the payload never ran
 
@@ -189,24 +192,210 @@ def test_segment_rules_cannot_run_sql(ws_copy, tmp_path, field, op, value):
         pd.testing.assert_frame_equal(ws_copy.read_table(t), df)
 
 
-@pytest.mark.parametrize("sql", [
-    "COPY (SELECT * FROM reviews) TO '/tmp/emorec-query-pwn.csv'",
+#: Statements that try to leave the read-only sandbox of `emorec query`. ``{ws}`` is the workspace,
+#: ``{out}`` a path outside it. Each must be refused (exit 2) or harmless (it changes nothing).
+QUERY_ESCAPES = [
+    "EXPLAIN ANALYZE COPY (SELECT * FROM reviews LIMIT 5) TO '{ws}/tables/reviews.parquet' (FORMAT parquet)",
+    "EXPLAIN ANALYZE COPY (SELECT * FROM reviews LIMIT 0) TO '{ws}/tables/forgotten_users.parquet' (FORMAT parquet)",
+    "EXPLAIN ANALYZE COPY (SELECT 1 AS x) TO '{ws}/tables/planted.parquet' (FORMAT parquet)",
+    "EXPLAIN COPY (SELECT * FROM reviews) TO '{out}.csv'",
+    "COPY (SELECT * FROM reviews) TO '{out}.csv'",
+    "COPY reviews TO '{ws}/tables/reviews.parquet' (FORMAT parquet)",
+    "COPY (SELECT 1) TO '{cwd}/.tmp/emorec-query-pwn.csv'",
+    "SELECT 1; COPY (SELECT 1) TO '{out}.csv'",
     "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_csv_auto('/etc/hostname')",
     "SELECT * FROM read_text('/etc/hostname')",
+    "SELECT * FROM read_blob('/etc/hostname')",
+    "SELECT * FROM read_json('/etc/hostname')",
     "SELECT * FROM glob('/etc/*')",
-    "ATTACH '/tmp/emorec-query-pwn.db' AS x",
-    "SELECT 1; COPY (SELECT 1) TO '/tmp/emorec-query-pwn.csv'",
-    "SET enable_external_access = true",
+    "SELECT * FROM glob('{ws}/*')",
+    "SELECT * FROM read_parquet('{ws}/models/recommender/*/users.parquet')",
+    "SELECT * FROM read_parquet('{ws}/tables/reviews.parquet')",
+    "SELECT * FROM '{ws}/tables/reviews.parquet'",
+    "SELECT * FROM '/etc/passwd'",
+    "SELECT * FROM read_text('{ws}/.forget_key')",
+    "ATTACH '{out}.db' AS x",
+    "ATTACH '{ws}/tables/x.db' AS x",
+    "ATTACH ':memory:' AS m",
     "INSTALL httpfs",
-    "CREATE TABLE t AS SELECT 1",
+    "LOAD httpfs",
+    "FORCE INSTALL parquet",
+    "SET enable_external_access = true",
+    "RESET enable_external_access",
+    "SET lock_configuration = false",
+    "SET allowed_directories = ['/']",
+    "SET python_enable_replacements = true",
+    "PRAGMA enable_profiling",
+    "SET profiling_output = '{out}.prof'",
+    "PRAGMA database_list",
+    "CREATE TABLE t AS SELECT * FROM reviews",
+    "CREATE VIEW v AS SELECT 1",
+    "INSERT INTO reviews SELECT * FROM reviews",
+    "DELETE FROM reviews",
     "DROP VIEW reviews",
-    "SELECT * FROM read_parquet('../models/recommender/*/users.parquet')",
-])
-def test_query_command_is_read_only_and_confined(ws, sql, caplog):
-    assert main(["query", "-w", str(ws.root), sql]) == 2
-    assert caplog.text  # the reason is logged
+    "EXPORT DATABASE '{out}_db'",
+    "CALL duckdb_settings()",
+    "SELECT * FROM duckdb_extensions()",
+    "SELECT current_setting('enable_external_access')",
+    "CHECKPOINT",
+    "VACUUM",
+    "DETACH memory",
+]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_query_escapes_are_refused_or_harmless(ws_copy, caplog, monkeypatch, tmp_path):
+    """At least 30 ways out of `emorec query` (writes through EXPLAIN ANALYZE, COPY, ATTACH, extensions,
+    settings, PRAGMA, table functions reading files): every one is refused or changes nothing, and the
+    workspace is byte-identical afterwards."""
+    assert len(QUERY_ESCAPES) >= 30
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".tmp").mkdir()
+    out = tmp_path / "outside" / "emorec-query-pwn"
+    out.parent.mkdir()
+    before = _tree(ws_copy.root)
+    results = {}
+    for template in QUERY_ESCAPES:
+        sql = template.format(ws=ws_copy.root.resolve(), out=out, cwd=tmp_path)
+        caplog.clear()
+        rc = main(["query", "-w", str(ws_copy.root), sql])
+        results[template] = rc
+        assert rc in (0, 2), (sql, rc, caplog.text)  # refused (2) or a harmless read (0); never a crash (1)
+        if rc == 2:
+            assert caplog.text.strip()
+    assert _tree(ws_copy.root) == before  # nothing written, planted or emptied
+    assert not list(out.parent.iterdir()) and not list((tmp_path / ".tmp").iterdir())
+    refused = [t for t, rc in results.items() if rc == 2]
+    assert len(refused) >= 30, results
+    for reader in ("read_text('/etc/hostname')", "glob('/etc/*')", "'/etc/passwd'", "read_csv('/etc/passwd')"):
+        assert results[next(t for t in QUERY_ESCAPES if reader in t)] == 2, reader
+    assert main(["query", "-w", str(ws_copy.root), "SELECT count(*) AS n FROM reviews"]) == 0
+
+
+@pytest.mark.parametrize("template", [t for t in QUERY_ESCAPES if "COPY" in t or "ATTACH '{" in t or "EXPORT" in t
+                                      or "read_" in t or "glob" in t or "INSTALL" in t or "LOAD" in t or "SET " in t])
+def test_the_query_connection_itself_cannot_write_or_read_files(ws_copy, tmp_path, template):
+    """Without emorec query's statement check: the connection alone refuses every file access and
+    every change of its settings (the sandbox does not rely on filtering statements)."""
+    import duckdb
+
+    sql = template.format(ws=ws_copy.root.resolve(), out=tmp_path / "pwn", cwd=tmp_path)
+    before = _tree(ws_copy.root)
+    with ws_copy.connect() as con:
+        with pytest.raises(duckdb.Error):
+            con.execute(sql).fetchall()
+        assert con.execute("SELECT count(*) FROM reviews").fetchone()[0] > 0
+    assert _tree(ws_copy.root) == before and not list(tmp_path.glob("pwn*"))
+
+
+def test_query_command_is_read_only_and_confined(ws, caplog):
+    for sql in ["CREATE TABLE t AS SELECT 1", "COPY (SELECT * FROM reviews) TO '/tmp/emorec-query-pwn.csv'"]:
+        assert main(["query", "-w", str(ws.root), sql]) == 2
+        assert caplog.text  # the reason is logged
     assert not list(Path("/tmp").glob("emorec-query-pwn*"))
     assert main(["query", "-w", str(ws.root), "SELECT count(*) AS n FROM reviews"]) == 0
+
+
+# --- symbolic links ---------------------------------------------------------------------------------------
+def _target(tmp_path: Path) -> tuple[Path, dict]:
+    """A folder outside the workspace with content that must survive."""
+    target = tmp_path / "elsewhere"
+    for sub in ("a", "b"):
+        (target / sub).mkdir(parents=True)
+        (target / sub / "keep.txt").write_text("precious")
+    (target / "file.txt").write_text("precious")
+    return target, _tree(target)
+
+
+def test_symlinked_checkpoint_folder_is_refused(ws_copy, tmp_path, caplog):
+    target, before = _target(tmp_path)
+    (ws_copy.root / "partial").mkdir(exist_ok=True)
+    (ws_copy.root / "partial" / "review_scores").symlink_to(target, target_is_directory=True)
+    assert main(["score", "-w", str(ws_copy.root), "--scorer", "lexicon"]) == 2
+    assert "symbolic link" in caplog.text and "partial/review_scores" in caplog.text
+    assert _tree(target) == before  # nothing deleted or written there
+
+
+def test_symlinked_lock_file_is_refused(ws_copy, tmp_path, caplog):
+    target, before = _target(tmp_path)
+    (ws_copy.root / ".lock").unlink(missing_ok=True)
+    (ws_copy.root / ".lock").symlink_to(target / "file.txt")
+    assert main(["profile", "-w", str(ws_copy.root)]) == 2
+    assert "symbolic link" in caplog.text
+    assert _tree(target) == before
+
+
+def test_symlinked_model_version_is_not_loaded(ws_copy, tmp_path, caplog):
+    folder = ws_copy.model_path("recommender")
+    moved = tmp_path / "outside-model"
+    shutil.move(str(folder), moved)
+    folder.symlink_to(moved, target_is_directory=True)
+    with pytest.raises(ArtifactError, match="symbolic link"):
+        load_service(ws_copy)
+    user = ws_copy.read_table("reviews").user_id.iloc[0]
+    assert main(["recommend", "-w", str(ws_copy.root), "--user", user]) == 2
+    assert main(["query", "-w", str(ws_copy.root), "SELECT 1"]) == 2  # the workspace as a whole is refused
+    assert moved.is_dir() and (moved / "service.json").exists()
+
+
+def test_the_workspace_folder_itself_may_be_a_link(ws_copy, tmp_path):
+    link = tmp_path / "ws-link"
+    link.symlink_to(ws_copy.root, target_is_directory=True)
+    assert main(["profile", "-w", str(link), "-q"]) == 0
+
+
+# --- model manifests ------------------------------------------------------------------------------------
+def test_same_length_edit_of_the_lightgbm_model_is_detected(ws_copy, caplog):
+    folder = ws_copy.model_path("recommender")
+    ranker = next(folder.rglob("*.txt"))
+    text = ranker.read_bytes()
+    i = text.index(b"threshold=") + len(b"threshold=")
+    digit = next(j for j in range(i, i + 40) if text[j:j + 1].isdigit())
+    edited = text[:digit] + (b"7" if text[digit:digit + 1] != b"7" else b"3") + text[digit + 1:]
+    assert len(edited) == len(text)
+    ranker.write_bytes(edited)
+    with pytest.raises(ArtifactError, match=f"{ranker.name} was modified"):
+        load_service(ws_copy)
+    user = ws_copy.read_table("reviews").user_id.iloc[0]
+    assert main(["recommend", "-w", str(ws_copy.root), "--user", user]) == 2
+    assert str(ranker) in caplog.text
+
+
+def test_length_changing_edit_is_a_clear_error_not_an_abort(ws_copy):
+    """Before manifests, LightGBM aborted the process (exit 134) and the run stayed `running`."""
+    import subprocess
+    import sys
+
+    folder = ws_copy.model_path("recommender")
+    ranker = next(folder.rglob("*.txt"))
+    ranker.write_bytes(ranker.read_bytes().replace(b"Tree=1", b"Tree=1\nnum_leaves=zz", 1))
+    res = subprocess.run([sys.executable, "-m", "emorec.jobs.cli", "recommend", "-w", str(ws_copy.root)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert f"{ranker.name} was modified" in res.stderr and "Traceback" not in res.stderr
+    assert ws_copy.read_table("runs").status.iloc[-1] == "failed"
+
+
+def test_changed_byte_in_a_safetensors_data_section_is_detected(ws_copy):
+    folder = ws_copy.model_path("recommender")
+    weights = folder / "seen.safetensors"
+    data = bytearray(weights.read_bytes())
+    header = int.from_bytes(data[:8], "little")
+    data[8 + header + 3] ^= 0x01  # one bit of the tensor data, after the JSON header
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="seen.safetensors was modified"):
+        load_service(ws_copy)
+
+
+def test_a_file_planted_in_a_model_folder_is_refused(ws_copy):
+    folder = ws_copy.model_path("recommender")
+    (folder / "extra.json").write_text("{}")
+    with pytest.raises(ArtifactError, match="extra.json"):
+        load_service(ws_copy)
 
 
 def test_tampered_lightgbm_ranker_fails_with_a_clear_error(tmp_path):

@@ -244,9 +244,9 @@ def test_forgotten_users_stay_out(spark, inputs, tmp_path):
     pipeline.ingest(ws, sources, None, items)
     user = ws.read_table("reviews")["user_id"].iloc[0]
     forget_users(ws, [user], retrain=False)
-    emb = pipeline.ingest(ws, sources, None, items)
+    emb = pipeline.ingest(ws, sources, None, items, replace=True)
     expected = ws.read_table("reviews")
-    res = SparkPipeline(spark).ingest(ws, sources, None, items)
+    res = SparkPipeline(spark).ingest(ws, sources, None, items, replace=True)
     assert res.counts == emb.counts and res.counts["forgotten"] > 0
     got = ws.read_table("reviews")
     assert user not in set(got["user_id"])

@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from emorec.common.errors import ConfigError
 from emorec.profiles.config import StrictConfig, unknown_field_message
 from emorec.recommender.outcomes import OutcomeConfig
 
@@ -88,7 +89,7 @@ class VariantConfig(_Strict):
     @classmethod
     def _check_name(cls, v: str) -> str:
         if not _VARIANT_NAME.match(v):
-            raise ValueError(f"variant name {v!r} must be 1-64 letters, digits, '_', '.', '+' or '-' (it names files and columns)")
+            raise ConfigError(f"variant name {v!r} must be 1-64 letters, digits, '_', '.', '+' or '-' (it names files and columns)")
         return v
 
 
@@ -110,9 +111,9 @@ class SplitConfig(_Strict):
     @model_validator(mode="after")
     def _check_cutoff(self) -> SplitConfig:
         if self.method == "global_cutoff" and not self.cutoff:
-            raise ValueError("split method 'global_cutoff' needs cutoff = \"YYYY-MM-DD\"")
+            raise ConfigError("split method 'global_cutoff' needs cutoff = \"YYYY-MM-DD\"")
         if self.method != "global_cutoff" and self.cutoff:
-            raise ValueError(f"cutoff is only used by split method 'global_cutoff', not {self.method!r}")
+            raise ConfigError(f"cutoff is only used by split method 'global_cutoff', not {self.method!r}")
         return self
 
 
@@ -149,7 +150,7 @@ class BreakdownConfig(_Strict):
     @classmethod
     def _check_bins(cls, v: list[int]) -> list[int]:
         if not v or any(b < 0 for b in v) or sorted(set(v)) != v:
-            raise ValueError(f"activity_bins must be strictly increasing non-negative integers, got {v}")
+            raise ConfigError(f"activity_bins must be strictly increasing non-negative integers, got {v}")
         return v
 
 
@@ -195,14 +196,14 @@ class ExperimentConfig(_Strict):
             valid = [f for f in cls.model_fields if f != "variants"] + ["variant"]
             unknown = [k for k in data if k not in valid and k != "variants"]
             if unknown:
-                raise ValueError(unknown_field_message(unknown, valid, what="evaluation config"))
+                raise ConfigError(unknown_field_message(unknown, valid, what="evaluation config"))
         return data
 
     @field_validator("ks")
     @classmethod
     def _check_ks(cls, v: list[int]) -> list[int]:
         if not v or any(k < 1 for k in v):
-            raise ValueError(f"ks must be positive integers, got {v}")
+            raise ConfigError(f"ks must be positive integers, got {v}")
         return sorted(set(v))
 
     @model_validator(mode="after")
@@ -210,18 +211,18 @@ class ExperimentConfig(_Strict):
         names = [v.name for v in self.variants]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise ValueError(f"variant names must be unique; repeated: {', '.join(dup)}")
+            raise ConfigError(f"variant names must be unique; repeated: {', '.join(dup)}")
         if self.baseline is None:
             self.baseline = names[0]
         elif self.baseline not in names:
-            raise ValueError(f"baseline {self.baseline!r} is not a variant; variants: {', '.join(names)}")
+            raise ConfigError(f"baseline {self.baseline!r} is not a variant; variants: {', '.join(names)}")
         metric, _, k = self.primary_metric.partition("@")
         if metric in LOWER_IS_BETTER:
             raise ValueError(f"primary_metric {self.primary_metric!r}: {metric} is lower-is-better and cannot decide "
                              "the verdict; use sat_ndcg or sat_hr (it is still measured and compared)")
         valid = ACCURACY_METRICS + OUTCOME_METRICS + BEYOND_METRICS
         if metric not in valid or not k.isdigit() or int(k) not in self.ks:
-            raise ValueError(f"primary_metric {self.primary_metric!r} must be <metric>@<k> with metric one of "
+            raise ConfigError(f"primary_metric {self.primary_metric!r} must be <metric>@<k> with metric one of "
                              f"{', '.join(valid)} and k one of ks {self.ks}")
         return self
 
@@ -252,20 +253,20 @@ def _parse(path: Path) -> dict:
             return json.loads(text)
         if suffix in (".yaml", ".yml"):
             if not yaml_available():
-                raise ValueError(f"{path}: YAML configs need PyYAML (pip install pyyaml); or write the config as TOML or JSON")
+                raise ConfigError(f"{path}: YAML configs need PyYAML (pip install pyyaml); or write the config as TOML or JSON")
             import yaml
 
             data = yaml.safe_load(text)
             if not isinstance(data, dict):
-                raise ValueError(f"{path}: the YAML document must be a mapping, got {type(data).__name__}")
+                raise ConfigError(f"{path}: the YAML document must be a mapping, got {type(data).__name__}")
             return data
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from exc
+        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from exc
     except Exception as exc:
         if type(exc).__module__.startswith("yaml"):
-            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
         raise
-    raise ValueError(f"{path}: unknown config format {suffix or '(no suffix)'!r}; use .toml, .yaml/.yml or .json")
+    raise ConfigError(f"{path}: unknown config format {suffix or '(no suffix)'!r}; use .toml, .yaml/.yml or .json")
 
 
 def load_config(source: str | Path | Mapping[str, Any]) -> ExperimentConfig:
@@ -284,12 +285,12 @@ def load_config(source: str | Path | Mapping[str, Any]) -> ExperimentConfig:
     else:
         path = Path(source)
         if not path.is_file():
-            raise FileNotFoundError(f"evaluation config {path} does not exist")
+            raise ConfigError(f"evaluation config {path} does not exist")
         data, where = _parse(path), str(path)
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(f"{where}: {_explain(exc)}") from None
+        raise ConfigError(f"{where}: {_explain(exc)}") from None
 
 
 def _explain(exc: ValidationError) -> str:
@@ -309,9 +310,9 @@ def service_config(variant: VariantConfig, params: Mapping[str, Any] | None = No
     try:
         return ServiceConfig(model=variant.model, params=merged)
     except ValidationError as exc:
-        raise ValueError(f"variant {variant.name!r} (model {variant.model!r}): {_explain(exc)}") from None
+        raise ConfigError(f"variant {variant.name!r} (model {variant.model!r}): {_explain(exc)}") from None
     except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"variant {variant.name!r} (model {variant.model!r}): {exc}") from None
+        raise ConfigError(f"variant {variant.name!r} (model {variant.model!r}): {exc}") from None
 
 
 def check_variants(config: ExperimentConfig) -> None:
@@ -324,6 +325,6 @@ def check_variants(config: ExperimentConfig) -> None:
         if v.tune:
             for key, values in v.tune.grid.items():
                 if not isinstance(values, list) or not values:
-                    raise ValueError(f"variant {v.name!r}: tune.grid.{key} must be a non-empty list")
+                    raise ConfigError(f"variant {v.name!r}: tune.grid.{key} must be a non-empty list")
                 for value in values:
                     service_config(v, {key: value})

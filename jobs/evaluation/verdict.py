@@ -1,6 +1,10 @@
 """The plain-text verdict: what a product team reads first.
 
-One sentence per challenger on the primary metric, e.g.::
+It opens with a paragraph in plain words (:func:`plain_summary`) for a product manager: which
+variant won (or that none did), by how much, how sure we are, and what it changes elsewhere
+("more long-tail items, but also more popular ones on average"). The HTML report shows the
+same paragraph first. The dense statistics follow, one sentence per challenger on the primary
+metric, e.g.::
 
     B beats A on NDCG@10 by +12.3% [+4.1%, +20.2%], p = 0.003 (Holm-adjusted randomization test, 1,429 users).
 
@@ -14,11 +18,30 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-__all__ = ["format_metric", "format_p", "verdict_lines"]
+__all__ = ["format_metric", "format_p", "plain_summary", "verdict_lines"]
 
 _NAMES = {"hr": "HR", "recall": "Recall", "precision": "Precision", "ndcg": "NDCG", "map": "MAP", "mrr": "MRR",
           "novelty": "novelty", "ild": "intra-list diversity", "long_tail": "long-tail share",
           "arp": "avg. popularity", "emotional_fit": "emotional fit", "coverage": "coverage"}
+
+
+#: What each accuracy metric means, for a reader who does not know the abbreviation.
+_MEANS = {"hr": "how often the item the customer bought next is in the top {k}",
+          "recall": "how many of the items the customer bought next are in the top {k}",
+          "precision": "how many of the top {k} the customer bought next",
+          "ndcg": "how high the item the customer bought next ranks in the top {k}",
+          "map": "how high the items the customer bought next rank in the top {k}",
+          "mrr": "how near the top the first item the customer bought next ranks"}
+#: Other metrics in words: (phrase when it goes up, phrase when it goes down).
+_SIDE_EFFECTS = {"long_tail": ("more long-tail items", "fewer long-tail items"),
+                 "arp": ("more popular items on average", "less popular items on average"),
+                 "novelty": ("less familiar items", "more familiar items"),
+                 "ild": ("more varied lists", "less varied lists"),
+                 "emotional_fit": ("more items praised for what the customer cares about",
+                                   "fewer items praised for what the customer cares about"),
+                 "coverage": ("more of the catalogue", "less of the catalogue")}
+#: Side effects that are good news (the others are costs or neutral changes a reader should weigh).
+_GOOD_WHEN_UP = {"long_tail", "novelty", "ild", "emotional_fit", "coverage"}
 
 
 def format_metric(metric: str) -> str:
@@ -82,8 +105,87 @@ def _breakdown_line(dimension: str, rows: list[Mapping]) -> str | None:
     return f"  {label.get(dimension, dimension)}: " + "; ".join(parts) + "."
 
 
+def _model(report: Mapping, name: str) -> str:
+    model = next((v.get("model") for v in report["variants"] if v["name"] == name), None)
+    return f"{name} ({model})" if model else name
+
+
+def _side_effects(report: Mapping, variant: str, k: str) -> str:
+    """ "more long-tail items (+31.0%), but also more popular items on average (+4.2%)" for the
+    significant changes of the other metrics at ``k`` (empty when there are none)."""
+    good, other = [], []
+    for o in report["comparisons"]:
+        name, _, at = o["metric"].partition("@")
+        if o["variant"] != variant or at != k or name not in _SIDE_EFFECTS or not o.get("significant"):
+            continue
+        up = o["diff"] > 0
+        size = f" ({o['rel']:+.0%})" if _ok(o.get("rel")) else ""
+        phrase = _SIDE_EFFECTS[name][0 if up else 1] + size
+        (good if up == (name in _GOOD_WHEN_UP) else other).append(phrase)
+    if not good and not other:
+        return ""
+    if good and other:
+        return f"It also shows {', '.join(good)}, but also {', '.join(other)}."
+    return f"It also shows {', '.join(good or other)}."
+
+
+def plain_summary(report: Mapping) -> str:
+    """The verdict in plain words, one paragraph: what won, by how much, how sure, at what cost."""
+    base = report["baseline"]
+    primary = report["primary_metric"]
+    name, _, k = primary.partition("@")
+    ok = {v["name"] for v in report["variants"] if v["status"] == "ok"}
+    n_users = report["split"]["evaluated_users"]
+    what = _MEANS.get(name, format_metric(primary)).format(k=k)
+    if base not in ok:
+        return f"In plain words: the baseline {_model(report, base)} failed to train, so nothing could be compared."
+    comps = [c for c in report["comparisons"] if c["metric"] == primary and c["variant"] in ok]
+    if not comps:
+        return f"In plain words: only the baseline {_model(report, base)} ran, so there is nothing to compare."
+    lead = (f"In plain words, measured on {n_users:,} test customers by {format_metric(primary)} ({what}): ")
+    winners = sorted((c for c in comps if c["significant"] and c["diff"] > 0), key=lambda c: -c["diff"])
+    losers = [c for c in comps if c["significant"] and c["diff"] < 0]
+    parts = []
+    if winners:
+        w = winners[0]
+        parts.append(f"{_model(report, w['variant'])} wins. It is {_amount(w)} better than {_model(report, base)} "
+                     f"({_range(w)}), and this is very unlikely to be chance ({format_p(w['p_adjusted'])}).")
+        effects = _side_effects(report, w["variant"], k)
+        if effects:
+            parts.append(effects)
+        rest = [c["variant"] for c in winners[1:]]
+        if rest:
+            parts.append(f"{', '.join(rest)} also beat{'s' if len(rest) == 1 else ''} {base}, by less.")
+    else:
+        best = max(comps, key=lambda c: c["diff"])
+        parts.append(f"no variant is shown to beat {_model(report, base)}. The closest, {_model(report, best['variant'])}, "
+                     f"differs by {_amount(best, signed=True)} ({_range(best)}), which could be chance "
+                     f"({format_p(best['p_adjusted'])}); with this many customers only differences of about {_mde(best)} "
+                     "or more would show, so a smaller real effect cannot be ruled out.")
+    for c in losers:
+        parts.append(f"{_model(report, c['variant'])} is worse than {base}, by {_amount(c)} ({_range(c)}).")
+    return lead + " ".join(parts)
+
+
+def _amount(c: Mapping, signed: bool = False) -> str:
+    if _ok(c.get("rel")):
+        return f"{c['rel']:+.1%}" if signed else f"{abs(c['rel']):.1%}"
+    return f"{c['diff']:+.4f}" if signed else f"{abs(c['diff']):.4f} (absolute)"
+
+
+def _range(c: Mapping) -> str:
+    if _ok(c.get("rel_low")) and _ok(c.get("rel_high")):
+        return f"somewhere between {c['rel_low']:+.1%} and {c['rel_high']:+.1%} with 95% confidence"
+    return f"somewhere between {c['ci_low']:+.4f} and {c['ci_high']:+.4f} with 95% confidence"
+
+
 def verdict_lines(report: Mapping) -> list[str]:
-    """The verdict as lines of text (see the module docstring)."""
+    """The verdict as lines of text: the plain-words paragraph, a blank line, then the statistics."""
+    return [plain_summary(report), "", *_statistics_lines(report)]
+
+
+def _statistics_lines(report: Mapping) -> list[str]:
+    """The dense statistics (see the module docstring)."""
     cfg = report["reproducibility"]["config"]
     st = cfg["stats"]
     base = report["baseline"]

@@ -27,13 +27,15 @@ standard Spark configuration (:mod:`jobs.spark.session`), so the same code runs 
 
 from __future__ import annotations
 
+from emorec.common.errors import ConfigError
+
 MISSING_PYSPARK = (
     "the Spark engine needs PySpark 4 and Java 17: pip install 'emorec[spark]' "
     "(and a JDK 17 on PATH or JAVA_HOME)"
 )
 
 
-class SparkUnavailable(ValueError):
+class SparkUnavailable(ConfigError):
     """PySpark (or Java) is missing; the message says what to install."""
 
 

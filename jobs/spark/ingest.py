@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from emorec.common.errors import InputError
+
 from ..contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS
 from ..forget import FORGOTTEN_TABLE, drop_forgotten
 from ..loaders import SchemaError, load_items
@@ -79,9 +81,11 @@ def _rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def ingest(spark, ws: Workspace, sources: Sequence[Path], mapping: dict[str, str] | None = None,
            items: Path | None = None) -> dict:
-    """Load, validate, clean and store review files (replacing the ``reviews`` table).
+    """Load, validate, clean and store review files, replacing the ``reviews`` table (every
+    review counts as ``added``; :class:`jobs.spark.pipeline.SparkPipeline` asks for ``--replace``
+    when reviews are stored).
 
-    Same contract as :func:`jobs.pipeline.ingest`; returns ``{"counts", "outputs", "quarantine"}``
+    Same contract as :func:`jobs.pipeline.ingest` with ``replace=True``; returns ``{"counts", "outputs", "quarantine"}``
     for the stage summary.
 
     Raises
@@ -93,11 +97,11 @@ def ingest(spark, ws: Workspace, sources: Sequence[Path], mapping: dict[str, str
     from pyspark.sql.window import Window
 
     if not sources:
-        raise ValueError("ingest needs at least one review file")
+        raise InputError("ingest needs at least one review file")
     paths = [str(Path(s).resolve()) for s in sources]
     for p in paths:
         if not Path(p).exists():
-            raise FileNotFoundError(f"review file not found: {p}")
+            raise InputError(f"review file {p} does not exist")
     spec = [(i, p, json.dumps(mapping or {})) for i, p in enumerate(paths)]
     files = spark.sparkContext.parallelize(spec, numSlices=len(spec)).toDF([FILE, "path", "mapping"])
     rows = files.mapInPandas(load_file_rows, tables.spark_schema(ROW_DTYPES)).persist()
@@ -106,7 +110,7 @@ def ingest(spark, ws: Workspace, sources: Sequence[Path], mapping: dict[str, str
         errors = rows.where(F.col(KIND) == ERROR).select("source", "reason").collect()
         if errors:
             kind, _, message = errors[0]["reason"].partition(": ")
-            raise (SchemaError if kind == "SchemaError" else ValueError)(message)
+            raise (SchemaError if kind == "SchemaError" else InputError)(message)
         reviews = rows.where(F.col(KIND) == REVIEW)
         quarantine = rows.where(F.col(KIND) == QUARANTINE)
         n_cross = 0
@@ -118,7 +122,7 @@ def ingest(spark, ws: Workspace, sources: Sequence[Path], mapping: dict[str, str
             if n_cross:
                 again = (reviews.join(F.broadcast(later), on=[FILE, POS], how="left_semi")
                          .select(F.lit(QUARANTINE).alias(KIND), F.lit(len(paths)).cast("long").alias(FILE),
-                                 (F.col(FILE) * F.lit(1 << 40) + F.col(POS)).alias(POS), "source", "line",
+                                 (F.col(FILE) * F.lit(1 << 40) + F.col(POS)).alias(POS), "source", "line", "user_id",
                                  F.lit("review_id").alias("field"), F.lit(CROSS_FILE_REASON).alias("reason"),
                                  F.col("review_id").alias("record")))
                 quarantine = quarantine.select(KIND, FILE, POS, *QUARANTINE_COLUMNS).unionByName(again)
@@ -142,7 +146,8 @@ def ingest(spark, ws: Workspace, sources: Sequence[Path], mapping: dict[str, str
         rows.unpersist()
         if later is not None:
             later.unpersist()
-    counts = {"read": int(stats["reviews"] + stats["quarantined"]) + n_forgotten, "reviews": int(stats["reviews"]),
+    counts = {"read": int(stats["reviews"] + stats["quarantined"]) + n_forgotten, "added": int(stats["reviews"]),
+              "updated": 0, "already_stored": 0, "reviews": int(stats["reviews"]),
               "quarantined": int(stats["quarantined"]), "forgotten": n_forgotten, "duplicates_collapsed": int(stats["dups"]) + int(n_cross),
               "users": int(stats["users"]), "items": int(stats["items"])}
     return {"counts": counts, "outputs": outputs}

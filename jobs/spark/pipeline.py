@@ -52,9 +52,18 @@ class SparkPipeline:
         return res
 
     def ingest(self, ws: Workspace, sources: Sequence[Path], mapping: dict[str, str] | None = None,
-               items: Path | None = None) -> StageResult:
-        """:func:`jobs.pipeline.ingest` on Spark (see :mod:`jobs.spark.ingest`)."""
+               items: Path | None = None, replace: bool = False, pseudonymize_ids: bool = False) -> StageResult:
+        """:func:`jobs.pipeline.ingest` on Spark (see :mod:`jobs.spark.ingest`): it replaces the
+        stored reviews, so a workspace that has some needs ``replace``; ids are stored as given."""
+        from emorec.common.errors import ConfigError
+
         from .ingest import ingest
+
+        if pseudonymize_ids:
+            raise ConfigError("--pseudonymize-ids is not available with --engine spark: ingest with the embedded engine")
+        if not replace and ws.has_table("reviews"):
+            raise ConfigError(f"--engine spark replaces the stored reviews of {ws.root}: add --replace to replace them, "
+                              "or ingest with the embedded engine to add to them")
 
         res = self._run("ingest", ingest, ws, sources, mapping, items)
         if res.counts.get("quarantined"):

@@ -25,6 +25,8 @@ import sys
 import warnings
 from collections.abc import Mapping, Sequence
 
+from emorec.common.errors import ConfigError
+
 from . import SparkUnavailable, require_pyspark
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ def parse_conf(pairs: Sequence[str] | None) -> dict[str, str]:
     for pair in pairs or ():
         key, sep, value = str(pair).partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--conf expects KEY=VALUE (e.g. spark.executor.memory=4g), got {pair!r}")
+            raise ConfigError(f"--conf expects KEY=VALUE (e.g. spark.executor.memory=4g), got {pair!r}")
         out[key.strip()] = value.strip()
     return out
 
