@@ -11,8 +11,10 @@ of ``sentiment.aspects``, the definition of "a clause about an aspect"):
 * aspect reasons: the quoted review is a review of the recommended item, the quote is an exact
   substring of its title or text, at most ``quote_chars`` long, mentions the aspect and reads
   positive (lexicon valence above the neutral band, and the review's stored aspect sentiment is
-  positive); the count of praising reviews (stored aspect sentiment positive and a clause about
-  the aspect with lexicon valence >= ``praise_valence``) and of all its reviews are recomputed and
+  positive); the count of praising reviews (stored aspect sentiment positive, a clause about the
+  aspect with lexicon valence >= ``praise_valence`` and none <= ``-praise_valence``; a review
+  is negative when its stored aspect sentiment is negative or such a clause is) and of all its
+  reviews are recomputed and
   must equal the stated ones, clear ``min_support``, be at least ``min_praise_share`` of the
   reviews with a clear opinion on the aspect, and be credibly (posterior probability >=
   ``praise_confidence``) above the shop's share of praise on that aspect;
@@ -106,6 +108,7 @@ class Audit:
         self.aspect_config = AspectConfig(**ws.table_metadata("review_scores")["aspects"])
         self.extractor = AspectExtractor(self.aspect_config)
         r = self.reviews.merge(self.scores, on="review_id", how="left")
+        r["title"], r["text"] = r["title"].fillna("").astype(str), r["text"].fillna("").astype(str)
         r["t"] = (r["timestamp"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds()  # NaN without a timestamp
         r["day"] = np.floor(r["t"] / 86400)
         self.r = r
@@ -142,22 +145,28 @@ class Audit:
             present = [a for a in names if f"asp_{a}_mentions" in r.columns]
             ment = {a: r[f"asp_{a}_mentions"].fillna(0).to_numpy() >= 1 for a in present}
             sent = {a: r[f"asp_{a}_sentiment"].to_numpy(dtype=float, na_value=np.nan) for a in present}
-            cand = np.flatnonzero(np.any([ment[a] & (sent[a] > NEUTRAL) for a in present], axis=0))
+            cand = np.flatnonzero(np.any([ment[a] for a in present], axis=0))
             praised = {a: np.zeros(len(r), bool) for a in present}
+            negative = {a: ment[a] & (sent[a] < -NEUTRAL) for a in present}
+            t = self.cfg["praise_valence"]
             for j in cand:
-                full = _joined(str(r["title"].iloc[j] or ""), str(r["text"].iloc[j] or ""))
+                full = _joined(r["title"].iloc[j], r["text"].iloc[j])
                 clauses = self.extractor.clause_aspects(full)
                 vals = lexicon_clause_valence([full], [[(s0, e0) for s0, e0, _ in clauses]])[0]
                 for a in present:
+                    if not ment[a][j]:
+                        continue
                     k = names.index(a)
-                    if ment[a][j] and sent[a][j] > NEUTRAL and any(
-                            k in idx and v >= self.cfg["praise_valence"] for (_, _, idx), v in zip(clauses, vals)):
+                    about = [v for (_, _, idx), v in zip(clauses, vals) if k in idx]
+                    if any(v <= -t for v in about):
+                        negative[a][j] = True
+                    elif sent[a][j] > NEUTRAL and any(v >= t for v in about):
                         praised[a][j] = True
             rows = []
             for a in present:
-                neg = ment[a] & (sent[a] < -NEUTRAL)
-                g = pd.DataFrame({"item_id": r["item_id"], "praised": praised[a], "negative": neg}).groupby("item_id").sum()
+                g = pd.DataFrame({"item_id": r["item_id"], "praised": praised[a], "negative": negative[a]}).groupby("item_id").sum()
                 rows.append(g.assign(aspect=a).reset_index())
+            self._praising_reviews = {a: set(r["review_id"][praised[a]]) for a in present}
             t = pd.concat(rows, ignore_index=True)
             totals = t.groupby("aspect")[["praised", "negative"]].sum()
             t["shop_share"] = t["aspect"].map(totals["praised"] / (totals["praised"] + totals["negative"]))
@@ -180,6 +189,7 @@ class Audit:
         self.check(row, lexicon_clause_valence([q], [[(0, len(q))]])[0][0] > NEUTRAL, "the quote does not read positive")
         self.check(row, rv[f"asp_{a}_sentiment"].iloc[0] > NEUTRAL, f"the quoted review's stored {a} sentiment is not positive")
         p = self.praise_table().loc[(row.item_id, a)]
+        self.check(row, rid in self._praising_reviews[a], f"the quoted review {rid} is not one that praises {a}")
         praised, against, shop = int(p["praised"]), int(p["negative"]), float(p["shop_share"])
         n = int(self.item.loc[row.item_id, "reviews"])
         self.check(row, row.evidence_count == praised, f"praising reviews: stated {row.evidence_count}, recounted {praised}")

@@ -5,8 +5,10 @@ What is removed
 * every row of every workspace table that has a ``user_id`` column (reviews, user profiles,
   recommendations, segments, care queue, and any per-user table a later stage adds: the rule
   is the column name, not a list of tables);
-* every row of a table without ``user_id`` but with ``review_id`` that belongs to one of the
-  user's reviews (``review_scores``);
+* every row of a table with ``review_id`` (or a column ending in ``_review_id``) that belongs to
+  one of the user's reviews (``review_scores``; other users' recommendations whose explanation
+  quotes the user's review, ``evidence_review_id``: the list misses that item until the next
+  ``emorec recommend``);
 * quarantined records that carry the user's id as a value (``quarantine.record`` is the raw
   input record, so it may hold the user's text);
 * checkpointed parts of unfinished stages (``partial/``: a score cache keyed by text hash);
@@ -204,12 +206,14 @@ def forget_users(ws: Workspace, user_ids: Sequence[str], retrain: bool = True) -
         if name in _KEEP_TABLES:
             continue
         cols = _columns(ws, name)
-        if "user_id" in cols:
+        review_cols = [c for c in cols if c == "review_id" or c.endswith("_review_id")]
+        if "user_id" in cols or review_cols:
             df = ws.read_table(name)
-            drop = df["user_id"].astype("string").isin(id_set).fillna(False).to_numpy(dtype=bool)
-        elif "review_id" in cols:
-            df = ws.read_table(name)
-            drop = df["review_id"].astype("string").isin(review_ids).fillna(False).to_numpy(dtype=bool)
+            drop = np.zeros(len(df), dtype=bool)
+            if "user_id" in cols:
+                drop |= df["user_id"].astype("string").isin(id_set).fillna(False).to_numpy(dtype=bool)
+            for c in review_cols:  # rows that quote one of the user's reviews (explanation evidence)
+                drop |= df[c].astype("string").isin(review_ids).fillna(False).to_numpy(dtype=bool)
         elif name == "quarantine" and "record" in cols:
             df = ws.read_table(name)
             drop = _quarantine_mask(df["record"], lambda vals: any(v in id_set for v in vals))

@@ -384,4 +384,6 @@ def recommend(ws: Workspace, n: int = 10, service: RecommendationService | None 
     res.seconds = t.seconds
     res.counts = {"users": int(recs["user_id"].nunique()), "recommendations": len(recs),
                   "from_fallback": int((recs["source"] == service.fallback_.name).sum())}
+    if "reason_type" in recs.columns:  # explanations without a reason that clears its evidence threshold
+        res.counts["generic_reasons"] = int((recs["reason_type"] == "generic").sum())
     return res

@@ -14,7 +14,7 @@ review table:
 ``aspects.parquet`` (only item x aspect pairs that clear the thresholds; up to
 ``EvidenceConfig.quotes`` rows each)
     ``item``, ``aspect``, ``support`` (reviews praising the aspect, see below), ``against``
-    (reviews whose aspect sentiment is negative), ``mentions`` (reviews mentioning it),
+    (reviews with a complaint about it), ``mentions`` (reviews mentioning it),
     ``shop_share`` (praising reviews among those with a clear opinion on the aspect, over the
     whole shop), ``rank``, ``review_id`` and ``quote`` (an exact substring of that review's text: a clause
     about the aspect, cut to ``quote_chars`` on word boundaries).
@@ -29,7 +29,9 @@ the review (``asp_<a>_sentiment``, the mean over its clauses about ``a``) is pos
 :data:`NEUTRAL`), and at least one clause of the review that mentions ``a``
 (:class:`sentiment.aspects.AspectExtractor`) is itself clearly positive by the lexicon
 (:func:`sentiment.aspects.lexicon_clause_valence` >= ``praise_valence``, without the
-whole-review inheritance the scorer applies to neutral clauses). An item is said to be praised
+whole-review inheritance the scorer applies to neutral clauses) while none is clearly negative
+(<= ``-praise_valence``). A review is *against* when either judge finds a complaint: its stored
+aspect sentiment is negative, or one of its clauses about ``a`` is clearly negative. An item is said to be praised
 for ``a`` only with at least ``min_support`` such reviews of its own (never a category mean)
 that are also at least ``min_praise_share`` of its reviews with a clear opinion on ``a``
 (praising or negative), and when it is credibly praised more than the shop's items usually are
@@ -181,7 +183,7 @@ class Evidence:
         sent = np.column_stack([_num(rv, f"asp_{a}_sentiment") for a in known])
         praised = ment & (np.nan_to_num(sent) > NEUTRAL)
         negative = ment & (np.nan_to_num(sent) < -NEUTRAL)
-        cand = np.flatnonzero(praised.any(axis=1))
+        cand = np.flatnonzero(ment.any(axis=1))
         title = rv["title"] if "title" in rv.columns else pd.Series("", index=rv.index)
         body = rv["text"] if "text" in rv.columns else pd.Series("", index=rv.index)
         texts = review_text(title.iloc[cand], body.iloc[cand]).tolist()
@@ -192,10 +194,14 @@ class Evidence:
         support_rows = np.zeros_like(praised)
         for r, text, cl, v in zip(cand, texts, clauses, vals):
             for k, a in enumerate(known):
-                if not praised[r, k]:
+                if not ment[r, k]:
                     continue
-                good = [(text[s:e], float(x)) for (s, e, idx), x in zip(cl, v) if pos[a] in idx and x >= cfg.praise_valence]
-                if good:
+                about = [(text[s:e], float(x)) for (s, e, idx), x in zip(cl, v) if pos[a] in idx]
+                if any(x <= -cfg.praise_valence for _, x in about):
+                    negative[r, k] = True  # a clear complaint by either judge is a complaint
+                    continue
+                good = [(c, x) for c, x in about if x >= cfg.praise_valence]
+                if praised[r, k] and good:
                     support_rows[r, k] = True
                     found.extend((int(item[r]), k, int(r), c, x) for c, x in good)
         n = len(self.item_ids_)
@@ -234,9 +240,8 @@ class Evidence:
         cfg = self.config
         n_u = int(u.max()) + 1 if len(u) else 0
         S = sp.csr_matrix((np.ones(len(u), np.float32), (u, i)), shape=(n_u, n))
-        S.data[:] = 1.0  # duplicates summed: one customer counts once
         S.sum_duplicates()
-        S.data[:] = 1.0
+        S.data[:] = 1.0  # one customer counts once, however many reviews they wrote of an item
         also = sp.csr_matrix(S.T @ S)
         also.setdiag(0)
         also.eliminate_zeros()

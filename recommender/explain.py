@@ -186,20 +186,27 @@ def _group_contributions(model, X: np.ndarray, method: str = "fast") -> tuple[li
     return groups, G
 
 
-def _popularity(model, item: np.ndarray, t_ref: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, ...]:
+def _popularity(model, item: np.ndarray, t_ref: np.ndarray, known: np.ndarray, block: int = 64) -> tuple[np.ndarray, ...]:
     """Per row: reviews of the item in the window, its rank and the items reviewed in the window.
 
     Known users: the ``popular_days`` days before the day of their last review; new users:
-    the latest ``popular_days`` days of the training reviews (up to the newest one)."""
+    the latest ``popular_days`` days of the training reviews (up to the newest one). Windows
+    are counted ``block`` distinct end days at a time (memory: ``block`` x items)."""
     days = model.config.evidence.popular_days
     state = model.state_
     end = np.where(known, np.floor(t_ref) - 1, state.max_day_[0])
     uniq, inv = np.unique(end, return_inverse=True)
-    counts = state.window_matrix(uniq, days)
-    c = counts[inv, item]
-    rank = 1 + (counts[inv] > c[:, None]).sum(axis=1)
-    active = (counts > 0).sum(axis=1)[inv]
-    return c.astype(np.int64), rank.astype(np.int64), active.astype(np.int64)
+    count, rank, active = (np.zeros(len(item), np.int64) for _ in range(3))
+    for s in range(0, len(uniq), block):
+        counts = state.window_matrix(uniq[s:s + block], days)
+        ordered = np.sort(counts, axis=1)
+        rows = np.flatnonzero((inv >= s) & (inv < s + block))
+        b = inv[rows] - s
+        c = counts[b, item[rows]]
+        greater = np.array([counts.shape[1] - np.searchsorted(ordered[k], x, side="right") for k, x in zip(b, c)],
+                           dtype=np.int64)
+        count[rows], rank[rows], active[rows] = c, 1 + greater, (counts > 0).sum(axis=1)[b]
+    return count, rank, active
 
 
 def explain_rows(model, X: np.ndarray, item: np.ndarray, ctx: dict, pos: np.ndarray, known: np.ndarray | None = None,

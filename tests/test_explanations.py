@@ -235,3 +235,18 @@ def test_the_evidence_is_bounded_and_a_model_without_it_asks_for_retraining(svc,
     (tmp_path / "svc" / "model" / "evidence" / "pairs.parquet").unlink()
     with pytest.raises(ArtifactError, match="retrain"):
         RecommendationService.from_pretrained(tmp_path / "svc")
+
+
+def test_forgetting_a_customer_removes_the_explanations_that_quote_them(tmp_path):
+    from emorec.jobs.forget import forget_users
+    from emorec.jobs.store import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    ws.write_table("reviews", pd.DataFrame({"review_id": ["r1", "r2"], "user_id": ["jane", "bob"], "item_id": ["x", "y"]}))
+    recs = pd.DataFrame({"user_id": ["bob", "bob", "eve"], "item_id": ["x", "z", "x"], "rank": [1, 2, 1],
+                         "evidence_review_id": pd.array(["r1", None, "r1"], dtype="string"),
+                         "evidence_quote": ["Very sturdy, love it", None, "Very sturdy, love it"]})
+    ws.write_table("recommendations", recs)
+    res = forget_users(ws, ["jane"], retrain=False)
+    left = ws.read_table("recommendations")
+    assert left[["user_id", "item_id"]].values.tolist() == [["bob", "z"]] and res.rows["recommendations"] == 2

@@ -156,7 +156,10 @@ def recommend(spark, ws: Workspace, n: int = 10, batch_users: int = 2048) -> dic
     recs = users.mapInPandas(serve, tables.spark_schema(columns))
     with sql_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_users)):
         out = tables.write_table(ws, "recommendations", recs, columns, {"n": n}, order_by=["user_id", "rank"])
+    generic = ", count(*) FILTER (WHERE reason_type = 'generic') AS generic" if explains else ""
     stats = ws.query("SELECT count(DISTINCT user_id) AS users, count(*) AS recs, "
-                     f"count(*) FILTER (WHERE source = '{MostPopular.name}') AS fallback FROM recommendations").iloc[0]
-    return {"counts": {"users": int(stats["users"]), "recommendations": int(stats["recs"]),
-                       "from_fallback": int(stats["fallback"])}, "outputs": [str(out)]}
+                     f"count(*) FILTER (WHERE source = '{MostPopular.name}') AS fallback{generic} FROM recommendations").iloc[0]
+    counts = {"users": int(stats["users"]), "recommendations": int(stats["recs"]), "from_fallback": int(stats["fallback"])}
+    if explains:
+        counts["generic_reasons"] = int(stats["generic"])
+    return {"counts": counts, "outputs": [str(out)]}
