@@ -49,9 +49,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import Field
-
 from emorec.common.errors import ArtifactError
+from pydantic import Field
 
 from .config import ModelConfig
 from .training_data import day_numbers
@@ -191,7 +190,7 @@ class Evidence:
         clauses = [extractor.clause_aspects(t) for t in texts]
         vals = lexicon_clause_valence(texts, [[(s, e) for s, e, _ in c] for c in clauses])
         review_ids = rv["review_id"].astype(str).to_numpy() if "review_id" in rv.columns else np.full(len(rv), None)
-        found = []  # (item, aspect k, review row, clause text, valence)
+        found: list[tuple[int, int, int, str, float]] = []  # (item, aspect k, review row, clause text, valence)
         support_rows = np.zeros_like(praised)
         for r, text, cl, v in zip(cand, texts, clauses, vals):
             for k, a in enumerate(known):

@@ -252,9 +252,8 @@ def explain_rows(model, X: np.ndarray, item: np.ndarray, ctx: dict, pos: np.ndar
                 hit = np.flatnonzero(counts[kind][r] >= cfg.min_support)
                 if len(hit):
                     reason = pair_reason(ev, kind, int(recent[r, hit[0]]), int(counts[kind][r, hit[0]]))
-            elif t == "popular":
-                if pop_count[r] >= cfg.min_support and pop_rank[r] <= cfg.popular_top_share * pop_active[r]:
-                    reason = popular_reason(pop_count[r], pop_rank[r], pop_active[r], cfg.popular_days, bool(known[r]))
+            elif t == "popular" and pop_count[r] >= cfg.min_support and pop_rank[r] <= cfg.popular_top_share * pop_active[r]:
+                reason = popular_reason(pop_count[r], pop_rank[r], pop_active[r], cfg.popular_days, bool(known[r]))
             if reason is not None:
                 break
         out.append(_finish(reason or GENERIC, polarity(ev, it, cfg.star_text_gap)))

@@ -15,7 +15,6 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
-
 from emorec import sentiment
 from emorec.recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceConfig, Vocabulary
 from emorec.recommender.evidence import Evidence, EvidenceConfig
@@ -141,7 +140,7 @@ def test_an_aspect_never_mentioned_is_never_named(svc, shop):
 
 
 def test_a_praise_quote_is_from_that_item_and_positive(svc, shop):
-    rv, scores, _ = shop
+    rv, _, _ = shop
     recs = svc.recommend_cold(text_scores=_ticket("is it durable and sturdy?"), n=29)
     aspect = recs[recs.reason_type == "aspect"]
     assert len(aspect)
