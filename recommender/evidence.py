@@ -49,8 +49,9 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from emorec.common.errors import ArtifactError
 from pydantic import Field
+
+from emorec.common.errors import ArtifactError
 
 from .config import ModelConfig
 from .training_data import day_numbers

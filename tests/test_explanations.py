@@ -15,6 +15,7 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+
 from emorec import sentiment
 from emorec.recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceConfig, Vocabulary
 from emorec.recommender.evidence import Evidence, EvidenceConfig
