@@ -409,9 +409,51 @@ def cmd_recommend_users(args, ws, out) -> int:
             log.warning("user %s is unknown to the trained model: showing the most popular items", user)
     if args.json:
         out.write(recs.to_json(orient="records", lines=True, force_ascii=False))
+    elif "explanation" in recs.columns:
+        out.write(format_explained(recs))
     else:
         out.write(recs.to_string(index=False) + "\n")
     return 0
+
+
+def _evidence_line(row) -> str:
+    """The evidence columns of one explained recommendation, in words."""
+    import pandas as pd
+
+    def num(x) -> str:
+        return "?" if pd.isna(x) else f"{int(x):,}"
+
+    t = row["reason_type"]
+    if t == "aspect":
+        return (f"{row['reason_aspect']}: {num(row['evidence_count'])} of {num(row['evidence_total'])} reviews praise it; "
+                f"quote from review {row['evidence_review_id']}")
+    if t in ("sequential", "also_bought"):
+        named = row["evidence_item_id"] + (f" ({row['evidence_title']})" if not pd.isna(row["evidence_title"]) else "")
+        how = "went on to it" if t == "sequential" else "also bought it"
+        return f"{num(row['evidence_count'])} of the {num(row['evidence_total'])} customers of {named} {how}"
+    if t == "popular":
+        return (f"{num(row['evidence_count'])} reviews in the window, #{num(row['evidence_rank'])} of "
+                f"{num(row['evidence_total'])} items")
+    if t == "review_count":
+        return f"{num(row['evidence_count'])} customers, #{num(row['evidence_rank'])} of {num(row['evidence_total'])} items"
+    return "no reason with enough evidence; the item's own reviews only"
+
+
+def format_explained(recs) -> str:
+    """A list with explanations, readably: one block per item (rank, id, title, score), its
+    explanation and its evidence (reason type and the counts behind it)."""
+    import pandas as pd
+
+    lines = []
+    for user, rows in recs.groupby("user_id", sort=False):
+        lines.append(f"{user}: {len(rows)} items")
+        for _, r in rows.iterrows():
+            title = r.get("title")
+            head = f"{r['rank']:>3}. {r['item_id']}" + ("" if title is None or pd.isna(title) else f"  {title}")
+            lines.append(f"{head}  (score {r['score']:.3f}, {r['source']})")
+            lines.append(f"     {r['explanation']}")
+            lines.append(f"     evidence [{r['reason_type']}]: {_evidence_line(r)}")
+    return "\n".join(lines) + "\n"
 
 
 def cmd_similar(args, ws, out) -> int:

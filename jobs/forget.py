@@ -5,8 +5,10 @@ What is removed
 * every row of every workspace table that has a ``user_id`` column (reviews, user profiles,
   recommendations, segments, care queue, the quarantine, and any per-user table a later stage
   adds: the rule is the column name, not a list of tables);
-* every row of a table without ``user_id`` but with ``review_id`` that belongs to one of the
-  user's reviews (``review_scores``);
+* every row of a table with ``review_id`` (or a column ending in ``_review_id``) that belongs to
+  one of the user's reviews (``review_scores``; other users' recommendations whose explanation
+  quotes the user's review, ``evidence_review_id``: the list misses that item until the next
+  ``emorec recommend``);
 * quarantined records that carry the user's id as a value of the raw record (records stored
   before the quarantine had its ``user_id`` column, and lines too broken to read an id from);
 * aggregates that counted the user's reviews are rebuilt from the remaining ones with their
@@ -336,15 +338,17 @@ def _erase_from_tables(ws: Workspace, key: bytes, hashes: frozenset[str], res: F
         if name in _KEEP_TABLES:
             continue
         cols = _columns(ws, name)
+        review_cols = [c for c in cols if c == "review_id" or c.endswith("_review_id")]
         if name == "quarantine":
             df = ws.read_table(name)
             drop = _quarantine_mask(df, key, hashes)
-        elif "user_id" in cols:
+        elif "user_id" in cols or review_cols:
             df = ws.read_table(name)
-            drop = _forgotten_mask(df["user_id"], key, hashes)
-        elif "review_id" in cols:
-            df = ws.read_table(name)
-            drop = df["review_id"].astype("string").isin(review_ids).fillna(False).to_numpy(dtype=bool)
+            drop = np.zeros(len(df), dtype=bool)
+            if "user_id" in cols:
+                drop |= _forgotten_mask(df["user_id"], key, hashes)
+            for c in review_cols:  # rows that quote one of the user's reviews (explanation evidence)
+                drop |= df[c].astype("string").isin(review_ids).fillna(False).to_numpy(dtype=bool)
         else:
             continue
         if drop.any():

@@ -431,13 +431,22 @@ def auto_model(ws: Workspace) -> tuple[str, str]:
 def training_inputs(ws: Workspace, config: ServiceConfig) -> tuple[pd.DataFrame, dict]:
     """The stored reviews and the other ``RecommendationService.fit`` inputs for ``config``: the
     review scores and the catalog when the model uses scores (``uses_scores``) or the
-    interactions are emotion-weighted."""
-    emotional = model_class(config.model).uses_scores or config.interactions.weighting == "emotion"
+    interactions are emotion-weighted; for a model that explains, also the review texts (the
+    quotes of its explanations) and the aspect config the scores were made with."""
+    cls = model_class(config.model)
+    emotional = cls.uses_scores or config.interactions.weighting == "emotion"
     columns = ["review_id", "user_id", "item_id", "rating", "timestamp"] if emotional else ["user_id", "item_id", "rating", "timestamp"]
     inputs = {}
     if emotional:
         inputs["scores"] = ws.read_table("review_scores") if ws.has_table("review_scores") else None
         inputs["items"] = ws.read_table("items") if ws.has_table("items") else None
+    if emotional and cls.explains:
+        columns += ["title", "text"]
+        if inputs["scores"] is not None:
+            from emorec.sentiment.aspects import AspectConfig
+
+            stored = ws.table_metadata("review_scores").get("aspects")
+            inputs["aspects"] = AspectConfig(**stored) if stored else None
     return ws.read_table("reviews", columns=columns), inputs
 
 
@@ -482,4 +491,6 @@ def recommend(ws: Workspace, n: int = 10, service: RecommendationService | None 
     res.seconds = t.seconds
     res.counts = {"users": int(recs["user_id"].nunique()), "recommendations": len(recs),
                   "from_fallback": int((recs["source"] == service.fallback_.name).sum())}
+    if "reason_type" in recs.columns:  # explanations without a reason that clears its evidence threshold
+        res.counts["generic_reasons"] = int((recs["reason_type"] == "generic").sum())
     return res

@@ -73,8 +73,9 @@ class Recommendations:
     scores
         The model's scores of ``ids`` (float32; ``-inf`` where ``ids`` is ``-1``).
     explanations
-        One text per listed item (object array shaped like ``ids``, ``None`` in padding) when
-        the model explains and explanations were asked for; else ``None``.
+        One :class:`~recommender.explain.Explanation` per listed item (its sentence and the
+        evidence behind it; object array shaped like ``ids``, ``None`` in padding) when the
+        model explains and explanations were asked for; else ``None``.
     """
 
     ids: np.ndarray

@@ -23,7 +23,8 @@ candidates -> features -> booster scores -> top-N, with an explanation per item
 (the ablation). ``similar_items`` uses the item-item similarity of its first configured ``ease``,
 ``itemknn``, ``als``, ``bpr`` or ``ease_emotion`` generator (``describe_similarity`` says which).
 Saved as ``config.json`` (config, feature names, meta), ``ranker.txt`` (LightGBM text format),
-``feature_importances.json``, ``state.safetensors`` and one folder per model-backed generator.
+``feature_importances.json``, ``state.safetensors``, one folder per model-backed generator and
+``evidence/`` (the counts and quotes behind the explanations, :mod:`recommender.evidence`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from emorec.common.errors import ArtifactError, ConfigError, NothingToLearnError
 from .base import Recommendations, Recommender, blocked_items, item_mask, register, top_n
 from .candidates import GENERATORS, Batch, CandidateGenerators, ModelGenerator, validate_generators
 from .config import ModelConfig
+from .evidence import TEXT_COLUMNS, Evidence, EvidenceConfig
 from .features import Feature, FeatureState, Pairs, feature_matrix
 from .interactions import InteractionConfig, interaction_matrix, interaction_weights
 from .training_data import TrainingData, binary
@@ -105,6 +107,8 @@ class HybridConfig(ModelConfig):
     predict_threads: int | None = Field(None, ge=1, description="LightGBM threads when scoring a large batch (20k+ "
                                         "candidate rows); None = every core. Small batches always use one thread")
     batch_size: int = Field(512, ge=1)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="when an explanation may give a "
+                                     "reason (thresholds) and what evidence the model keeps; see recommender.evidence")
 
 
     @field_validator("generators")
@@ -135,7 +139,8 @@ class HybridRanker(Recommender):
     Fitted state: ``generators_`` (:class:`~recommender.candidates.CandidateGenerators`),
     ``state_`` (:class:`~recommender.features.FeatureState`), ``booster_``
     (``lightgbm.Booster``), ``features_`` (the feature specs) with ``feature_names_`` and
-    ``feature_groups_``, ``importances_``, ``emotion_``.
+    ``feature_groups_``, ``importances_``, ``emotion_``, ``evidence_``
+    (:class:`~recommender.evidence.Evidence`).
     """
 
     name = "hybrid"
@@ -170,7 +175,7 @@ class HybridRanker(Recommender):
         from .splits import leave_last_out
 
         assert data.reviews is not None and data.users is not None and data.items is not None  # needs_timestamps
-        reviews, users, items = data.reviews, data.users, data.items
+        reviews, users, items = data.reviews.drop(columns=list(TEXT_COLUMNS), errors="ignore"), data.users, data.items
         self.emotion_ = bool(self.config.emotion_features and data.has_scores)
         if self.config.emotion_features and not data.has_scores:
             log.warning("hybrid: no sentiment scores given, training without emotional features")
@@ -242,6 +247,7 @@ class HybridRanker(Recommender):
                                                                             data.catalog)
         self.generators_.serve_take = self.config.serve_candidates
         self._set_features(names)
+        self.evidence_ = Evidence(self.config.evidence).fit(data.reviews, items, data.catalog, data.aspects)
         gain = self.booster_.feature_importance("gain", iteration=self.best_iteration_)
         split_imp = self.booster_.feature_importance("split", iteration=self.best_iteration_)
         self.importances_: dict[str, dict[str, Any]] = {n: {"gain": float(g), "split": int(s), "group": grp}
@@ -298,7 +304,9 @@ class HybridRanker(Recommender):
             ok = ids >= 0
             rr = np.repeat(np.arange(n_b), ok.sum(axis=1))
             xi = lookup[rr, ids[ok]]
-            expl[ok] = explain_rows(self, X[xi], ids[ok], pairs.ctx, rr, method="shap" if explain == "shap" else "fast")
+            rows_expl = explain_rows(self, X[xi], ids[ok], pairs.ctx, rr, known=userid[rr] >= 0,
+                                     method="shap" if explain == "shap" else "fast")
+            expl[ok] = np.array(rows_expl + [None], dtype=object)[:-1]
         return ids, scores, expl
 
     def _stored_emotion_rows(self, userid: np.ndarray, rows: sp.csr_matrix) -> sp.csr_matrix:
@@ -329,7 +337,7 @@ class HybridRanker(Recommender):
         if allowed is not None:
             s[:, ~allowed] = -np.inf
         ids, scores = top_n(s, N)
-        return Recommendations(ids[0], scores[0], text_explanations(self.state_, w, ids[0]))
+        return Recommendations(ids[0], scores[0], text_explanations(self, w, ids[0]))
 
     # --- item similarity ----------------------------------------------------------------
     def _similarity_generator(self) -> ModelGenerator | None:
@@ -366,6 +374,7 @@ class HybridRanker(Recommender):
                            "emotion_data": E.data.astype(np.float32), "emotion_shape": np.array(E.shape, np.int64)})
         save_file(arrays, str(path / STATE_FILE))
         self.generators_.save(path / "generators")
+        self.evidence_.save(path / "evidence")
 
     def _load_state(self, path: Path, meta: dict[str, Any]) -> None:
         import lightgbm as lgb
@@ -394,6 +403,7 @@ class HybridRanker(Recommender):
         except ConfigError as exc:
             raise ArtifactError(f"saved hybrid at {path} is corrupt: {exc}") from exc
         self.generators_.serve_take = self.config.serve_candidates
+        self.evidence_ = Evidence.load(path / "evidence", self.config.evidence)
         self.emotion_items_ = None
         if "emotion_indptr" in arrays:
             shape = tuple(int(x) for x in arrays["emotion_shape"])

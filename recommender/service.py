@@ -5,7 +5,8 @@ Contract (used by ``jobs/pipeline`` and ``jobs/evaluation``; keep stable)
 ``RecommendationService(ServiceConfig(model=<name>, params={...}, interactions=...))``
 ``.fit(reviews, scores=None, items=None)`` then
 ``.recommend(user_ids, n, filter_already_liked_items=True, exclude_items=None, items=None,
-categories=None) -> DataFrame[user_id, rank, item_id, score, source(, explanation)]`` and
+categories=None) -> DataFrame[user_id, rank, item_id, score, source(, explanation, reason_type,
+evidence_...)]`` and
 ``.similar_items(item_ids, n) -> DataFrame[item_id, rank, similar_item_id, score]``.
 
 * ``model``: one of :data:`MODEL_NAMES` (``popular``, ``itemknn``, ``ease``, ``als``, ``bpr``,
@@ -45,6 +46,7 @@ from emorec.common.errors import ArtifactError, ConfigError, InputError
 
 from .base import Recommendations, Recommender, model_class
 from .config import ModelConfig, resolve_config
+from .explain import explanation_table, review_count_explanations
 from .interactions import InteractionConfig
 from .popularity import MostPopular
 from .training_data import TrainingData
@@ -101,9 +103,12 @@ class RecommendationService:
         self.config = resolve_config(ServiceConfig, config, params, "RecommendationService")
 
     def fit(self, reviews: pd.DataFrame, scores: pd.DataFrame | None = None,
-            items: pd.DataFrame | None = None) -> RecommendationService:
-        """Train on a review table (``user_id``, ``item_id``, optional ``rating``, ``timestamp``)."""
-        return self.fit_data(TrainingData.from_reviews(reviews, scores, items, self.config.interactions))
+            items: pd.DataFrame | None = None, aspects: Any = None) -> RecommendationService:
+        """Train on a review table (``user_id``, ``item_id``, optional ``rating``, ``timestamp``,
+        and ``title``/``text`` for the quotes of explanations); ``aspects``: the
+        :class:`sentiment.aspects.AspectConfig` the ``scores`` were made with (default aspects
+        when ``None``)."""
+        return self.fit_data(TrainingData.from_reviews(reviews, scores, items, self.config.interactions, aspects))
 
     def fit_data(self, data: TrainingData, model: Recommender | None = None) -> RecommendationService:
         """Train on prepared :class:`~recommender.training_data.TrainingData` (with vocabularies).
@@ -166,8 +171,9 @@ class RecommendationService:
         Returns
         -------
         pandas.DataFrame
-            ``user_id``, ``rank`` (1-based), ``item_id``, ``score``, ``source`` and, for the
-            hybrid, ``explanation``.
+            ``user_id``, ``rank`` (1-based), ``item_id``, ``score``, ``source`` and, for a model
+            that explains (the hybrid), the explanation and its evidence
+            (:data:`recommender.explain.EXPLANATION_COLUMNS`).
         """
         if isinstance(user_ids, str):
             raise TypeError("user_ids must be a sequence of IDs, not one string (wrap it in a list)")
@@ -215,8 +221,7 @@ class RecommendationService:
                 scores[u, free[: len(take)]] = fb_scores[j][: len(take)]
                 source[u, free[: len(take)]] = self.fallback_.name
                 if explanation is not None:
-                    pop = self.fallback_.item_popularity_[take]
-                    explanation[u, free[: len(take)]] = [f"popular: reviewed by {int(p)} customers" for p in pop]
+                    explanation[u, free[: len(take)]] = _objects(review_count_explanations(self.fallback_.item_popularity_, take))
         valid = ids >= 0
         data = {
             "user_id": np.repeat(np.asarray(user_ids, dtype=object), n)[valid.ravel()],
@@ -228,7 +233,7 @@ class RecommendationService:
         # ranks stay contiguous even when a fallback slot stayed empty
         out = pd.DataFrame(data).astype(RECOMMENDATION_COLUMNS)
         if explanation is not None:
-            out["explanation"] = pd.array(explanation[valid], dtype="string")
+            out = pd.concat([out, explanation_table(explanation[valid])], axis=1)
         out["rank"] = (out.groupby("user_id", sort=False).cumcount() + 1).astype("int32")
         return out
 
@@ -283,14 +288,14 @@ class RecommendationService:
             src = self.fallback_.name
             res = self.fallback_.recommend(np.array([0]), sp.csr_matrix((1, n_items), dtype=np.float32), N=n, **kw).row(0)
             if explains:
-                pop = self.fallback_.item_popularity_
-                res = Recommendations(res.ids, res.scores, np.array(
-                    [None if i < 0 else f"popular: reviewed by {int(pop[i])} customers" for i in res.ids], dtype=object))
+                expl = np.full(len(res.ids), None, dtype=object)
+                expl[res.ids >= 0] = _objects(review_count_explanations(self.fallback_.item_popularity_, res.ids[res.ids >= 0]))
+                res = Recommendations(res.ids, res.scores, expl)
         valid = res.ids >= 0
         out = pd.DataFrame({"user_id": str(user_id), "rank": np.arange(1, valid.sum() + 1), "item_id": self.items_.lookup(res.ids[valid]),
                             "score": res.scores[valid], "source": src}).astype(RECOMMENDATION_COLUMNS)
         if explains and res.explanations is not None:
-            out["explanation"] = pd.array(res.explanations[valid], dtype="string")
+            out = pd.concat([out, explanation_table(res.explanations[valid])], axis=1)
         return out
 
     def similar_items(self, item_ids: Sequence[str], n: int = 10, exclude_items: Sequence[str] | None = None,
@@ -391,6 +396,13 @@ def take_rows(m: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
     indptr = np.r_[0, np.cumsum(length)].astype(np.int64)
     gather = np.repeat(start - indptr[:-1], length) + np.arange(indptr[-1])
     return sp.csr_matrix((m.data[gather], m.indices[gather], indptr), shape=(len(rows), m.shape[1]))
+
+
+def _objects(values: list) -> np.ndarray:
+    """A 1-D object array of ``values`` (dataclasses stay elements)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def _known_items(vocab: Vocabulary, external: Sequence[str]) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,9 @@ class TrainingData:
         ``user_items``, measured from the newest training review; ``None`` without timestamps.
     catalog
         The item table (``item_id``, optional ``category``, ...) when given.
+    aspects
+        The :class:`sentiment.aspects.AspectConfig` the review scores were made with (its seeds
+        find the clauses explanations quote); ``None``: the default aspects.
     interactions
         How reviews became confidences.
     """
@@ -89,6 +93,7 @@ class TrainingData:
     ages: sp.csr_matrix | None = None
     catalog: pd.DataFrame | None = None
     interactions: InteractionConfig = field(default_factory=InteractionConfig)
+    aspects: Any = None
 
     @classmethod
     def from_matrix(cls, user_items: sp.spmatrix, ages: sp.spmatrix | None = None) -> TrainingData:
@@ -107,7 +112,7 @@ class TrainingData:
 
     @classmethod
     def from_reviews(cls, reviews: pd.DataFrame, scores: pd.DataFrame | None = None, items: pd.DataFrame | None = None,
-                     interactions: InteractionConfig | None = None) -> TrainingData:
+                     interactions: InteractionConfig | None = None, aspects: Any = None) -> TrainingData:
         """Build everything from a review table.
 
         Parameters
@@ -120,6 +125,8 @@ class TrainingData:
             The catalog; its items join the item vocabulary even when nobody reviewed them.
         interactions
             How a review becomes a confidence (default: binary).
+        aspects
+            The aspect config the scores were made with (see the class attributes).
         """
         if not isinstance(reviews, pd.DataFrame):
             raise TypeError(f"reviews must be a pandas DataFrame, got {type(reviews).__name__}")
@@ -138,7 +145,7 @@ class TrainingData:
         item_vocab = Vocabulary([*frame["item_id"].astype(str), *catalog_ids])
         user_items = interaction_matrix(frame, users, item_vocab, interaction_weights(frame, interactions))
         return cls(user_items=user_items, seen=binary(user_items), users=users, items=item_vocab, reviews=frame,
-                   ages=_ages(frame, users, item_vocab), catalog=items, interactions=interactions)
+                   ages=_ages(frame, users, item_vocab), catalog=items, interactions=interactions, aspects=aspects)
 
     @property
     def has_timestamps(self) -> bool:

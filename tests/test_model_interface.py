@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from emorec.common.errors import ArtifactError, ConfigError, InputError
 from emorec.recommender import MODEL_NAMES, MODELS, Recommendations, Recommender, TrainingData
 from emorec.recommender.base import item_mask
+from emorec.recommender.explain import Explanation
 
 N_USERS, N_ITEMS, PER_USER = 60, 24, 6
 #: Small, fast settings per model (defaults for the others).
@@ -146,7 +147,7 @@ def test_explanations_only_from_models_that_explain(name, data, fitted):
     res = model.recommend(np.arange(4), data.user_items[:4], N=3, seen=data.seen[:4], explain=True)
     if model.explains:
         assert res.explanations is not None and res.explanations.shape == (4, 3)
-        assert all(isinstance(e, str) and e for e in res.explanations[res.ids >= 0])
+        assert all(isinstance(e, Explanation) and e.text for e in res.explanations[res.ids >= 0])
     else:
         assert res.explanations is None
 

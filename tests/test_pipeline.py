@@ -88,6 +88,14 @@ def test_recommend_one_user_prints_list(demo_ws, capsys):
     assert all(r["title"] for r in rows)
 
 
+def test_recommend_one_user_prints_the_evidence(demo_ws, capsys):
+    user = demo_ws.read_table("reviews").user_id.iloc[0]
+    assert main(["recommend", "-w", str(demo_ws.root), "--user", user, "-n", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{user}: 3 items" and out[1].startswith("  1. ")
+    assert all(line.startswith("     evidence [") for line in out[3::3]) and len(out) == 10
+
+
 def test_similar_items_command_prints_titles(demo_ws, capsys, caplog):
     item = demo_ws.query("SELECT item_id, count(*) AS n FROM reviews GROUP BY 1 ORDER BY n DESC LIMIT 1").item_id.iloc[0]
     assert main(["similar", "-w", str(demo_ws.root), "--item", item, "-n", "4", "--json"]) == 0

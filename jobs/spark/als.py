@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from emorec.recommender import (ALS, RECOMMENDATION_COLUMNS, MostPopular, RecommendationService, Recommender,
                                 ServiceConfig, TrainingData, model_class)
+from emorec.recommender.explain import EXPLANATION_COLUMNS
 
 from ..pipeline import training_inputs
 from ..store import Workspace
@@ -103,7 +104,8 @@ def fit_service(spark, ws: Workspace, config: ServiceConfig) -> RecommendationSe
     if trainer is None:
         log.info("model %r has no Spark trainer: fitting it on the driver", config.model)
         return RecommendationService(config).fit(reviews, **inputs)
-    data = TrainingData.from_reviews(reviews, inputs.get("scores"), inputs.get("items"), config.interactions)
+    data = TrainingData.from_reviews(reviews, inputs.get("scores"), inputs.get("items"), config.interactions,
+                                     inputs.get("aspects"))
     return RecommendationService(config).fit_data(data, model=trainer(spark, data, config.model_params()))
 
 
@@ -139,9 +141,9 @@ def recommend(spark, ws: Workspace, n: int = 10, batch_users: int = 2048) -> dic
 
     folder = ws.model_path(RECOMMENDER_MODEL).resolve()
     path, stamp = str(folder), _stamp(folder)
-    # a model that explains (the hybrid) adds an explanation per item, as in the embedded table
+    # a model that explains (the hybrid) adds an explanation and its evidence per item, as in the embedded table
     explains = model_class(json.loads((folder / "service.json").read_text())["config"]["model"]).explains
-    columns = {**RECOMMENDATION_COLUMNS, **({"explanation": "string"} if explains else {})}
+    columns = {**RECOMMENDATION_COLUMNS, **(EXPLANATION_COLUMNS if explains else {})}
     n_users = pq.ParquetFile(folder / "users.parquet").metadata.num_rows
     users = (spark.read.parquet(tables.uri(folder / "users.parquet")).select(F.col("id").alias("user_id"))
              .repartition(partitions_for(spark, n_users, RECOMMEND_PARTITION_USERS)))
@@ -154,7 +156,10 @@ def recommend(spark, ws: Workspace, n: int = 10, batch_users: int = 2048) -> dic
     recs = users.mapInPandas(serve, tables.spark_schema(columns))
     with sql_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_users)):
         out = tables.write_table(ws, "recommendations", recs, columns, {"n": n}, order_by=["user_id", "rank"])
+    generic = ", count(*) FILTER (WHERE reason_type = 'generic') AS generic" if explains else ""
     stats = ws.query("SELECT count(DISTINCT user_id) AS users, count(*) AS recs, "
-                     f"count(*) FILTER (WHERE source = '{MostPopular.name}') AS fallback FROM recommendations").iloc[0]
-    return {"counts": {"users": int(stats["users"]), "recommendations": int(stats["recs"]),
-                       "from_fallback": int(stats["fallback"])}, "outputs": [str(out)]}
+                     f"count(*) FILTER (WHERE source = '{MostPopular.name}') AS fallback{generic} FROM recommendations").iloc[0]
+    counts = {"users": int(stats["users"]), "recommendations": int(stats["recs"]), "from_fallback": int(stats["fallback"])}
+    if explains:
+        counts["generic_reasons"] = int(stats["generic"])
+    return {"counts": counts, "outputs": [str(out)]}
