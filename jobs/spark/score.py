@@ -119,7 +119,7 @@ def score(spark, ws: Workspace, scorer: sentiment.Scorer, batch_rows: int = 2000
     cast = [F.col(c).cast(tables.spark_type(dtypes[c])).alias(c) for c in features]
     scored = hashed.join(table, on="text_hash", how="left").select("review_id", "text_hash", *cast, "_order")
     meta = {"schema_version": sentiment.SCHEMA_VERSION, "scorer": scorer.name, "model_version": key,
-            "aspects": scorer.aspects.model_dump()}
+            "aspects": scorer.aspects.model_dump(), "thresholds": scorer.thresholds}
     path = tables.write_table(ws, "review_scores", scored, dtypes, meta, order_by=["_order"])
     hashed.unpersist()
     ws.clear_parts("review_scores")
