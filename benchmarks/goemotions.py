@@ -3,7 +3,8 @@
 Loads ``sentiment/models/default`` with ``EmotionEncoder.from_pretrained`` and scores the test
 split with the thresholds stored in its config (tuned on dev at training time): macro-F1 on the
 28 labels, on the Ekman grouping (+neutral) and on the sentiment grouping (+neutral), plus the
-polarity head on the texts whose polarity is derivable from their labels.
+polarity head (argmax) and ``polarity_label`` (the stored valence band) on the texts whose
+polarity is derivable from their labels.
 
     python benchmarks/goemotions.py [--model sentiment/models/default] [--threads 2]
 
@@ -23,7 +24,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from emorec.jobs.train_emotions import EVAL_FILE, evaluate, read_goemotions, read_groups, stored_thresholds  # noqa: E402
+from emorec.jobs.train_emotions import (  # noqa: E402
+    EVAL_FILE, evaluate, read_goemotions, read_groups, stored_polarity_thresholds, stored_thresholds,
+)
 from emorec.sentiment.encoder import EmotionEncoder, tokenize  # noqa: E402
 from emorec.sentiment.training import predict  # noqa: E402
 
@@ -43,7 +46,8 @@ def run(model_path: Path = MODEL, data: Path = DATA, threads: int | None = 2) ->
     ekman, sentiment_groups = read_groups(data)
     model, tokenizer = EmotionEncoder.from_pretrained(model_path)
     pred = predict(model, tokenize(tokenizer, test.texts, model.config.max_length))
-    report = evaluate(pred, test, stored_thresholds(model.config), {"ekman": ekman, "sentiment": sentiment_groups})
+    report = evaluate(pred, test, stored_thresholds(model.config), {"ekman": ekman, "sentiment": sentiment_groups},
+                      stored_polarity_thresholds(model.config))
     report.update({"model": str(model_path.relative_to(ROOT) if model_path.is_relative_to(ROOT) else model_path),
                    "version": model.config.version, "seconds": round(time.perf_counter() - started, 1),
                    "threads": threads, "reference": REFERENCE})
@@ -69,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, ref in REFERENCE.items():
         print(f"{key:<22}{r[key]:>8.4f}{ref:>11.2f}")
     print(f"{'polarity_macro_f1':<22}{r['polarity']['macro_f1']:>8.4f}{'-':>11}")
+    print(f"{'polarity_label_macro_f1':<22}{r['polarity_label']['macro_f1']:>8.4f}{'-':>11}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(r, indent=2) + "\n")
     print(f"written to {args.out}")

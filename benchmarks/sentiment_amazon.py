@@ -1,10 +1,15 @@
-"""Polarity quality on the Amazon Musical Instruments reviews: VADER vs frozen embeddings vs
-emorec's fine-tuned transformer (fp32 and int8), on the same user-disjoint split.
+"""Polarity quality on the Amazon Musical Instruments reviews: VADER vs the shipped model out of
+the box (zero-shot: never trained on shop reviews) vs frozen embeddings vs emorec's fine-tuned
+transformer (fp32 and int8), on the same user-disjoint split.
 
 Classes from stars (1-2 negative, 3 neutral, 4-5 positive); 20% of users held out for test,
-10% for early stopping, the rest train (``sentiment.finetune.split_by_user``, seed 13).
+10% for early stopping and the fine-tuned model's ``polarity_label`` band, the rest train
+(``sentiment.finetune.split_by_user``, seed 13). Every row is the scorer's ``polarity_label``
+(VADER: its own +-0.05 band; the shipped model: the band stored with it, chosen on GoEmotions,
+CARER and phrase dev data, never on Amazon; the fine-tuned model: the band chosen on the dev
+users); ``*_argmax`` rows take the argmax of the polarity head instead.
 
-    python benchmarks/sentiment_amazon.py [--max-train N] [--epochs 2] [--threads 2]
+    python benchmarks/sentiment_amazon.py [--max-train N] [--epochs 2] [--threads 2] [--skip-finetune] [--skip-frozen]
 
 Prints the table and writes ``benchmarks/results/sentiment_amazon.json``; the fine-tuned model
 is saved to ``benchmarks/results/sentiment_amazon_model/`` (small: adapter and heads).
@@ -81,6 +86,8 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=SHOP_TRAINING.epochs)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--base-model", type=Path, default=SHIPPED_MODEL)
+    ap.add_argument("--skip-finetune", action="store_true", help="only VADER, the shipped model and frozen embeddings")
+    ap.add_argument("--skip-frozen", action="store_true", help="skip the frozen-embedding baseline")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if not AMAZON.exists():
@@ -111,29 +118,49 @@ def main() -> int:
     c = vader_compound([texts[i] for i in test])
     report("vader", np.where(c >= 0.05, 2, np.where(c <= -0.05, 0, 1)), time.perf_counter() - t)
 
+    test_texts = [texts[i] for i in test]
     t = time.perf_counter()
-    emb = frozen_embeddings(texts)
-    lin = logistic_regression(emb[fit_rows], y[fit_rows])
-    with torch.no_grad():
-        pred = lin(torch.from_numpy(emb[test])).argmax(1).numpy()
-    report("frozen_minilm_logreg", pred, time.perf_counter() - t)
+    shipped = TransformerScorer(args.base_model, threads=args.threads).score(test_texts)
+    seconds = time.perf_counter() - t
+    report("shipped_zero_shot", shipped["polarity_label"].map({k: i for i, k in enumerate(POLARITY_LABELS)}).to_numpy(), seconds)
+    report("shipped_zero_shot_argmax", shipped[["p_negative", "p_neutral", "p_positive"]].to_numpy().argmax(1), seconds)
+    results["shipped_zero_shot"]["polarity_thresholds"] = TransformerScorer(args.base_model).thresholds["polarity"]
+
+    if not args.skip_frozen:
+        t = time.perf_counter()
+        emb = frozen_embeddings(texts)
+        lin = logistic_regression(emb[fit_rows], y[fit_rows])
+        with torch.no_grad():
+            pred = lin(torch.from_numpy(emb[test])).argmax(1).numpy()
+        report("frozen_minilm_logreg", pred, time.perf_counter() - t)
+
+    results["target_zero_shot_macro_f1"] = 0.60
+    results["target_zero_shot_met"] = results["shipped_zero_shot"]["macro_f1"] >= 0.60
+    if args.skip_finetune:
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "sentiment_amazon.json").write_text(json.dumps(results, indent=2))
+        print(f"wrote {OUT / 'sentiment_amazon.json'}")
+        return 0
 
     t = time.perf_counter()
     model, rep = finetune_polarity(texts, ratings, users, args.base_model, training=training, max_train=args.max_train)
     folder = OUT / "sentiment_amazon_model"
     model.save_pretrained(folder)
     (folder / "eval.json").write_text(json.dumps(rep, indent=2))
-    results["finetune_training"] = {k: rep[k] for k in ("split", "split_users", "best_dev_macro_f1", "steps", "seconds", "emotion_drift_mean_abs", "training")}
-    print(f"fine-tuning took {rep['seconds']:.0f}s ({rep['steps']} steps)", flush=True)
+    results["finetune_training"] = {k: rep[k] for k in ("split", "split_users", "best_dev_macro_f1", "steps", "seconds", "emotion_drift_mean_abs",
+                                                        "training", "polarity_thresholds", "augment_examples")}
+    print(f"fine-tuning took {rep['seconds']:.0f}s ({rep['steps']} steps), band {rep['polarity_thresholds']}", flush=True)
     for quantize in (False, True):
         t = time.perf_counter()
-        scorer = TransformerScorer(folder, quantize=quantize)
-        s = scorer.score([texts[i] for i in test])
+        s = TransformerScorer(folder, quantize=quantize, threads=args.threads).score(test_texts)
         name = "finetuned_transformer_int8" if quantize else "finetuned_transformer_fp32"
-        report(name, s[["p_negative", "p_neutral", "p_positive"]].to_numpy().argmax(1), time.perf_counter() - t)
+        seconds = time.perf_counter() - t
+        report(name, s["polarity_label"].map({k: i for i, k in enumerate(POLARITY_LABELS)}).to_numpy(), seconds)
+        if not quantize:
+            report("finetuned_transformer_fp32_argmax", s[["p_negative", "p_neutral", "p_positive"]].to_numpy().argmax(1), seconds)
     results["int8_macro_f1_cost"] = round(results["finetuned_transformer_fp32"]["macro_f1"] - results["finetuned_transformer_int8"]["macro_f1"], 4)
-    results["target_macro_f1"] = 0.65
-    results["target_met"] = results["finetuned_transformer_fp32"]["macro_f1"] >= 0.65
+    results["target_macro_f1"] = 0.70
+    results["target_met"] = results["finetuned_transformer_fp32"]["macro_f1"] >= 0.70
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "sentiment_amazon.json").write_text(json.dumps(results, indent=2))
     print(f"wrote {OUT / 'sentiment_amazon.json'}")

@@ -87,6 +87,16 @@ def _version() -> str:
 
 
 # --- argument parsing -----------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("-w", "--workspace", type=Path, default=DEFAULT_WORKSPACE, help="workspace folder (default: %(default)s)")
@@ -131,6 +141,10 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sentiment-model", type=Path, metavar="DIR", help="transformer model folder (default: the workspace's fine-tuned one, else the shipped emotion model)")
     p.add_argument("--aspects", type=Path, metavar="TOML", help="aspect config adding or overriding aspects ([aspects] name = [seed words])")
     p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization of the transformer (faster on CPU)")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="CPU threads for scoring: the transformer's torch threads, the lexicon's worker processes "
+                        "(default: the cores this process may use, from its CPU affinity and cgroup quota; "
+                        "1 per Spark task with --engine spark)")
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
@@ -276,7 +290,19 @@ def _train(stages, args, ws, version: str):
 def _scorer(args, ws):
     from . import pipeline
 
-    return pipeline.resolve_scorer(ws, args.scorer, args.sentiment_model, args.aspects, args.quantize)
+    threads = getattr(args, "threads", None)
+    if threads is None and getattr(args, "engine", "embedded") == "spark":
+        threads = 1  # Spark runs a task per core: one torch thread each never oversubscribes
+    return pipeline.resolve_scorer(ws, args.scorer, args.sentiment_model, args.aspects, args.quantize, threads)
+
+
+def _score(stages, args, ws):
+    """The score stage; ``--threads`` also sizes the embedded engine's lexicon worker pool."""
+    from . import pipeline
+
+    if stages is pipeline:
+        return pipeline.score(ws, _scorer(args, ws), threads=getattr(args, "threads", None))
+    return stages.score(ws, _scorer(args, ws))
 
 
 def _sentiment_training(args):
@@ -337,7 +363,7 @@ def cmd_run(args, ws, out) -> int:
         run.data_fingerprint = fingerprint(sources + ([items] if items else []))
         stages = _stages(args)
         results = [stages.ingest(ws, sources, mapping, items, **_ingest_options(args))]
-        results.append(stages.score(ws, _scorer(args, ws)))
+        results.append(_score(stages, args, ws))
         results.append(stages.profile(ws, ProfileConfig(half_life_days=args.half_life_days)))
         results.append(_train(stages, args, ws, run.run_id))
         results.append(stages.recommend(ws, args.top_n))
@@ -379,7 +405,7 @@ def cmd_stage(args, ws, out) -> int:
             run.data_fingerprint = fingerprint(args.reviews)
             result = stages.ingest(ws, args.reviews, parse_mapping(args.map), args.items, **_ingest_options(args))
         elif args.command == "score":
-            result = stages.score(ws, _scorer(args, ws))
+            result = _score(stages, args, ws)
         elif args.command == "train-sentiment":
             result = pipeline.train_sentiment(ws, _sentiment_training(args), args.max_train, version=run.run_id)
         elif args.command == "profile":

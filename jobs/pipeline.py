@@ -9,7 +9,6 @@ prints summaries.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -236,7 +235,7 @@ SENTIMENT_MODEL = "sentiment"
 
 
 def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = None,
-                   aspects: Path | None = None, quantize: bool = False) -> sentiment.Scorer:
+                   aspects: Path | None = None, quantize: bool = False, threads: int | None = None) -> sentiment.Scorer:
     """The scorer a run uses.
 
     ``auto`` is the transformer with, in this order, ``model_path``, the workspace's fine-tuned
@@ -244,7 +243,8 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
     them exists (an install without ``sentiment/models/default``) does it fall back to the
     lexicon scorer, with a warning. ``transformer`` uses the same models but never falls back:
     a missing model is an error naming the path. ``aspects`` is a TOML file adding or
-    overriding aspects.
+    overriding aspects. ``threads``: the transformer's torch threads (default: the cores this
+    process may use); the lexicon takes its worker processes from :func:`score`.
     """
     from emorec.sentiment.transformer import SHIPPED_MODEL
 
@@ -264,7 +264,7 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
             name = "lexicon"
     if name == "transformer":
         path = Path(model_path) if model_path else tuned
-        return sentiment.get_scorer("transformer", model_path=path, aspects=aspect_config, quantize=quantize)
+        return sentiment.get_scorer("transformer", model_path=path, aspects=aspect_config, quantize=quantize, threads=threads)
     if model_path:
         raise ConfigError(f"--sentiment-model is only used by the transformer scorer, not {name!r}")
     return sentiment.get_scorer(name, aspects=aspect_config)
@@ -277,32 +277,53 @@ def checkpoint_key(scorer: sentiment.Scorer) -> str:
     return hashlib.sha256(f"{scorer.model_version}|{sentiment.SCHEMA_VERSION}".encode()).hexdigest()[:16]
 
 
-def score(ws: Workspace, scorer: sentiment.Scorer | None = None, workers: int | None = None) -> StageResult:
+def _values(column: pd.Series, dtype: str) -> np.ndarray:
+    """A score column as the array the stage assembles: float64 with NaN, or objects with None."""
+    if dtype == "string":
+        return column.astype(object).where(column.notna(), None).to_numpy(dtype=object)
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def score(ws: Workspace, scorer: sentiment.Scorer | None = None, workers: int | None = None,
+          threads: int | None = None) -> StageResult:
     """Score every review; rows whose text and scorer are unchanged are reused, not rescored.
 
     ``workers`` processes score in parallel when the scorer gains from it (the lexicon);
-    by default one per core once there are more than :data:`PARALLEL_MIN` reviews to score.
+    by default one per usable core (``threads``, else :func:`emorec.common.cpus.available_cpus`)
+    once there are more than :data:`PARALLEL_MIN` reviews to score. The transformer scores in
+    this process with its own torch threads (see :func:`resolve_scorer`).
 
     Every chunk of :data:`SCORE_CHUNK` newly scored reviews is checkpointed at once
     (``partial/review_scores/<key>/part-NNNNNN.parquet``, written atomically), so a run killed
     mid-scoring keeps its work: the next run reuses the checkpointed scores (counted as
     ``resumed``) and scores only the rest. ``review_scores`` itself is written once, at the
-    end, and the checkpoints are then removed.
+    end, and the checkpoints are then removed. Progress moves per scored batch (a bar on a
+    terminal, a log line every few seconds without one).
     """
+    from emorec.common.cpus import available_cpus
+    from emorec.common.progress import Progress
+
     res = StageResult("score")
     with _Timer() as t:
-        scorer = scorer or resolve_scorer(ws)
+        scorer = scorer or resolve_scorer(ws, threads=threads)
         columns = list(scorer.columns)
+        kinds = sentiment.schema.checkpoint_dtypes(scorer.columns)
         reviews = ws.read_table("reviews", columns=["review_id", "title", "text"])
         texts = sentiment.review_text(reviews["title"], reviews["text"])
         hashes = sentiment.text_hash(texts)
-        features = pd.DataFrame(np.nan, index=reviews.index, columns=columns)
-        todo = np.ones(len(reviews), dtype=bool)
+        n = len(reviews)
+        features = {c: (np.full(n, None, dtype=object) if k == "string" else np.full(n, np.nan)) for c, k in kinds.items()}
+
+        def take(rows: np.ndarray, frame: pd.DataFrame) -> None:
+            for c in columns:
+                features[c][rows] = _values(frame[c], kinds[c])
+
+        todo = np.ones(n, dtype=bool)
         if ws.has_table("review_scores") and ws.table_metadata("review_scores").get("model_version") == scorer.model_version:
             cached = ws.read_table("review_scores").drop_duplicates("text_hash").set_index("text_hash")
             hit = hashes.isin(cached.index).to_numpy()
             if hit.any():
-                features.loc[hit] = cached.loc[hashes[hit], columns].to_numpy(dtype=np.float64, na_value=np.nan)
+                take(np.flatnonzero(hit), cached.loc[hashes[hit], columns])
             todo = ~hit
         reused = int((~todo).sum())
         key = checkpoint_key(scorer)
@@ -311,28 +332,26 @@ def score(ws: Workspace, scorer: sentiment.Scorer | None = None, workers: int | 
             done = pd.concat(parts, ignore_index=True).drop_duplicates("text_hash").set_index("text_hash")
             hit = todo & hashes.isin(done.index).to_numpy()
             if hit.any():
-                features.loc[hit] = done.loc[hashes[hit], columns].to_numpy(dtype=np.float64, na_value=np.nan)
+                take(np.flatnonzero(hit), done.loc[hashes[hit], columns])
             todo = todo & ~hit
-        resumed = len(reviews) - reused - int(todo.sum())
+        resumed = n - reused - int(todo.sum())
         n_parts = len(parts)
         idx = np.flatnonzero(todo)
         if workers is None:
-            workers = (os.cpu_count() or 1) if len(idx) > PARALLEL_MIN else 1
+            workers = (threads or available_cpus()) if (scorer.parallel and len(idx) > PARALLEL_MIN) else 1
         chunks = [idx[start:start + SCORE_CHUNK] for start in range(0, len(idx), SCORE_CHUNK)]
-        with tqdm(total=len(idx), desc=f"score ({scorer.name})", unit="review", disable=None) as bar:
-            scored = score_chunks(scorer, (texts.iloc[c].tolist() for c in chunks), workers)
+        with Progress(len(idx), f"score ({scorer.name})", unit="review", logger=log) as bar:
+            scored = score_chunks(scorer, (texts.iloc[c].tolist() for c in chunks), workers, progress=bar.update)
             for chunk, part in zip(chunks, scored):
-                features.iloc[chunk] = part.to_numpy(dtype=np.float64, na_value=np.nan)
-                checkpoint = pd.concat([hashes.iloc[chunk].rename("text_hash").reset_index(drop=True),
-                                        features.iloc[chunk].reset_index(drop=True)], axis=1)
-                ws.write_part("review_scores", key, n_parts, checkpoint)
+                take(chunk, part)
+                checkpoint = pd.DataFrame({"text_hash": hashes.iloc[chunk].to_numpy(), **{c: features[c][chunk] for c in columns}})
+                ws.write_part("review_scores", key, n_parts, checkpoint.astype(kinds))
                 n_parts += 1
                 crash_point("score:part")
-                bar.update(len(chunk))
         dtypes = {**sentiment.schema.KEY_COLUMNS, **scorer.columns}
-        out = pd.concat([reviews[["review_id"]], hashes.rename("text_hash"), features], axis=1).astype(dtypes)
+        out = pd.concat([reviews[["review_id"]], hashes.rename("text_hash"), pd.DataFrame(features, index=reviews.index)], axis=1).astype(dtypes)
         meta = {"schema_version": sentiment.SCHEMA_VERSION, "scorer": scorer.name, "model_version": scorer.model_version,
-                "aspects": scorer.aspects.model_dump()}
+                "aspects": scorer.aspects.model_dump(), "thresholds": scorer.thresholds}
         res.outputs.append(str(ws.write_table("review_scores", out, meta)))
         ws.clear_parts("review_scores")
     res.seconds = t.seconds

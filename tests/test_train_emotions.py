@@ -10,12 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emorec.jobs.train_emotions import DEFAULT_TRAINING, EVAL_FILE, main, read_goemotions, read_groups, train_emotion_model
+from emorec.common.errors import InputError
+from emorec.jobs.train_emotions import (
+    DEFAULT_TRAINING, EVAL_FILE, carer_halves, main, read_carer, read_goemotions, read_groups, train_emotion_model,
+)
+from emorec.sentiment.augment import AugmentConfig
 from emorec.sentiment.encoder import ADAPTER_FILE, EmotionEncoder
 from emorec.sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS, SENTIMENT_GROUPS
 
 ROOT = Path(__file__).resolve().parents[1]
 GOEMOTIONS = Path(__file__).resolve().parents[2] / "shared/data/goemotions"
+CARER = Path(__file__).resolve().parents[2] / "shared/data/carer-val"
+SUITE = Path(__file__).resolve().parent / "data" / "idiom_suite.csv"
 SHIPPED = ROOT / "sentiment/models/default"
 L = {name: i for i, name in enumerate(GOEMOTIONS_LABELS)}
 
@@ -87,8 +93,50 @@ def test_tiny_training_is_deterministic_and_loadable(tiny, tmp_path):
     assert set(report["test"]["per_label_f1"]) == set(GOEMOTIONS_LABELS)
     assert report["test"]["polarity"]["n"] == 10  # 2 of 12 test rows mix joy and sadness
     model, _ = EmotionEncoder.from_pretrained(tmp_path / "a")
-    assert len(model.config.emotion_thresholds) == 28 and model.config.version == "goemotions-minilm-lora-v1-seed13"
+    assert len(model.config.emotion_thresholds) == 28 and model.config.version == "goemotions-minilm-lora-v2-seed13"
     assert set(model.config.extra["group_thresholds"]["ekman"]) == set(EKMAN_GROUPS)
+    band = model.config.polarity_thresholds
+    assert band["negative"] < band["positive"] and report["thresholds"]["domains"]["polarity"] == ["goemotions_dev"]
+
+
+def test_tiny_training_with_phrases_and_carer(tiny, tmp_path):
+    """The phrase suite and CARER calibrate (never train); eval.json reports their held-out parts."""
+    carer = tmp_path / "carer"
+    carer.mkdir()
+    lines = [f"i feel so {w} today {i};{label}" for i, (w, label) in enumerate(
+        [("happy", "joy"), ("angry", "anger"), ("scared", "fear"), ("sad", "sadness"), ("amazed", "surprise"), ("loving", "love")] * 4)]
+    (carer / "val.txt").write_text("\n".join(lines) + "\n")
+    training = replace(DEFAULT_TRAINING, max_steps=2, eval_every=2, threads=1)
+    report = train_emotion_model(tiny, tmp_path / "m", training, progress=False, phrases=SUITE, carer=carer,
+                                 augment=AugmentConfig(phrases=40, reviews=20, feelings=20, facts=5))
+    comp = report["train_composition"]
+    assert comp["goemotions"] == 40 and comp["phrase_suite_train"] == 181 and comp["synthetic"] > 50
+    assert report["carer_evaluation_half"]["n"] == 12 and report["data"]["carer"]["calibration_rows"] == 12
+    assert set(report["phrase_suite"]) >= {"train", "dev", "heldout", "heldout_not_generated"}
+    assert report["phrase_suite"]["heldout"]["n"] == 141
+    domains = report["thresholds"]["domains"]
+    assert domains["polarity"] == ["carer_calibration", "goemotions_dev", "phrase_dev"]
+    assert domains["ekman"] == ["carer_calibration", "goemotions_dev"]
+    model, _ = EmotionEncoder.from_pretrained(tmp_path / "m")
+    assert model.config.version == "goemotions-phrases-minilm-lora-v2-seed13"
+    assert model.config.polarity_thresholds == report["thresholds"]["polarity"]
+
+
+def test_carer_reader_and_halves(tmp_path):
+    path = tmp_path / "val.txt"
+    path.write_text("i feel great;joy\ni am cross;anger\n")
+    data = read_carer(path)
+    assert data.texts == ["i feel great", "i am cross"] and data.polarity().tolist() == [2, 0]
+    y, labelled = data.ekman_targets()
+    assert y[0, list(EKMAN_GROUPS).index("joy")] == 1 and not labelled[list(EKMAN_GROUPS).index("disgust")]
+    path.write_text("fine;joy\nno label here\n")
+    with pytest.raises(InputError, match="val.txt, line 2"):
+        read_carer(path)
+    path.write_text("fine;joy\nworse;boredom\n")
+    with pytest.raises(InputError, match="unknown label 'boredom'"):
+        read_carer(path)
+    a, b = carer_halves(11, seed=1)
+    assert len(a) == 5 and len(b) == 6 and not set(a) & set(b) and (carer_halves(11, seed=1)[0] == a).all()
 
 
 def test_main_reports_missing_data(tmp_path):
@@ -103,15 +151,31 @@ def test_shipped_model_is_small_and_loads():
     model, _ = EmotionEncoder.from_pretrained(SHIPPED)
     cfg = model.config
     assert len(cfg.emotion_thresholds) == 28 and all(0 < t < 1 for t in cfg.emotion_thresholds)
-    assert cfg.emotion_labels == GOEMOTIONS_LABELS and cfg.version.startswith("goemotions-minilm-lora")
+    assert cfg.emotion_labels == GOEMOTIONS_LABELS and cfg.version.startswith("goemotions-phrases-minilm-lora")
     report = json.loads((SHIPPED / EVAL_FILE).read_text())
     assert report["model"] == cfg.version
+    # thresholds chosen on dev data of three domains, reported on data none of them saw
+    assert cfg.polarity_thresholds == report["thresholds"]["polarity"]
+    assert report["thresholds"]["domains"]["polarity"] == ["carer_calibration", "goemotions_dev", "phrase_dev"]
+    assert report["thresholds"]["domains"]["ekman"] == ["carer_calibration", "goemotions_dev"]
+    assert report["test"]["emotions_macro_f1"] >= 0.50
+    assert report["carer_evaluation_half"]["n"] == 1000
 
 
 def _real_data() -> Path:
     if not (GOEMOTIONS / "train.tsv").exists():
         pytest.skip(f"GoEmotions data not found at {GOEMOTIONS} (../shared/data is absent on this machine)")
     return GOEMOTIONS
+
+
+@pytest.mark.realdata
+def test_real_carer_reads():
+    if not (CARER / "val.txt").exists():
+        pytest.skip(f"CARER not found at {CARER} (../shared/data is absent on this machine)")
+    data = read_carer(CARER)
+    assert len(data.texts) == 2000
+    assert {k: int((data.labels == k).sum()) for k in ("joy", "sadness", "anger", "fear", "love", "surprise")} == {
+        "joy": 704, "sadness": 550, "anger": 275, "fear": 212, "love": 178, "surprise": 81}
 
 
 @pytest.mark.realdata

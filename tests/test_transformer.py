@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
+from emorec.common.errors import ArtifactError, ConfigError, InputError
 from emorec.sentiment.aspects import AspectConfig
 from emorec.sentiment.encoder import EmotionEncoder, EncoderConfig, load_base
 from emorec.sentiment.finetune import SHOP_TRAINING, finetune_polarity, split_by_user
@@ -44,6 +48,60 @@ def test_scorer_schema_and_bad_inputs(tiny_model):
     assert df.asp_sound_sentiment.between(-1, 1).sum() == 1
     # Ekman groups are the max of their members
     assert np.allclose(df.loc[nonempty, "ekman_disgust"], df.loc[nonempty, "emo_disgust"])
+    # a model saved without thresholds: the argmax of the head decides, no Ekman label
+    assert scorer.thresholds["polarity"] is None
+    probs = df.loc[nonempty, ["p_negative", "p_neutral", "p_positive"]].to_numpy()
+    assert df.loc[nonempty, "polarity_label"].tolist() == [("negative", "neutral", "positive")[i] for i in probs.argmax(1)]
+    assert df.polarity_label[1] == "neutral" and df.ekman_label.isna().all()
+
+
+def _with_thresholds(src, dst, band, ekman):
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "config.json").read_text())
+    cfg["polarity_thresholds"] = band
+    cfg.setdefault("extra", {})["group_thresholds"] = {"ekman": ekman}
+    (dst / "config.json").write_text(json.dumps(cfg))
+    return dst
+
+
+def test_labels_follow_the_stored_thresholds(tiny_model, tmp_path):
+    texts = ["great sound", "it broke", "", "a cable", "okay I guess"]
+    plain = TransformerScorer(tiny_model).score(texts)
+    v = plain.valence.to_numpy()
+    lo, hi = float(np.sort(v[:2])[0]) + 1e-4, float(np.sort(v[:2])[1]) - 1e-4  # a band between two valences
+    lo, hi = min(lo, hi), max(lo, hi)
+    ekman = {"anger": 0.9, "disgust": 0.9, "fear": 0.9, "joy": 0.9, "sadness": 0.9, "surprise": 0.9, "neutral": 0.01}
+    folder = _with_thresholds(tiny_model, tmp_path / "m", {"negative": lo, "positive": hi}, ekman)
+    scorer = TransformerScorer(folder)
+    assert scorer.thresholds["polarity"] == {"negative": lo, "positive": hi} and scorer.thresholds["ekman"] == ekman
+    assert scorer.model_version != TransformerScorer(tiny_model).model_version  # new thresholds never reuse cached scores
+    df = scorer.score(texts)
+    np.testing.assert_allclose(df.valence, v, atol=1e-6)
+    expected = ["negative" if x <= lo else "positive" if x >= hi else "neutral" for x in v]
+    expected[2] = "neutral"  # the empty review
+    assert df.polarity_label.tolist() == expected
+    # neutral's threshold is tiny, every other group's is high: the label is the group with the highest p / t
+    assert df.ekman_label[[0, 1, 3, 4]].tolist() == ["neutral"] * 4 and df.ekman_label.isna()[2]
+    bad = _with_thresholds(tiny_model, tmp_path / "bad", {"negative": 0.5, "positive": -0.5}, ekman)
+    with pytest.raises(ConfigError, match="polarity_thresholds"):
+        TransformerScorer(bad).thresholds
+
+
+def test_progress_threads_and_precision(tiny_model):
+    texts = ["one", "", "two three", "four five six"] * 5
+    calls = []
+    scorer = TransformerScorer(tiny_model, threads=1, max_tokens=16)
+    before = torch.get_num_threads()
+    scorer.score(texts, progress=calls.append)
+    assert sum(calls) == len(texts) and len(calls) > 2  # per batch, not once at the end
+    assert torch.get_num_threads() == before  # the scorer's threads only while it scores
+    with pytest.raises(ConfigError, match="precision"):
+        TransformerScorer(tiny_model, precision="fp8")
+    with pytest.raises(ConfigError, match="threads"):
+        TransformerScorer(tiny_model, threads=0)
+    bf16 = TransformerScorer(tiny_model, precision="bf16")
+    assert bf16.version.endswith("-bf16")
+    np.testing.assert_allclose(bf16.score(texts[:4]).p_positive, scorer.score(texts[:4]).p_positive, atol=0.05)
 
 
 def test_scorer_order_independent_and_quantized_close(tiny_model):
@@ -57,13 +115,13 @@ def test_scorer_order_independent_and_quantized_close(tiny_model):
 
 
 def test_missing_or_corrupt_model_names_the_path(tmp_path, tiny_model):
-    with pytest.raises(ValueError, match=str(tmp_path / "nope")):
+    with pytest.raises(ArtifactError, match=str(tmp_path / "nope")):
         TransformerScorer(tmp_path / "nope").score(["hello"])
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text((tiny_model / "config.json").read_text())
     (broken / "adapter.safetensors").write_bytes(b"\x00" * 64)
-    with pytest.raises(ValueError, match="corrupt"):
+    with pytest.raises(ArtifactError, match="corrupt"):
         TransformerScorer(broken).score(["hello"])
 
 
@@ -88,6 +146,10 @@ def test_finetune_runs_deterministically(tiny_model):
     s1, s2 = m1.adapter_state(), m2.adapter_state()
     assert all(np.array_equal(s1[k].numpy(), s2[k].numpy()) for k in s1)
     assert rep["steps"] == 3 and set(rep["split"]) == {"train", "dev", "test"}
-    assert {"accuracy", "macro_f1", "per_class", "confusion_matrix", "emotion_drift_mean_abs"} <= set(rep)
-    with pytest.raises(ValueError, match="not enough rated reviews"):
+    assert {"accuracy", "macro_f1", "per_class", "confusion_matrix", "emotion_drift_mean_abs", "argmax"} <= set(rep)
+    assert rep["augment_examples"] == round(0.15 * rep["split"]["train"])
+    band = m1.config.polarity_thresholds
+    assert band == rep["polarity_thresholds"] and band["negative"] <= band["positive"]
+    assert m1.config.version.startswith("shop-test-untrained")
+    with pytest.raises(InputError, match="not enough rated reviews"):
         finetune_polarity(texts[:3], [np.nan] * 3, users[:3], tiny_model, training=cfg, progress=False)

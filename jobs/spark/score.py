@@ -60,6 +60,7 @@ def score(spark, ws: Workspace, scorer: sentiment.Scorer, batch_rows: int = 2000
 
     dtypes = {**sentiment.schema.KEY_COLUMNS, **scorer.columns}
     features = list(scorer.columns)
+    kinds = sentiment.schema.checkpoint_dtypes(scorer.columns)  # float64 numbers, string labels
     key = scorer.model_version
     part_key = checkpoint_key(scorer)
 
@@ -67,7 +68,9 @@ def score(spark, ws: Workspace, scorer: sentiment.Scorer, batch_rows: int = 2000
         local = worker_scorer(key, scorer)
         for batch in batches:
             texts = sentiment.review_text(batch["title"], batch["text"])
-            out = local.score(texts.tolist())[features].astype("float64")  # the checkpoint parts' types
+            scored = local.score(texts.tolist())
+            numbers = {c: "float64" for c, k in kinds.items() if k == "float64"}
+            out = tables.to_spark_pandas(scored.astype(numbers), kinds)  # the checkpoint parts' types
             out.insert(0, "text_hash", batch["text_hash"].to_numpy())
             yield out
 
@@ -79,13 +82,14 @@ def score(spark, ws: Workspace, scorer: sentiment.Scorer, batch_rows: int = 2000
                .repartition(partitions_for(spark, n, SCORE_PARTITION_ROWS)))
     hashed = reviews.mapInPandas(_hash_batches, tables.spark_schema({"review_id": "string", "title": "string", "text": "string",
                                                                  "text_hash": "string", "_order": "int64"})).persist()
-    part_schema = tables.spark_schema({"text_hash": "string", **{c: "float64" for c in features}})
+    part_schema = tables.spark_schema({"text_hash": "string", **kinds})
     reused = resumed = 0
     todo = hashed
     previous = None  # scores of unchanged texts, by text hash
     if ws.has_table("review_scores") and ws.table_metadata("review_scores").get("model_version") == key:
         previous = (tables.read_table(spark, ws, "review_scores")
-                    .select("text_hash", *[F.col(c).cast("double") for c in features]).dropDuplicates(["text_hash"]))
+                    .select("text_hash", *[F.col(c).cast("double" if kinds[c] == "float64" else "string") for c in features])
+                    .dropDuplicates(["text_hash"]))
         reused = hashed.join(previous.select("text_hash"), on="text_hash", how="left_semi").count()
         todo = todo.join(previous.select("text_hash"), on="text_hash", how="left_anti")
     old_parts = ws.part_paths("review_scores", part_key)  # (also drops the parts of another scorer)
@@ -115,7 +119,7 @@ def score(spark, ws: Workspace, scorer: sentiment.Scorer, batch_rows: int = 2000
     cast = [F.col(c).cast(tables.spark_type(dtypes[c])).alias(c) for c in features]
     scored = hashed.join(table, on="text_hash", how="left").select("review_id", "text_hash", *cast, "_order")
     meta = {"schema_version": sentiment.SCHEMA_VERSION, "scorer": scorer.name, "model_version": key,
-            "aspects": scorer.aspects.model_dump()}
+            "aspects": scorer.aspects.model_dump(), "thresholds": scorer.thresholds}
     path = tables.write_table(ws, "review_scores", scored, dtypes, meta, order_by=["_order"])
     hashed.unpersist()
     ws.clear_parts("review_scores")

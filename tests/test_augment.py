@@ -1,0 +1,99 @@
+"""The synthetic e-commerce examples (sentiment.augment) and the phrase suite's separation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emorec.common.errors import InputError
+from emorec.jobs.train_emotions import assemble_training, concat_examples, read_phrase_suite
+from emorec.sentiment.augment import AugmentConfig, generate, normalize
+from emorec.sentiment.labels import GOEMOTIONS_LABELS, POLARITY_LABELS
+from emorec.sentiment.training import Examples
+
+SUITE = Path(__file__).resolve().parent / "data" / "idiom_suite.csv"
+NEG, NEU, POS = 0, 1, 2
+
+
+def test_generation_is_seeded_and_sized():
+    cfg = AugmentConfig(phrases=300, reviews=200, feelings=200, facts=50, seed=5)
+    a, b = generate(cfg), generate(cfg)
+    assert a.texts == b.texts and (a.polarity == b.polarity).all()
+    assert generate(AugmentConfig(phrases=300, reviews=200, feelings=200, facts=50, seed=6)).texts != a.texts
+    assert len(set(a.texts)) == len(a.texts) <= 750 and len(a) > 500
+    assert set(np.unique(a.polarity)) == {NEG, NEU, POS}
+    labelled = ~np.isnan(a.emotions[:, 0])
+    assert (a.emotions[labelled].sum(1) == 1).all()  # one emotion per feeling or fact
+    with pytest.raises(ValueError):
+        AugmentConfig(phrases=-1)
+    with pytest.raises(ValueError):
+        AugmentConfig(unknown=1)
+
+
+@pytest.mark.parametrize("cue, label", [
+    ("zero stars", NEG), ("save your money", NEG), ("returned", NEG), ("would not buy", NEG), ("thanks for nothing", NEG),
+    ("worth every penny", POS), ("recommend * enough", POS), ("doesn t get any better", POS), ("no regrets", POS),
+])
+def test_idioms_carry_their_meaning(cue, label):
+    """Every synthetic text containing an unambiguous idiom has that idiom's sign."""
+    import re
+
+    ex = generate(AugmentConfig(phrases=4000, reviews=0, feelings=0, facts=0))
+    pattern = re.compile(r"\b" + re.escape(cue).replace(r"\*", ".*") + r"\b")
+    hits = [y for t, y in zip(ex.texts, ex.polarity) if pattern.search(normalize(t))]
+    assert hits and set(hits) == {label}, (cue, set(hits))
+
+
+def test_feelings_have_the_polarity_of_their_emotion():
+    ex = generate(AugmentConfig(phrases=0, reviews=0, feelings=600, facts=0))
+    positive = {"joy", "gratitude", "relief", "pride", "excitement", "love", "admiration", "amusement", "approval", "optimism", "desire"}
+    negative = {"anger", "annoyance", "disgust", "fear", "nervousness", "sadness", "disappointment", "embarrassment", "remorse", "grief"}
+    for y, row in zip(ex.polarity, ex.emotions):
+        emotion = GOEMOTIONS_LABELS[int(row.argmax())]
+        expected = POS if emotion in positive else NEG if emotion in negative else NEU
+        assert y == expected, emotion
+
+
+def test_suite_file_is_valid_and_large_enough():
+    suite = read_phrase_suite(SUITE)
+    signed = suite.labels != NEU
+    assert signed.sum() >= 300
+    for split in ("train", "dev", "heldout"):
+        labels = set(suite.labels[(suite.split == split) & signed].tolist())
+        assert labels == {NEG, POS}, split
+    assert (suite.split == "heldout").sum() >= 100
+    assert len({normalize(t) for t in suite.texts}) == len(suite.texts)  # no near-duplicate phrases
+    assert (SUITE.parent / "README.md").read_text().count("Apache-2.0") >= 1
+
+
+def test_dev_and_heldout_phrases_never_reach_training():
+    suite = read_phrase_suite(SUITE)
+    goemotions = Examples(["a reddit comment"], np.array([NEU]), np.zeros((1, len(GOEMOTIONS_LABELS)), np.float32))
+    train, composition, generated = assemble_training(goemotions, suite, AugmentConfig())
+    seen = {normalize(t) for t in train.texts}
+    reserved = {normalize(t) for t, s in zip(suite.texts, suite.split) if s != "train"}
+    assert not seen & reserved
+    assert composition["synthetic_dropped_as_reserved_phrases"] > 0  # templates do write some of them
+    assert {normalize(t) for t, s in zip(suite.texts, suite.split) if s == "train"} <= seen
+    assert len(train) == sum(v for k, v in composition.items() if not k.startswith("synthetic_dropped"))
+    assert np.isnan(train.emotions[-1]).all() and train.polarity[0] == NEU  # suite phrases teach polarity only
+
+
+def test_suite_reader_names_file_and_line(tmp_path):
+    bad = tmp_path / "suite.csv"
+    bad.write_text("text,label,category,split\nfine,positive,x,train\nworse,angry,x,dev\n")
+    with pytest.raises(InputError, match=r"suite.csv, line 3: label 'angry'"):
+        read_phrase_suite(bad)
+    bad.write_text("text,label\nfine,positive\n")
+    with pytest.raises(InputError, match="missing column"):
+        read_phrase_suite(bad)
+
+
+def test_concat_fills_missing_targets():
+    a = Examples(["x"], np.array([2]), None)
+    b = Examples(["y"], None, np.ones((1, len(GOEMOTIONS_LABELS)), np.float32))
+    c = concat_examples([a, b])
+    assert c.polarity.tolist() == [2, -1] and np.isnan(c.emotions[0]).all() and (c.emotions[1] == 1).all()
+    assert POLARITY_LABELS[2] == "positive"
