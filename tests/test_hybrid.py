@@ -412,8 +412,8 @@ def test_amazon_baselines_reproduce_the_reference_figures(amazon_file):
 
 
 def test_serve_candidates_narrows_the_union_only_at_serving(hybrid):
-    from emorec.recommender.base import blocked_items
     from emorec.recommender.hybrid import _pairs
+    from emorec.recommender.topk import Blocked
 
     model = hybrid.model_
     uidx, rows, seen = hybrid.history_rows(["u000", "u001"])
@@ -422,7 +422,7 @@ def test_serve_candidates_narrows_the_union_only_at_serving(hybrid):
         sizes = {}
         for take in (None, 3):
             model.generators_.serve_take = take
-            blocked = blocked_items(model.n_items, seen, None, len(uidx))
+            blocked = Blocked(len(uidx), model.n_items, seen)
             pairs, X = _pairs(model.generators_, model.state_, model.features_, uidx, rows, None, blocked)
             sizes[take] = len(pairs)
             assert X.shape[1] == len(model.feature_names_)
@@ -483,18 +483,19 @@ def test_new_users_recent_items_come_from_their_row_order():
 
 def test_feature_only_generators_score_but_add_no_candidates(shop, hybrid):
     from emorec.recommender.candidates import Batch, CandidateGenerators
+    from emorec.recommender.topk import Blocked
 
     model = hybrid.model_
     assert model.config.feature_only_generators() == ["ease_emotion", "profile"]
     uidx, rows, seen = hybrid.history_rows(["u000", "u003"])
     state = model.state_
     ctx = state.user_context(uidx, rows)
-    blocked = seen.toarray() > 0
+    blocked = Blocked(len(uidx), model.n_items, seen)
     specs = {"ease": {"l2": 10.0}, "markov": {}}
     X = hybrid.user_items_
-    both = CandidateGenerators(specs, per_generator=5).fit(X)
-    only_ease = CandidateGenerators({"ease": {"l2": 10.0}}, per_generator=5).fit(X)
-    markov_features = CandidateGenerators(specs, per_generator=5, feature_only=["markov"]).fit(X)
+    both = CandidateGenerators(specs, per_generator=5).fit(X).prepare(state)
+    only_ease = CandidateGenerators({"ease": {"l2": 10.0}}, per_generator=5).fit(X).prepare(state)
+    markov_features = CandidateGenerators(specs, per_generator=5, feature_only=["markov"]).fit(X).prepare(state)
     sets = {}
     for name, g in (("both", both), ("ease", only_ease), ("featonly", markov_features)):
         pairs = g.candidates(Batch(uidx, rows, None, state, ctx), blocked)
@@ -544,27 +545,29 @@ def test_hybrid_saved_without_the_sequential_state_asks_for_retraining(hybrid, t
 def test_feature_only_generators_still_bring_in_cold_items(hybrid):
     from emorec.recommender.base import top_n
     from emorec.recommender.candidates import Batch, CandidateGenerators
+    from emorec.recommender.topk import Blocked
 
     model = hybrid.model_
     state = model.state_
     uidx, rows, seen = hybrid.history_rows(["u000", "u003", "u004"])
     ctx = state.user_context(uidx, rows)
-    blocked = seen.toarray() > 0
+    dense_blocked = seen.toarray() > 0
+    blocked = Blocked(len(uidx), model.n_items, seen)
     X = hybrid.user_items_
     counts = state.item_count_
     M = 10
 
     def cands(cold):
         g = CandidateGenerators({"ease": {"l2": 10.0}, "profile": {}}, per_generator=M, feature_only=["profile"],
-                                cold_item_max_reviews=cold).fit(X, X)
+                                cold_item_max_reviews=cold).fit(X, X).prepare(state)
         pairs = g.candidates(Batch(uidx, rows, X[uidx], state, ctx), blocked)
         return g, set(zip(pairs.pos.tolist(), pairs.item.tolist()))
 
     g, base = cands(-1)  # nothing is that cold: profile adds nothing, the candidates are ease's top-M
     S = g.score_matrices(Batch(uidx, rows, X[uidx], state, ctx))
-    ease_top, _ = top_n(np.where(blocked, -np.inf, S["ease"]), M)
+    ease_top, _ = top_n(np.where(dense_blocked, -np.inf, S["ease"]), M)
     assert base == {(p, int(i)) for p in range(3) for i in ease_top[p]}
-    prof_top, _ = top_n(np.where(blocked, -np.inf, S["profile"]), M)
+    prof_top, _ = top_n(np.where(dense_blocked, -np.inf, S["profile"]), M)
     prof = {(p, int(i)) for p in range(3) for i in prof_top[p]}
     k = int(np.median(counts[prof_top]))  # about half of profile's top items count as cold
     _, got = cands(k)

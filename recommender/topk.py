@@ -1,0 +1,369 @@
+"""Bounded top-M lists per user without a dense users x items matrix (the hybrid's candidates).
+
+A candidate generator scores a batch of users in one of three shapes, each a
+:class:`BatchScores`:
+
+* :class:`DenseScores` - scores come in dense blocks of item columns (latent factors, the
+  aspect-profile content score, EASE): the top-M is kept by a running merge over item chunks
+  of at most :data:`CHUNK_CELLS` cells, so memory is bounded by the batch, not by the catalog;
+* :class:`SparseScores` - scores are a sparse users x items product (ItemKNN's top-k
+  neighbours, the item-to-next-item matrix): only stored positive entries are candidates;
+* :class:`ListScores` - one ranked list shared by many users (popularity, the trend of a day):
+  the first M items of the list that a user may get.
+
+Each gives the user's top-M (:class:`TopM`: ids, scores, the best eligible score) and the
+scores of arbitrary (user, item) pairs (:meth:`BatchScores.at`), so a candidate's features are
+looked up for the candidate pairs only. Ties are broken by the lower item index everywhere, as
+:func:`recommender.base.top_n` does on a dense row, so on a small catalog the lists are the
+ones a dense pass gives (minus items a generator scores 0, which a dense pass would list in
+index order when a user has fewer than M scored items).
+
+:class:`Blocked` is what a batch may not get (seen items and an allowed-items mask) in the
+same sparse form.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .base import top_n
+
+#: Cells (users x items) of one dense score block; bounds a dense generator's working memory.
+CHUNK_CELLS = 1 << 23
+
+
+def csr_keys(m: sp.csr_matrix) -> np.ndarray:
+    """Sorted int64 keys ``row * n_cols + col`` of the stored entries of ``m`` (sorted indices)."""
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    return rows * np.int64(m.shape[1]) + m.indices.astype(np.int64)
+
+
+def sorted_csr(m: sp.spmatrix) -> sp.csr_matrix:
+    """``m`` as CSR with duplicates summed and indices sorted (a copy only when needed)."""
+    m = sp.csr_matrix(m)
+    if not m.has_canonical_format:
+        m = m.copy()
+        m.sum_duplicates()
+    return m
+
+
+def lookup(keys: np.ndarray, values: np.ndarray | None, query: np.ndarray, default: float = 0.0) -> np.ndarray:
+    """Values at ``query`` keys in sorted ``keys`` (``default`` where absent); with ``values``
+    ``None`` a bool array: is the key present."""
+    if not len(keys):
+        return np.zeros(len(query), bool) if values is None else np.full(len(query), default, np.float32)
+    j = np.searchsorted(keys, query)
+    jj = np.minimum(j, len(keys) - 1)
+    hit = keys[jj] == query
+    if values is None:
+        return hit
+    return np.where(hit, values[jj], default).astype(values.dtype, copy=False)
+
+
+@dataclass
+class Blocked:
+    """Items a batch of users must not get.
+
+    Attributes
+    ----------
+    seen
+        CSR rows ``(n_rows, n_items)``: every stored entry is blocked (explicit zeros
+        included); ``None`` = no seen filter.
+    allowed
+        Bool per item: only these may be listed; ``None`` = every item.
+    """
+
+    n_rows: int
+    n_items: int
+    seen: sp.csr_matrix | None = None
+    allowed: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.seen is not None:
+            self.seen = sorted_csr(self.seen)
+            self._keys = csr_keys(self.seen)
+
+    def chunk(self, lo: int, hi: int) -> np.ndarray:
+        """Dense bool ``(n_rows, hi - lo)``: blocked items among columns ``lo:hi``."""
+        out = np.zeros((self.n_rows, hi - lo), bool)
+        if self.allowed is not None:
+            out[:, ~self.allowed[lo:hi]] = True
+        if self.seen is not None and self.seen.nnz:
+            rows = np.repeat(np.arange(self.n_rows), np.diff(self.seen.indptr))
+            cols = self.seen.indices
+            sel = (cols >= lo) & (cols < hi)
+            out[rows[sel], cols[sel] - lo] = True
+        return out
+
+    def at(self, pos: np.ndarray, item: np.ndarray) -> np.ndarray:
+        """Bool per pair: is ``item`` blocked for batch row ``pos``."""
+        pos, item = np.asarray(pos, np.int64), np.asarray(item, np.int64)
+        out = np.zeros(len(pos), bool)
+        if self.allowed is not None:
+            out |= ~self.allowed[item]
+        if self.seen is not None:
+            out |= lookup(self._keys, None, pos * np.int64(self.n_items) + item)
+        return out
+
+    def row_counts(self) -> np.ndarray:
+        """Seen items per row (0 without a seen filter)."""
+        return np.zeros(self.n_rows, np.int64) if self.seen is None else np.diff(self.seen.indptr)
+
+    def dense(self) -> np.ndarray:
+        """The whole ``(n_rows, n_items)`` mask (small catalogs, tests)."""
+        return self.chunk(0, self.n_items)
+
+
+@dataclass
+class TopM:
+    """A generator's top-M eligible items per user.
+
+    ``ids`` ``(n_rows, M)`` (``-1`` pads), ``scores`` (``-inf`` in padding) and ``best``: the
+    user's best eligible score (what the normalised score feature divides by).
+    """
+
+    ids: np.ndarray
+    scores: np.ndarray
+    best: np.ndarray
+
+    def ranks(self, pos: np.ndarray, item: np.ndarray, n_items: int) -> np.ndarray:
+        """1-based rank of each pair in its user's list, ``M + 1`` outside it (float32)."""
+        n_rows, M = self.ids.shape
+        ok = self.ids >= 0
+        keys = (np.repeat(np.arange(n_rows, dtype=np.int64), M) * n_items + self.ids.ravel())[ok.ravel()]
+        ranks = np.tile(np.arange(1, M + 1, dtype=np.float32), n_rows)[ok.ravel()]
+        order = np.argsort(keys, kind="stable")
+        return lookup(keys[order], ranks[order], np.asarray(pos, np.int64) * n_items + np.asarray(item, np.int64),
+                      default=float(M + 1))
+
+
+def merge_top(ids_a: np.ndarray, vals_a: np.ndarray, ids_b: np.ndarray, vals_b: np.ndarray, M: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``M`` of two per-row lists (ties: lower id; ``-1`` ids hold ``-inf``)."""
+    ids = np.hstack([ids_a, ids_b])
+    vals = np.hstack([vals_a, vals_b])
+    big = np.where(ids < 0, np.iinfo(np.int64).max, ids)
+    order = np.lexsort((big, -vals), axis=1)[:, :M]
+    return np.take_along_axis(ids, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+
+def _finish(ids: np.ndarray, vals: np.ndarray, M: int) -> TopM:
+    n_rows = ids.shape[0]
+    if ids.shape[1] < M:  # pad to M columns
+        pad = M - ids.shape[1]
+        ids = np.hstack([ids, np.full((n_rows, pad), -1, np.int64)])
+        vals = np.hstack([vals, np.full((n_rows, pad), -np.inf, np.float32)])
+    return TopM(ids.astype(np.int64, copy=False), vals.astype(np.float32, copy=False), vals[:, 0].astype(np.float32)
+                if M else np.full(n_rows, -np.inf, np.float32))
+
+
+class BatchScores(ABC):
+    """One generator's scores for a batch of users (see the module docstring)."""
+
+    @abstractmethod
+    def top(self, M: int, blocked: Blocked) -> TopM:
+        """The top-``M`` eligible items of every user."""
+
+    @abstractmethod
+    def at(self, pos: np.ndarray, item: np.ndarray) -> np.ndarray:
+        """Scores of (batch row, item) pairs (float32)."""
+
+    @abstractmethod
+    def dense(self) -> np.ndarray:
+        """Every score ``(n_rows, n_items)`` (small catalogs, analysis and tests only)."""
+
+
+class DenseScores(BatchScores):
+    """Scores computed a block of item columns at a time.
+
+    Parameters
+    ----------
+    block
+        ``block(lo, hi)`` -> scores of items ``lo:hi`` for every row ``(n_rows, hi - lo)``.
+    pairs
+        ``pairs(pos, item)`` -> scores of pairs; ``None`` reads them from one full block
+        (when the whole ``n_rows x n_items`` block is small, e.g. EASE under its budget).
+    """
+
+    def __init__(self, n_rows: int, n_items: int, block: Callable[[int, int], np.ndarray],
+                 pairs: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
+        self.n_rows, self.n_items, self.block, self.pairs = n_rows, n_items, block, pairs
+        self._full: np.ndarray | None = None
+
+    @classmethod
+    def of_matrix(cls, S: np.ndarray) -> DenseScores:
+        """Scores already held as one dense ``(n_rows, n_items)`` block."""
+        out = cls(S.shape[0], S.shape[1], lambda lo, hi: S[:, lo:hi])
+        out._full = S
+        return out
+
+    def _step(self) -> int:
+        return self.n_items if self._full is not None else max(256, CHUNK_CELLS // max(self.n_rows, 1))
+
+    def top(self, M: int, blocked: Blocked) -> TopM:
+        ids = np.full((self.n_rows, 0), -1, np.int64)
+        vals = np.full((self.n_rows, 0), -np.inf, np.float32)
+        step = self._step()
+        for lo in range(0, self.n_items, step):
+            hi = min(lo + step, self.n_items)
+            s = np.array(self.block(lo, hi), dtype=np.float32)  # a copy: masked below
+            s[~np.isfinite(s)] = -np.inf
+            s[blocked.chunk(lo, hi)] = -np.inf
+            c_ids, c_vals = top_n(s, M)
+            c_ids = np.where(c_ids >= 0, c_ids + lo, -1)
+            ids, vals = (c_ids, c_vals) if lo == 0 else merge_top(ids, vals, c_ids, c_vals, M)
+        return _finish(ids, vals, M)
+
+    def at(self, pos: np.ndarray, item: np.ndarray) -> np.ndarray:
+        if self._full is not None:
+            return np.asarray(self._full[pos, item], np.float32)
+        if self.pairs is None:
+            self._full = np.asarray(self.block(0, self.n_items))
+            return np.asarray(self._full[pos, item], np.float32)
+        return np.asarray(self.pairs(np.asarray(pos, np.int64), np.asarray(item, np.int64)), np.float32)
+
+    def dense(self) -> np.ndarray:
+        return np.asarray(self._full if self._full is not None else self.block(0, self.n_items), np.float32)
+
+
+class FactorScores(DenseScores):
+    """``U @ V.T (+ item_bias)``: latent factors, or aspect weights against item aspect
+    strengths. ``dtype`` is the precision of the products (float64 where the scores are
+    defined in float64)."""
+
+    def __init__(self, U: np.ndarray, V: np.ndarray, item_bias: np.ndarray | None = None, dtype=np.float32) -> None:
+        U, V = np.asarray(U, dtype), np.asarray(V, dtype)
+        bias = None if item_bias is None else np.asarray(item_bias, dtype)
+
+        def block(lo: int, hi: int) -> np.ndarray:
+            s = U @ V[lo:hi].T
+            return s if bias is None else s + bias[None, lo:hi]
+
+        def pairs(pos: np.ndarray, item: np.ndarray) -> np.ndarray:
+            s = np.einsum("ij,ij->i", U[pos], V[item])
+            return s if bias is None else s + bias[item]
+
+        super().__init__(U.shape[0], V.shape[0], block, pairs)
+
+
+class SparseScores(BatchScores):
+    """A sparse ``(n_rows, n_items)`` score matrix: unstored items score 0 and only positive
+    stored scores are candidates (the best eligible score is then at least 0)."""
+
+    def __init__(self, R: sp.spmatrix) -> None:
+        self.R = sorted_csr(sp.csr_matrix(R, dtype=np.float32))
+        self.keys = csr_keys(self.R)
+
+    def top(self, M: int, blocked: Blocked) -> TopM:
+        R = self.R
+        n_rows = R.shape[0]
+        rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(R.indptr))
+        cols, vals = R.indices.astype(np.int64), R.data
+        keep = (vals > 0) & np.isfinite(vals)
+        keep[keep] = ~blocked.at(rows[keep], cols[keep])
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+        order = np.lexsort((cols, -vals, rows))
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        start = np.searchsorted(rows, np.arange(n_rows))
+        rank = np.arange(len(rows)) - start[rows]
+        sel = rank < M
+        ids = np.full((n_rows, M), -1, np.int64)
+        out = np.full((n_rows, M), -np.inf, np.float32)
+        ids[rows[sel], rank[sel]] = cols[sel]
+        out[rows[sel], rank[sel]] = vals[sel]
+        best = np.where(ids[:, 0] >= 0, out[:, 0], 0.0).astype(np.float32) if M else np.zeros(n_rows, np.float32)
+        return TopM(ids, out, best)
+
+    def at(self, pos: np.ndarray, item: np.ndarray) -> np.ndarray:
+        q = np.asarray(pos, np.int64) * np.int64(self.R.shape[1]) + np.asarray(item, np.int64)
+        return lookup(self.keys, self.R.data, q, 0.0)
+
+    def dense(self) -> np.ndarray:
+        return self.R.toarray()
+
+
+def list_top(order: np.ndarray, values: np.ndarray, rows: np.ndarray, M: int, blocked: Blocked,
+             ids: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Fill ``ids``/``out`` rows ``rows`` with the first ``M`` items of the ranked list ``order``
+    (scores ``values``, aligned) that each row may get; returns the rows the list ran short for
+    (fewer than ``M`` eligible items among those it holds)."""
+    if not len(rows) or not len(order) or not M:
+        return np.zeros(0, np.int64)
+    L = int(min(len(order), M + blocked.row_counts()[rows].max(initial=0)))
+    head = order[:L]
+    ok = ~blocked.at(np.repeat(rows, L), np.tile(head, len(rows))).reshape(len(rows), L)
+    rank = np.cumsum(ok, axis=1) - 1
+    take = ok & (rank < M)
+    r, c = np.nonzero(take)
+    ids[rows[r], rank[r, c]] = head[c]
+    out[rows[r], rank[r, c]] = values[c]
+    return rows[take.sum(axis=1) < min(M, len(order))]
+
+
+class ListScores(BatchScores):
+    """One ranked list per row, shared by many rows.
+
+    ``lists(key) -> (items, scores, complete)`` is the list of each row's ``key`` (best first,
+    ties by lower id, positive scores only; ``complete`` False when it was cut short, and then
+    ``full(key)`` gives the whole list for the rows it runs short for); ``pair_scores`` scores
+    pairs.
+    """
+
+    def __init__(self, keys: np.ndarray, n_items: int, lists: Callable[[object], tuple[np.ndarray, np.ndarray, bool]],
+                 pair_scores: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                 full: Callable[[object], tuple[np.ndarray, np.ndarray, bool]] | None = None) -> None:
+        self.keys, self.n_items, self.lists, self.pair_scores, self.full = keys, n_items, lists, pair_scores, full
+
+    def top(self, M: int, blocked: Blocked) -> TopM:
+        n_rows = len(self.keys)
+        ids = np.full((n_rows, M), -1, np.int64)
+        out = np.full((n_rows, M), -np.inf, np.float32)
+        uniq, inv = np.unique(self.keys, return_inverse=True)
+        rows_of = np.argsort(inv, kind="stable")
+        bounds = np.searchsorted(inv[rows_of], np.arange(len(uniq) + 1))
+        allowed = blocked.allowed
+        for k, key in enumerate(uniq):
+            rows = rows_of[bounds[k]:bounds[k + 1]]
+            items, vals, complete = self.lists(key)
+            if allowed is not None:
+                keep = allowed[items]
+                items, vals = items[keep], vals[keep]
+            short = list_top(items, vals, rows, M, blocked, ids, out)
+            if len(short) and not complete and self.full is not None:
+                items, vals, _ = self.full(key)
+                if allowed is not None:
+                    keep = allowed[items]
+                    items, vals = items[keep], vals[keep]
+                list_top(items, vals, short, M, blocked, ids, out)
+        best = np.where(ids[:, 0] >= 0, out[:, 0], 0.0).astype(np.float32) if M else np.zeros(n_rows, np.float32)
+        return TopM(ids, out, best)
+
+    def at(self, pos: np.ndarray, item: np.ndarray) -> np.ndarray:
+        return np.asarray(self.pair_scores(np.asarray(pos, np.int64), np.asarray(item, np.int64)), np.float32)
+
+    def dense(self) -> np.ndarray:
+        n = len(self.keys)
+        pos = np.repeat(np.arange(n), self.n_items)
+        return self.at(pos, np.tile(np.arange(self.n_items), n)).reshape(n, self.n_items)
+
+
+def ranked(values: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Items with a positive score, best first (ties: lower id), at most ``limit`` of them; the
+    third value says whether that is every positive item."""
+    values = np.asarray(values)
+    pos = np.flatnonzero(values > 0)
+    v = values[pos]
+    complete = limit is None or len(pos) <= limit
+    if not complete:
+        kth = -np.partition(-v, limit - 1)[limit - 1]  # the limit-th largest score
+        above = v > kth
+        tied = np.flatnonzero(v == kth)[: limit - int(above.sum())]  # ties: the lower ids
+        keep = above
+        keep[tied] = True
+        pos, v = pos[keep], v[keep]
+    order = np.lexsort((pos, -v))
+    return pos[order].astype(np.int64), v[order].astype(np.float32), complete
