@@ -21,6 +21,7 @@ from emorec.recommender import ArtifactError, ServiceConfig, model_class
 from emorec.recommender.service import MODEL_NAMES
 
 from . import evaluate_commands, forget_commands, pipeline, profile_commands
+from .pipeline import AutoBudget
 from .loaders import SchemaError, parse_mapping
 from .runs import fingerprint, recorded_run
 from .store import DEFAULT_WORKSPACE, Workspace, WorkspaceError
@@ -51,8 +52,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=["auto", *MODEL_NAMES], default="auto",
                    help="primary recommender: hybrid (LightGBM re-ranker over CF and sequential candidates with "
                         "emotional features; reads review_scores), als, popular, itemknn, ease or bpr; auto = the "
-                        "hybrid for scored, time-stamped reviews of up to 5,000 items on the embedded engine, ALS "
-                        "otherwise (default: %(default)s)")
+                        "hybrid for scored, time-stamped reviews when its estimated training cost fits the budget "
+                        "(--budget-gb, --budget-minutes), ALS otherwise (default: %(default)s)")
+    p.add_argument("--budget-gb", type=float, default=AutoBudget().memory_gb,
+                   help="--model auto: peak training memory the chosen model may need (default: %(default)s)")
+    p.add_argument("--budget-minutes", type=float, default=AutoBudget().minutes,
+                   help="--model auto: training time the chosen model may need (default: %(default)s)")
     p.add_argument("--model-params", type=json.loads, default=None, metavar="JSON",
                    help='model parameters, e.g. \'{"l2": 200}\' (ease) or \'{"emotion_features": false}\' (hybrid)')
     p.add_argument("--factors", type=int, help="latent factors of the models that have them (als, bpr; default: the "
@@ -170,14 +175,12 @@ def _service_config(args, model: str, params: dict | None = None, strict: bool =
 
 
 def _train(stages, args, ws: Workspace, version: str) -> pipeline.StageResult:
-    """The train stage with ``--model`` resolved (``auto``: :func:`jobs.pipeline.auto_model`;
-    always ALS on Spark, whose trainer is MLlib ALS)."""
+    """The train stage with ``--model`` resolved (``auto``: :func:`jobs.pipeline.auto_model`, the
+    hybrid when its estimated cost fits ``--budget-gb`` / ``--budget-minutes``, on either engine)."""
     if args.model != "auto":
         return stages.train(ws, _service_config(args, args.model, args.model_params), version=version)
-    if getattr(args, "engine", "embedded") == "spark":
-        model, reason = pipeline.AUTO_FALLBACK, "the Spark engine trains MLlib ALS"
-    else:
-        model, reason = pipeline.auto_model(ws)
+    budget = AutoBudget(memory_gb=args.budget_gb, minutes=args.budget_minutes)
+    model, reason = pipeline.auto_model(ws, budget, args.model_params)
     try:
         config = _service_config(args, model, args.model_params, strict=False)
     except ConfigError as exc:

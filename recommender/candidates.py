@@ -70,7 +70,8 @@ from .ease import EASE, ease_memory_gb
 from .features import Feature, FeatureState, Pairs
 from .itemknn import ItemKNN
 from .popularity import MostPopular
-from .topk import BatchScores, Blocked, DenseScores, FactorScores, ListScores, SparseScores, TopM, lookup, ranked
+from .topk import (BatchScores, Blocked, DenseScores, FactorScores, ListScores, SparseScores, TopM, csr_keys, lookup,
+                   ranked, sorted_csr)
 
 log = logging.getLogger(__name__)
 
@@ -230,14 +231,14 @@ class ItemKNNGenerator(ModelGenerator):
         """The sparse product of the history rows with the top-k neighbour matrix."""
         knn = cast(ItemKNN, self.model_)
         X = sp.csr_matrix(batch.rows, dtype=np.float32)
-        S = SparseScores(X @ knn.similarity)
-        if knn.config.normalize_scores:  # divided by the summed similarities, as ItemKNN.score_items
-            den = SparseScores(abs(X) @ abs(knn.similarity))
-            d = lookup(den.keys, den.R.data, S.keys, 0.0)
-            R = S.R.copy()
-            R.data = np.divide(R.data, d, out=np.zeros_like(R.data), where=d > 0)
-            S = SparseScores(R)
-        return S
+        if not knn.config.normalize_scores:
+            return SparseScores(X @ knn.similarity)
+        # divided by the summed similarities, as ItemKNN.score_items
+        R = sorted_csr(X @ knn.similarity)
+        den = sorted_csr(abs(X) @ abs(knn.similarity))
+        d = lookup(csr_keys(den), den.data, csr_keys(R), 0.0)
+        R.data = np.divide(R.data, d, out=np.zeros_like(R.data), where=d > 0)
+        return SparseScores(R)
 
 
 class FactorGenerator(ModelGenerator):

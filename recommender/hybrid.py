@@ -47,7 +47,7 @@ import scipy.sparse as sp
 from pydantic import Field, field_validator, model_validator
 from safetensors.numpy import load_file, save_file
 
-from emorec.common.errors import ArtifactError, ConfigError, NothingToLearnError
+from emorec.common.errors import ArtifactError, ConfigError, InputError, NothingToLearnError
 
 from .base import Recommendations, Recommender, item_mask, register, top_n
 from .candidates import GENERATORS, Batch, CandidateGenerators, ModelGenerator, validate_generators
@@ -191,7 +191,10 @@ class HybridRanker(Recommender):
 
         from .splits import leave_last_out
 
-        assert data.reviews is not None and data.users is not None and data.items is not None  # needs_timestamps
+        if not data.has_timestamps:
+            raise InputError("the hybrid needs time-stamped reviews (a timestamp column; it trains on each user's next "
+                             "review), not only an interaction matrix")
+        assert data.reviews is not None and data.users is not None and data.items is not None
         reviews, users, items = data.reviews, data.users, data.items
         self.emotion_ = bool(self.config.emotion_features and data.has_scores)
         if self.config.emotion_features and not data.has_scores:
@@ -287,6 +290,38 @@ class HybridRanker(Recommender):
                                   seed=(self.config.seed, r))
             uid, label = uid[keep], label[keep]
         return uid, label
+
+    # --- a round's fitted stage, shared with other processes (the Spark engine) ---------------
+    def save_stage(self, path: Path, gens: CandidateGenerators, state: FeatureState, X: sp.csr_matrix,
+                   E: sp.csr_matrix | None, uid: np.ndarray, label: np.ndarray) -> Path:
+        """Write a training round's fitted generators, feature state, interaction matrices and
+        queries into ``path`` (safetensors and JSON, as the model itself), for :meth:`load_stage`."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        gens.save(path / "generators")
+        arrays = state.arrays("state.") | _csr_arrays("X", X) | {"uid": np.asarray(uid, np.int64),
+                                                                 "label": np.asarray(label, np.int64)}
+        if E is not None:
+            arrays |= _csr_arrays("E", E)
+        save_file(arrays, str(path / STATE_FILE))
+        meta = {"config": self.config.model_dump(mode="json"), "state": state.meta(), "generators": gens.names,
+                "emotion": self.emotion_}
+        (path / "stage.json").write_text(json.dumps(meta))
+        return path
+
+    @classmethod
+    def load_stage(cls, path: str | Path) -> dict[str, Any]:
+        """What :meth:`save_stage` wrote: ``gens``, ``state``, ``features``, ``X``, ``E``,
+        ``uid``, ``label`` and ``batch_size``."""
+        path = Path(path)
+        meta = json.loads((path / "stage.json").read_text())
+        model = cls(HybridConfig(**meta["config"]))
+        arrays = load_file(str(path / STATE_FILE))
+        state = FeatureState.from_arrays(meta["state"], arrays, "state.")
+        gens = model._generators(model.config.generators).load(path / "generators", meta["generators"])
+        return {"gens": gens, "state": state, "features": _feature_specs(gens, state), "X": _csr_from("X", arrays),
+                "E": _csr_from("E", arrays) if "E.indptr" in arrays else None, "uid": arrays["uid"],
+                "label": arrays["label"], "batch_size": model.config.batch_size}
 
     def _set_features(self, names: list[str]) -> None:
         """The serving feature specs, which must be the columns the ranker learned (``names``)."""
@@ -448,6 +483,16 @@ class HybridRanker(Recommender):
         self._set_features(names)
 
 
+def _csr_arrays(name: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    return {f"{name}.indptr": m.indptr.astype(np.int64), f"{name}.indices": m.indices.astype(np.int64),
+            f"{name}.data": m.data.astype(np.float32), f"{name}.shape": np.array(m.shape, np.int64)}
+
+
+def _csr_from(name: str, arrays: dict[str, np.ndarray]) -> sp.csr_matrix:
+    shape = tuple(int(x) for x in arrays[f"{name}.shape"])
+    return sp.csr_matrix((arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"]), shape=shape)
+
+
 def _feature_specs(gens: CandidateGenerators, state: FeatureState) -> list[Feature]:
     """The ranker's columns: the generators' features, then the feature state's."""
     return gens.features() + state.features()
@@ -463,24 +508,33 @@ def _pairs(gens: CandidateGenerators, state: FeatureState, features: list[Featur
     return pairs, X
 
 
+def training_batch(gens: CandidateGenerators, state: FeatureState, features: list[Feature], u: np.ndarray,
+                   label: np.ndarray, X: sp.csr_matrix, E: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ranker's training rows of one batch of queries (users ``u``, held-out items
+    ``label``): ``(features, labels, position in the batch)`` of the candidate pairs of the
+    queries whose held-out item is among their candidates, by query then item."""
+    rows = X[u]
+    blocked = Blocked(len(u), X.shape[1], binary(rows), None)
+    pairs, F = _pairs(gens, state, features, u, rows, None if E is None else E[u], blocked)
+    y = (pairs.item == label[pairs.pos]).astype(np.int32)
+    has_pos = np.bincount(pairs.pos, weights=y, minlength=len(u)) > 0
+    keep = has_pos[pairs.pos]
+    return F[keep], y[keep], pairs.pos[keep]
+
+
 def training_batches(gens: CandidateGenerators, state: FeatureState, features: list[Feature], uid: np.ndarray,
                      label: np.ndarray, X: sp.csr_matrix, E: sp.csr_matrix | None, batch_size: int):
     """The ranker's training rows of the queries ``uid`` (held-out items ``label``), a batch of
-    ``batch_size`` queries at a time: yields ``(features, labels, query index)`` of the
-    candidate pairs of the queries whose held-out item is among their candidates.
+    ``batch_size`` queries at a time (:func:`training_batch`): yields ``(features, labels,
+    query index)``.
 
-    A query's rows depend only on the query and on its batch (the same batches give the same
-    rows whoever computes them: the embedded loop, or a Spark partition holding whole batches).
+    A query's rows depend only on the query and on its batch: the same batches give the same
+    rows whoever computes them (this loop, or a Spark partition holding whole batches).
     """
-    seen = binary(X)
     for start in range(0, len(uid), batch_size):
-        u = uid[start:start + batch_size]
-        blocked = Blocked(len(u), X.shape[1], seen[u], None)
-        pairs, F = _pairs(gens, state, features, u, X[u], None if E is None else E[u], blocked)
-        y = (pairs.item == label[start:start + batch_size][pairs.pos]).astype(np.int32)
-        has_pos = np.bincount(pairs.pos, weights=y, minlength=len(u)) > 0
-        keep = has_pos[pairs.pos]
-        yield F[keep], y[keep], pairs.pos[keep] + start
+        sl = slice(start, start + batch_size)
+        F, y, pos = training_batch(gens, state, features, uid[sl], label[sl], X, E)
+        yield F, y, pos + start
 
 
 def sample_queries(activity: np.ndarray, cap: int, seed: Any = 0) -> np.ndarray:

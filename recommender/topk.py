@@ -35,6 +35,12 @@ from .base import top_n
 
 #: Cells (users x items) of one dense score block; bounds a dense generator's working memory.
 CHUNK_CELLS = 1 << 23
+#: A sparse score matrix filled beyond this share of its cells is ranked as a dense block.
+DENSE_SHARE = 0.25
+#: Items asked of ``implicit``'s top-k beyond M, to see whether ties cross the M-th place.
+TIE_PAD = 8
+#: ``implicit`` scores filtered items with ``-FLT_MAX``.
+_FILTERED = 1e38
 
 
 def csr_keys(m: sp.csr_matrix) -> np.ndarray:
@@ -109,6 +115,10 @@ class Blocked:
         if self.seen is not None:
             out |= lookup(self._keys, None, pos * np.int64(self.n_items) + item)
         return out
+
+    def rows(self, rows: np.ndarray) -> Blocked:
+        """The same filter for a subset of the rows."""
+        return Blocked(len(rows), self.n_items, None if self.seen is None else self.seen[rows], self.allowed)
 
     def row_counts(self) -> np.ndarray:
         """Seen items per row (0 without a seen filter)."""
@@ -232,8 +242,15 @@ class DenseScores(BatchScores):
 
 class FactorScores(DenseScores):
     """``U @ V.T (+ item_bias)``: latent factors, or aspect weights against item aspect
-    strengths. ``dtype`` is the precision of the products (float64 where the scores are
-    defined in float64)."""
+    strengths. ``dtype`` is the precision of the pair scores (float64 where the scores are
+    defined in float64).
+
+    The top-M comes from ``implicit``'s blocked top-k (float32 products, a heap per user, the
+    seen and excluded items filtered inside), asked for :data:`TIE_PAD` items more than M and
+    re-ordered by (score, lower id); a row whose M-th score ties with the last one returned
+    (so that tied items may be missing) is redone by the exact blocked pass of
+    :class:`DenseScores`.
+    """
 
     def __init__(self, U: np.ndarray, V: np.ndarray, item_bias: np.ndarray | None = None, dtype=np.float32) -> None:
         U, V = np.asarray(U, dtype), np.asarray(V, dtype)
@@ -248,17 +265,80 @@ class FactorScores(DenseScores):
             return s if bias is None else s + bias[item]
 
         super().__init__(U.shape[0], V.shape[0], block, pairs)
+        self.U, self.V, self.bias = U, V, bias
+
+    def _exact(self, rows: np.ndarray, M: int, blocked: Blocked) -> TopM:
+        sub = FactorScores(self.U[rows], self.V, self.bias, self.U.dtype)
+        return DenseScores.top(sub, M, blocked.rows(rows))
+
+    def top(self, M: int, blocked: Blocked) -> TopM:
+        from implicit.cpu.topk import topk
+
+        n_rows, n_items = self.n_rows, self.n_items
+        if not n_rows or not M:
+            return _finish(np.zeros((n_rows, 0), np.int64), np.zeros((n_rows, 0), np.float32), M)
+        U, V = self.U.astype(np.float32), self.V.astype(np.float32)
+        if self.bias is not None:  # the item term as one more factor
+            U = np.hstack([U, np.ones((n_rows, 1), np.float32)])
+            V = np.hstack([V, self.bias.astype(np.float32)[:, None]])
+        K = min(M + TIE_PAD, n_items)
+        seen = None
+        if blocked.seen is not None:
+            s = blocked.seen
+            seen = sp.csr_matrix((np.ones(s.nnz, np.float32), s.indices.astype(np.int32), s.indptr.astype(np.int32)),
+                                 shape=s.shape)
+        excluded = None if blocked.allowed is None else np.flatnonzero(~blocked.allowed).astype(np.int32)
+        ids, vals = topk(np.ascontiguousarray(V), np.ascontiguousarray(U), K, filter_query_items=seen,
+                         filter_items=excluded if excluded is not None and len(excluded) else None, num_threads=1)
+        ids = ids.astype(np.int64)
+        ok = np.isfinite(vals) & (vals > -_FILTERED)
+        ids = np.where(ok, ids, -1)
+        vals = np.where(ok, vals, -np.inf).astype(np.float32)
+        big = np.where(ids < 0, np.iinfo(np.int64).max, ids)
+        order = np.lexsort((big, -vals), axis=1)
+        ids, vals = np.take_along_axis(ids, order, axis=1), np.take_along_axis(vals, order, axis=1)
+        m = min(M, K)
+        # exact when the row ran out of eligible items, or its M-th score beats the last one returned
+        exact = ~ok.all(axis=1) | (vals[:, m - 1] > vals[:, K - 1]) | (K == n_items)
+        out = _finish(ids[:, :M], vals[:, :M], M)
+        redo = np.flatnonzero(~exact)
+        if len(redo):
+            fixed = self._exact(redo, M, blocked)
+            out.ids[redo], out.scores[redo], out.best[redo] = fixed.ids, fixed.scores, fixed.best
+        return out
 
 
 class SparseScores(BatchScores):
     """A sparse ``(n_rows, n_items)`` score matrix: unstored items score 0 and only positive
-    stored scores are candidates (the best eligible score is then at least 0)."""
+    stored scores are candidates (the best eligible score is then at least 0).
+
+    A product that came out mostly filled (a small catalog: over :data:`DENSE_SHARE` of its
+    cells, and at most :data:`CHUNK_CELLS` of them) is ranked as a dense block instead, which
+    is faster there and gives the same lists.
+    """
 
     def __init__(self, R: sp.spmatrix) -> None:
-        self.R = sorted_csr(sp.csr_matrix(R, dtype=np.float32))
-        self.keys = csr_keys(self.R)
+        self.R = sp.csr_matrix(R, dtype=np.float32)
+        cells = self.R.shape[0] * self.R.shape[1]
+        self._dense: np.ndarray | None = None
+        if cells <= CHUNK_CELLS and self.R.nnz >= DENSE_SHARE * cells:
+            self._dense = self.R.toarray()
+        else:
+            self.R = sorted_csr(self.R)
+            self.keys = csr_keys(self.R)
+
+    def _top_dense(self, M: int, blocked: Blocked) -> TopM:
+        S = self._dense
+        assert S is not None
+        s = np.where((S > 0) & np.isfinite(S), S, -np.inf).astype(np.float32)
+        s[blocked.dense()] = -np.inf
+        ids, vals = top_n(s, M)
+        best = np.where(ids[:, 0] >= 0, vals[:, 0], 0.0).astype(np.float32) if M else np.zeros(len(s), np.float32)
+        return TopM(ids, vals, best)
 
     def top(self, M: int, blocked: Blocked) -> TopM:
+        if self._dense is not None:
+            return self._top_dense(M, blocked)
         R = self.R
         n_rows = R.shape[0]
         rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(R.indptr))
@@ -266,8 +346,12 @@ class SparseScores(BatchScores):
         keep = (vals > 0) & np.isfinite(vals)
         keep[keep] = ~blocked.at(rows[keep], cols[keep])
         rows, cols, vals = rows[keep], cols[keep], vals[keep]
-        order = np.lexsort((cols, -vals, rows))
-        rows, cols, vals = rows[order], cols[order], vals[order]
+        if len(vals):
+            # one stable sort on (row, -score): entries come by row then column, so ties keep the
+            # lower column first; rows are offset by more than the score range, so they never mix
+            spread = 2.0 * (float(vals.max()) - float(vals.min())) + 1.0
+            order = np.argsort(rows * spread - vals.astype(np.float64), kind="stable")
+            rows, cols, vals = rows[order], cols[order], vals[order]
         start = np.searchsorted(rows, np.arange(n_rows))
         rank = np.arange(len(rows)) - start[rows]
         sel = rank < M
@@ -279,11 +363,13 @@ class SparseScores(BatchScores):
         return TopM(ids, out, best)
 
     def at(self, pos: np.ndarray, item: np.ndarray) -> np.ndarray:
+        if self._dense is not None:
+            return self._dense[pos, item]
         q = np.asarray(pos, np.int64) * np.int64(self.R.shape[1]) + np.asarray(item, np.int64)
         return lookup(self.keys, self.R.data, q, 0.0)
 
     def dense(self) -> np.ndarray:
-        return self.R.toarray()
+        return self._dense if self._dense is not None else self.R.toarray()
 
 
 def list_top(order: np.ndarray, values: np.ndarray, rows: np.ndarray, M: int, blocked: Blocked,
@@ -322,24 +408,43 @@ class ListScores(BatchScores):
         n_rows = len(self.keys)
         ids = np.full((n_rows, M), -1, np.int64)
         out = np.full((n_rows, M), -np.inf, np.float32)
+        if not n_rows or not M:
+            return TopM(ids, out, np.zeros(n_rows, np.float32))
         uniq, inv = np.unique(self.keys, return_inverse=True)
-        rows_of = np.argsort(inv, kind="stable")
-        bounds = np.searchsorted(inv[rows_of], np.arange(len(uniq) + 1))
+        inv = inv.ravel()
         allowed = blocked.allowed
+        # each row looks at the head of its key's list: M items plus room for its blocked ones
+        L = int(M + blocked.row_counts().max(initial=0))
+        heads = np.full((len(uniq), L), -1, np.int64)
+        head_vals = np.zeros((len(uniq), L), np.float32)
+        cut = np.zeros(len(uniq), bool)
         for k, key in enumerate(uniq):
-            rows = rows_of[bounds[k]:bounds[k + 1]]
             items, vals, complete = self.lists(key)
             if allowed is not None:
                 keep = allowed[items]
                 items, vals = items[keep], vals[keep]
-            short = list_top(items, vals, rows, M, blocked, ids, out)
-            if len(short) and not complete and self.full is not None:
-                items, vals, _ = self.full(key)
-                if allowed is not None:
-                    keep = allowed[items]
-                    items, vals = items[keep], vals[keep]
-                list_top(items, vals, short, M, blocked, ids, out)
-        best = np.where(ids[:, 0] >= 0, out[:, 0], 0.0).astype(np.float32) if M else np.zeros(n_rows, np.float32)
+            n = min(len(items), L)
+            heads[k, :n], head_vals[k, :n] = items[:n], vals[:n]
+            cut[k] = not complete
+        cand = heads[inv]
+        ok = cand >= 0
+        r, c = np.nonzero(ok)
+        ok[r, c] = ~blocked.at(r, cand[r, c])
+        rank = np.cumsum(ok, axis=1) - 1
+        take = ok & (rank < M)
+        r, c = np.nonzero(take)
+        ids[r, rank[r, c]] = cand[r, c]
+        out[r, rank[r, c]] = head_vals[inv[r], c]
+        # a list cut short at fit may hold fewer than M items a row may get: the whole list then
+        short = np.flatnonzero((take.sum(axis=1) < M) & cut[inv])
+        for k in np.unique(inv[short]) if self.full is not None else ():
+            rows = short[inv[short] == k]
+            items, vals, _ = self.full(uniq[k])
+            if allowed is not None:
+                keep = allowed[items]
+                items, vals = items[keep], vals[keep]
+            list_top(items, vals, rows, M, blocked, ids, out)
+        best = np.where(ids[:, 0] >= 0, out[:, 0], 0.0).astype(np.float32)
         return TopM(ids, out, best)
 
     def at(self, pos: np.ndarray, item: np.ndarray) -> np.ndarray:

@@ -59,10 +59,11 @@ def test_dense_top_breaks_ties_by_the_lower_item_across_blocks(monkeypatch):
     assert got.ids[0].tolist() == [5, 300, 700]
 
 
-def test_sparse_top_lists_positive_scores_only():
+@pytest.mark.parametrize("density", [0.2, 0.7])  # ranked sparse, or as a dense block (mostly filled)
+def test_sparse_top_lists_positive_scores_only(density):
     rng = np.random.default_rng(2)
     blocked, dense = _blocked(rng)
-    R = sp.random(7, 53, density=0.2, format="csr", random_state=np.random.RandomState(3))
+    R = sp.random(7, 53, density=density, format="csr", random_state=np.random.RandomState(3))
     R.data -= 0.3  # some negative scores: never candidates
     got = SparseScores(R).top(6, blocked)
     S = R.toarray()
@@ -127,3 +128,18 @@ def test_sample_queries_keeps_activity_shares_and_is_seeded():
     np.testing.assert_array_equal(got, sample_queries(activity, 1000, seed=(0, 1)))
     assert not np.array_equal(got, sample_queries(activity, 1000, seed=(0, 2)))
     np.testing.assert_array_equal(sample_queries(activity[:50], 1000), np.arange(50))
+
+
+def test_factor_top_resolves_ties_across_the_cut_by_the_lower_item():
+    """implicit's heap may return any of many tied items; the exact pass then picks the lower ids."""
+    V = np.zeros((200, 2))
+    V[:, 0] = 1.0
+    V[150, 0] = 2.0
+    U = np.array([[1.0, 0.0], [0.0, 1.0]])
+    seen = sp.csr_matrix(([1.0], ([0], [0])), shape=(2, 200))
+    got = FactorScores(U, V).top(4, Blocked(2, 200, seen))
+    assert got.ids[0].tolist() == [150, 1, 2, 3]  # item 0 is seen
+    assert got.ids[1].tolist() == [0, 1, 2, 3]  # every score 0: ties by the lower index
+    bias = np.arange(200) % 7 == 0  # an item term: the bias joins the factors
+    got = FactorScores(U, V, bias.astype(float)).top(3, Blocked(2, 200))
+    assert got.ids[1].tolist() == [0, 7, 14]
