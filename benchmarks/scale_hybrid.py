@@ -190,6 +190,7 @@ def step_quality(args) -> dict:
     from emorec.recommender.ease import EASEConfig, ease_memory_gb
     from emorec.recommender.splits import validation_split
 
+    t_start = time.perf_counter()
     folder = Path(args.data)
     train, scores, items = _inputs(folder)
     test = pd.read_parquet(folder / "test.parquet")
@@ -242,10 +243,51 @@ def step_quality(args) -> dict:
     out["paired"] = {"lift": float(a.mean() / b.mean() - 1) if b.mean() else None, "mean_diff": float((a - b).mean()),
                      "wilcoxon_p": None if w is None else float(w.pvalue), "ttest_p": float(stats.ttest_rel(a, b).pvalue),
                      "wins": int((a > b).sum()), "losses": int((a < b).sum())}
+    out["seconds"] = time.perf_counter() - t_start
     return out
 
 
-STEPS = {"train": step_train, "recommend_all": step_recommend_all, "one_user": step_one_user, "quality": step_quality}
+def step_ease_ablation(args) -> dict:
+    """On a catalog where EASE fits: the hybrid with and without its EASE generators (``ease``,
+    ``ease_recent``, ``ease_emotion``: what it loses when a catalog is over their memory
+    budget), trained on the validation split's training part and measured on its held-out items."""
+    import pandas as pd
+
+    from emorec.recommender import RecommendationService, ServiceConfig
+    from emorec.recommender.hybrid import HybridConfig
+    from emorec.recommender.splits import validation_split
+
+    folder = Path(args.data)
+    train, scores, items = _inputs(folder)
+    val = validation_split(train)
+    rng = np.random.default_rng(args.seed)
+    users = np.sort(rng.choice(val.test["user_id"].unique(), min(args.eval_users, val.test["user_id"].nunique()),
+                               replace=False)).tolist()
+    full = HybridConfig().generators
+    variants = {"with_ease": full, "without_ease": {k: v for k, v in full.items() if not k.startswith("ease")}}
+    out: dict = {"validation_users": len(users)}
+    per_user = {}
+    for name, gens in variants.items():
+        t = time.perf_counter()
+        svc = RecommendationService(ServiceConfig(model="hybrid", params={"generators": gens})).fit(
+            val.train, scores=scores, items=items)
+        seconds = time.perf_counter() - t
+        m = _evaluate(svc, users, val.test)
+        per_user[name] = m[f"ndcg@{K}"].to_numpy()
+        out[name] = {"generators": list(gens), "train_seconds": round(seconds, 1), "hr@10": float(m[f"hr@{K}"].mean()),
+                     "ndcg@10": float(m[f"ndcg@{K}"].mean())}
+        out["seconds"] = out.get("seconds", 0.0) + seconds
+        print(f"  {name:<13} validation NDCG@10 {out[name]['ndcg@10']:.4f}  ({seconds:.0f} s)", file=sys.stderr, flush=True)
+    from scipy import stats
+
+    a, b = per_user["with_ease"], per_user["without_ease"]
+    out["with_vs_without"] = {"relative": float(a.mean() / b.mean() - 1) if b.mean() else None,
+                              "wilcoxon_p": float(stats.wilcoxon(a, b).pvalue) if np.any(a != b) else None}
+    return out
+
+
+STEPS = {"train": step_train, "recommend_all": step_recommend_all, "one_user": step_one_user, "quality": step_quality,
+         "ease_ablation": step_ease_ablation}
 
 
 def run_step(step: str, data: Path, model: Path, params: str, extra: list[str] | None = None) -> dict:
@@ -296,6 +338,15 @@ def _step_main(args) -> int:
 
 
 # --- embedded run ---------------------------------------------------------------------------
+def run_ease_ablation(args) -> dict:
+    info = make_data(args.users, args.items, args.reviews_per_user, args.seed, args.workers)
+    data = data_dir(args.users, args.items, args.reviews_per_user, args.seed)
+    fig = run_step("ease_ablation", data, data / "unused", "{}", ["--eval-users", str(args.eval_users), "--seed", str(args.seed)])
+    print(f"  EASE generators add {fig['with_vs_without']['relative']:+.1%} validation NDCG@10 "
+          f"(Wilcoxon p = {fig['with_vs_without']['wilcoxon_p']})", flush=True)
+    return {"engine": "embedded", "data": info, "ease_ablation": fig, "machine": {"load_start": os.getloadavg()}}
+
+
 def run_embedded(args) -> dict:
     params = json.dumps(json.loads(args.params or "{}"))
     result: dict = {"engine": "embedded", "machine": {"cpus": os.cpu_count(), "load_start": os.getloadavg()},
@@ -312,6 +363,7 @@ def run_embedded(args) -> dict:
             extra = ["--eval-users", str(args.eval_users), "--seed", str(args.seed)] if step == "quality" else []
             fig = run_step(step, data, model, params, extra)
             result[step] = fig
+            _write(args, result)
             print(f"  {step:<14} {fig['seconds']:9.1f} s  peak {fig['peak_tree_gib']:5.2f} GiB  (load {fig['load_before']:.1f}"
                   f" -> {fig['load_after']:.1f})", flush=True)
             _write(args, result)
@@ -366,19 +418,28 @@ def main() -> int:
                     "of the main run's (0: skip)")
     ap.add_argument("--eval-users", type=int, default=20_000, help="test users sampled for the quality comparison")
     ap.add_argument("--no-quality", dest="quality", action="store_false")
+    ap.add_argument("--ease-ablation", action="store_true", help="only the EASE ablation on this shop (a catalog where "
+                    "EASE fits): the hybrid with and without its EASE generators, on the validation split")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="scoring processes")
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--_step", choices=list(STEPS), help=argparse.SUPPRESS)
+    ap.add_argument("--_make-csv", dest="make_csv", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._step:
         return _step_main(args)
+    if args.make_csv:
+        return _make_csv_main(args)
     logging.basicConfig(level=logging.WARNING)
     t0 = time.perf_counter()
-    result = run_embedded(args) if args.engine == "embedded" else run_spark(args)
+    if args.ease_ablation:
+        args.out = args.out or ROOT / "benchmarks/results/scale_hybrid_ease_ablation.json"
+        result = run_ease_ablation(args)
+    else:
+        result = run_embedded(args) if args.engine == "embedded" else run_spark(args)
     result["total_seconds"] = round(time.perf_counter() - t0, 1)
     _write(args, result)
     for name, ok in result.get("checks", {}).items():
@@ -386,8 +447,56 @@ def main() -> int:
     return 0
 
 
+def make_csv(users: int, items: int, per_user: float, seed: int, folder: Path) -> dict:
+    """The scaled shop as review CSV shards (the Spark ingest reads one file per task) + items.csv."""
+    from scale import SHARD_ROWS
+
+    from emorec.jobs.demo_shop import DemoConfig, generate_demo_shop
+
+    t = time.perf_counter()
+    shop = generate_demo_shop(DemoConfig.at_scale(users, items, per_user, seed=seed))
+    gen_s = time.perf_counter() - t
+    folder.mkdir(parents=True, exist_ok=True)
+    reviews = shop.reviews.drop(columns=["source", "line"])
+    for k, start in enumerate(range(0, len(reviews), SHARD_ROWS)):
+        reviews.iloc[start:start + SHARD_ROWS].to_csv(folder / f"reviews-{k:04d}.csv", index=False)
+    shop.items.to_csv(folder / "items.csv", index=False)
+    return {"reviews": len(reviews), "users": int(reviews["user_id"].nunique()), "items": len(shop.items),
+            "reviewed_items": int(reviews["item_id"].nunique()), "generate_seconds": round(gen_s, 1)}
+
+
+def _make_csv_main(args) -> int:
+    print(json.dumps(make_csv(args.users, args.items, args.reviews_per_user, args.seed, Path(args.data))))
+    return 0
+
+
 def run_spark(args) -> dict:
-    raise NotImplementedError
+    """Every stage on Spark (``benchmarks/scale.py``'s stage runner), the train stage the hybrid."""
+    from scale import STAGES, run_stage
+
+    result: dict = {"engine": "spark", "master": args.master, "conf": args.conf,
+                    "machine": {"cpus": os.cpu_count(), "load_start": os.getloadavg()},
+                    "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stages": {}}
+    with tempfile.TemporaryDirectory(prefix="emorec-scale-hybrid-spark-") as tmp:
+        data = Path(tmp) / "data"
+        made = subprocess.run([sys.executable, __file__, "--_make-csv", "--users", str(args.users), "--items", str(args.items),
+                               "--reviews-per-user", str(args.reviews_per_user), "--seed", str(args.seed),
+                               "--data", str(data)], capture_output=True, text=True, check=True)
+        result["data"] = json.loads(made.stdout.strip().splitlines()[-1])
+        d = result["data"]
+        print(f"spark {args.master}: {d['reviews']:,} reviews, {d['users']:,} users, {d['items']:,} items; other load: "
+              f"{_other_load()}", flush=True)
+        ws = Path(tmp) / "ws"
+        for stage in STAGES:
+            fig = run_stage("spark", stage, ws, data, args.master, args.conf, "hybrid", json.dumps(json.loads(args.params)))
+            result["stages"][stage] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in fig.items()}
+            print(f"  {stage:<10} {fig['seconds']:9.1f} s  peak {fig['peak_tree_mib'] / 1024:6.2f} GiB  "
+                  f"(load before {fig['load_before']:.1f})", flush=True)
+            _write(args, result)
+    result["stages"]["total"] = {"seconds": round(sum(s["seconds"] for s in result["stages"].values()), 1),
+                                 "peak_tree_mib": max(s["peak_tree_mib"] for s in result["stages"].values())}
+    result["checks"] = {"completes": True}
+    return result
 
 
 if __name__ == "__main__":

@@ -447,9 +447,16 @@ def train(ws: Workspace, config: ServiceConfig | None = None, version: str = "la
         with ws.new_model_version(RECOMMENDER_MODEL, version) as folder:
             service.save_pretrained(folder)
         res.outputs.append(str(ws.model_path(RECOMMENDER_MODEL)))
+        res.notes.extend(model_notes(service))
     res.seconds = t.seconds
     res.counts = {"train_users": len(service.users_), "train_items": len(service.items_), "interactions": int(service.seen_.nnz)}
     return res
+
+
+def model_notes(service: RecommendationService) -> list[str]:
+    """What the run summary says about a trained model: generators it left out and why."""
+    return [f"{service.model_.name} generator {n} left out: {why}"
+            for n, why in getattr(service.model_, "dropped_", {}).items()]
 
 
 def load_service(ws: Workspace) -> RecommendationService:

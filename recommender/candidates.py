@@ -70,8 +70,8 @@ from .ease import EASE, ease_memory_gb
 from .features import Feature, FeatureState, Pairs
 from .itemknn import ItemKNN
 from .popularity import MostPopular
-from .topk import (BatchScores, Blocked, DenseScores, FactorScores, ListScores, SparseScores, TopM, csr_keys, lookup,
-                   ranked, sorted_csr)
+from .topk import (BatchScores, Blocked, DenseScores, FactorScores, ListScores, SparseIndex, SparseScores, TopM,
+                   csr_keys, lookup, ranked, sorted_csr, topk_items)
 
 log = logging.getLogger(__name__)
 
@@ -223,16 +223,22 @@ class EaseGenerator(ModelGenerator):
 class ItemKNNGenerator(ModelGenerator):
     name, Config, model_cls = "itemknn", ItemKNN.Config, ItemKNN
 
+    @property
+    def index(self) -> SparseIndex:
+        """The neighbour matrix ready for lookups (built once)."""
+        if getattr(self, "_index", None) is None:
+            self._index = SparseIndex(cast(ItemKNN, self.model_).similarity)
+        return self._index
+
     def pair_features(self) -> list[Feature]:
-        knn = cast(ItemKNN, self.model_)
-        return [_last_item_feature("last_item_knn", lambda last, item: np.asarray(knn.similarity[last, item]).ravel())]
+        return [_last_item_feature("last_item_knn", lambda last, item: self.index.get(last, item))]
 
     def batch_scores(self, batch: Batch, peers: dict[str, Generator]) -> BatchScores:
         """The sparse product of the history rows with the top-k neighbour matrix."""
         knn = cast(ItemKNN, self.model_)
         X = sp.csr_matrix(batch.rows, dtype=np.float32)
         if not knn.config.normalize_scores:
-            return SparseScores(X @ knn.similarity)
+            return SparseScores.product(X, self.index)
         # divided by the summed similarities, as ItemKNN.score_items
         R = sorted_csr(X @ knn.similarity)
         den = sorted_csr(abs(X) @ abs(knn.similarity))
@@ -246,7 +252,9 @@ class FactorGenerator(ModelGenerator):
 
     def batch_scores(self, batch: Batch, peers: dict[str, Generator]) -> BatchScores:
         model = cast(FactorModel, self.model_)
-        return FactorScores(model.user_vectors(batch.userid, batch.rows), model.item_factors_)
+        if getattr(self, "_items32", None) is None:
+            self._items32 = topk_items(model.item_factors_)
+        return FactorScores(model.user_vectors(batch.userid, batch.rows), model.item_factors_, items32=self._items32)
 
 
 @register_generator
@@ -407,8 +415,10 @@ class MarkovGenerator(Generator):
     name, Config = "markov", RecentConfig
 
     def batch_scores(self, batch: Batch, peers: dict[str, Generator]) -> BatchScores:
-        T = batch.state.transitions()
-        return SparseScores(_recent_weights(batch.ctx["recent"], self.config.decay, T.shape[0]) @ T)
+        if getattr(self, "_state", None) is not batch.state:  # the state's transitions, indexed once
+            self._state, self._index = batch.state, SparseIndex(batch.state.transitions())
+        W = _recent_weights(batch.ctx["recent"], self.config.decay, self._index.shape[0])
+        return SparseScores.product(W, self._index)
 
 
 @register_generator
@@ -437,9 +447,12 @@ class ProfileGenerator(Generator):
         """:func:`recommender.coldstart.content_scores` as factors: aspect weights x strengths."""
         from .coldstart import content_factors, user_aspect_weights
 
-        V, base = content_factors(batch.state)
+        if getattr(self, "_state", None) is not batch.state:  # the state's item factors, computed once
+            V, base = content_factors(batch.state)
+            self._state, self._factors = batch.state, (V, base, topk_items(V, base))
+        V, base, items32 = self._factors
         w = user_aspect_weights(batch.ctx["emotion"], len(batch.state.aspects))
-        return FactorScores(w, V, base, dtype=np.float64)
+        return FactorScores(w, V, base, dtype=np.float64, items32=items32)
 
 
 def validate_generators(specs: Mapping[str, Any]) -> None:
@@ -504,7 +517,7 @@ class CandidateGenerators:
             reason = g.unfit_reason(n_items) or (f"it reads the {missing[0]} generator, which was left out" if missing else None)
             if reason:
                 self.dropped_[n] = reason
-                log.warning("hybrid: generator %s left out: %s", n, reason)
+                log.info("generator %s left out: %s", n, reason)
                 continue
             out[n] = g
         return out

@@ -270,6 +270,8 @@ class HybridRanker(Recommender):
                                                                             data.catalog)
         self.generators_.serve_take = self.config.serve_candidates
         self.dropped_ = dict(self.generators_.dropped_)
+        for n, why in self.dropped_.items():
+            log.warning("hybrid: generator %s left out: %s", n, why)
         self._set_features(names)
         gain = self.booster_.feature_importance("gain", iteration=self.best_iteration_)
         split_imp = self.booster_.feature_importance("split", iteration=self.best_iteration_)

@@ -35,8 +35,6 @@ from .base import top_n
 
 #: Cells (users x items) of one dense score block; bounds a dense generator's working memory.
 CHUNK_CELLS = 1 << 23
-#: A sparse score matrix filled beyond this share of its cells is ranked as a dense block.
-DENSE_SHARE = 0.25
 #: Items asked of ``implicit``'s top-k beyond M, to see whether ties cross the M-th place.
 TIE_PAD = 8
 #: ``implicit`` scores filtered items with ``-FLT_MAX``.
@@ -240,6 +238,15 @@ class DenseScores(BatchScores):
         return np.asarray(self._full if self._full is not None else self.block(0, self.n_items), np.float32)
 
 
+def topk_items(V: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """Item factors as ``implicit``'s top-k takes them: float32, C-contiguous, the item bias (if
+    any) as one more column (the users then get a column of ones)."""
+    V = np.asarray(V, np.float32)
+    if bias is not None:
+        V = np.hstack([V, np.asarray(bias, np.float32)[:, None]])
+    return np.ascontiguousarray(V)
+
+
 class FactorScores(DenseScores):
     """``U @ V.T (+ item_bias)``: latent factors, or aspect weights against item aspect
     strengths. ``dtype`` is the precision of the pair scores (float64 where the scores are
@@ -252,9 +259,13 @@ class FactorScores(DenseScores):
     :class:`DenseScores`.
     """
 
-    def __init__(self, U: np.ndarray, V: np.ndarray, item_bias: np.ndarray | None = None, dtype=np.float32) -> None:
+    def __init__(self, U: np.ndarray, V: np.ndarray, item_bias: np.ndarray | None = None, dtype=np.float32,
+                 items32: np.ndarray | None = None) -> None:
         U, V = np.asarray(U, dtype), np.asarray(V, dtype)
         bias = None if item_bias is None else np.asarray(item_bias, dtype)
+        #: What the top-k multiplies: the items (with the bias as one more factor), float32,
+        #: C-contiguous; callers that score many batches pass it once (:func:`topk_items`).
+        self.items32 = topk_items(V, bias) if items32 is None else items32
 
         def block(lo: int, hi: int) -> np.ndarray:
             s = U @ V[lo:hi].T
@@ -268,7 +279,7 @@ class FactorScores(DenseScores):
         self.U, self.V, self.bias = U, V, bias
 
     def _exact(self, rows: np.ndarray, M: int, blocked: Blocked) -> TopM:
-        sub = FactorScores(self.U[rows], self.V, self.bias, self.U.dtype)
+        sub = FactorScores(self.U[rows], self.V, self.bias, self.U.dtype, self.items32)
         return DenseScores.top(sub, M, blocked.rows(rows))
 
     def top(self, M: int, blocked: Blocked) -> TopM:
@@ -277,10 +288,10 @@ class FactorScores(DenseScores):
         n_rows, n_items = self.n_rows, self.n_items
         if not n_rows or not M:
             return _finish(np.zeros((n_rows, 0), np.int64), np.zeros((n_rows, 0), np.float32), M)
-        U, V = self.U.astype(np.float32), self.V.astype(np.float32)
+        U = self.U.astype(np.float32, copy=False)
         if self.bias is not None:  # the item term as one more factor
             U = np.hstack([U, np.ones((n_rows, 1), np.float32)])
-            V = np.hstack([V, self.bias.astype(np.float32)[:, None]])
+        V = self.items32
         K = min(M + TIE_PAD, n_items)
         seen = None
         if blocked.seen is not None:
@@ -288,7 +299,7 @@ class FactorScores(DenseScores):
             seen = sp.csr_matrix((np.ones(s.nnz, np.float32), s.indices.astype(np.int32), s.indptr.astype(np.int32)),
                                  shape=s.shape)
         excluded = None if blocked.allowed is None else np.flatnonzero(~blocked.allowed).astype(np.int32)
-        ids, vals = topk(np.ascontiguousarray(V), np.ascontiguousarray(U), K, filter_query_items=seen,
+        ids, vals = topk(V, np.ascontiguousarray(U), K, filter_query_items=seen,
                          filter_items=excluded if excluded is not None and len(excluded) else None, num_threads=1)
         ids = ids.astype(np.int64)
         ok = np.isfinite(vals) & (vals > -_FILTERED)
@@ -308,68 +319,105 @@ class FactorScores(DenseScores):
         return out
 
 
+class SparseIndex:
+    """A fixed sparse matrix (an item-item similarity, the item-to-next-item matrix) ready for
+    lookups: ``get`` of (row, column) pairs and ``weighted`` sums of its rows, by binary search
+    in its sorted keys (built once)."""
+
+    def __init__(self, m: sp.spmatrix) -> None:
+        self.m = sorted_csr(sp.csr_matrix(m, dtype=np.float32))
+        self.keys = csr_keys(self.m)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.m.shape
+
+    def get(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``m[rows, cols]`` element-wise (0 where nothing is stored)."""
+        q = np.asarray(rows, np.int64) * np.int64(self.m.shape[1]) + np.asarray(cols, np.int64)
+        return lookup(self.keys, self.m.data, q, 0.0)
+
+    def weighted(self, W: sp.csr_matrix, pos: np.ndarray, item: np.ndarray) -> np.ndarray:
+        """``(W @ m)[pos, item]`` for pairs, without the product: the sum over the stored
+        entries ``h`` of row ``pos`` of ``W`` of ``W[pos, h] * m[h, item]``."""
+        pos, item = np.asarray(pos, np.int64), np.asarray(item, np.int64)
+        lens = np.diff(W.indptr)[pos]
+        rep = np.repeat(np.arange(len(pos)), lens)
+        offsets = np.r_[0, np.cumsum(lens)[:-1]]
+        idx = W.indptr[pos][rep] + (np.arange(len(rep)) - offsets[rep])
+        vals = self.get(W.indices[idx], item[rep]).astype(np.float64) * W.data[idx]
+        return np.bincount(rep, weights=vals, minlength=len(pos)).astype(np.float32)
+
+
+def sparse_top(R: sp.csr_matrix, M: int, blocked: Blocked) -> TopM:
+    """Top-``M`` of each row of a sparse score matrix (any column order): positive, eligible
+    stored entries only, ties by the lower column. Each row keeps the entries at or above its
+    ``(M + seen)``-th largest score (a partition, no sort of the whole matrix), then the few
+    left are filtered and sorted."""
+    R = sp.csr_matrix(R)
+    n_rows = R.shape[0]
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(R.indptr))
+    cols, vals = R.indices.astype(np.int64), R.data
+    keep = (vals > 0) & np.isfinite(vals)
+    if blocked.allowed is not None:
+        keep &= blocked.allowed[cols]
+    if not keep.all():
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n_rows))]
+    k = M + blocked.row_counts()
+    sel = np.ones(len(vals), bool)
+    for r in np.flatnonzero(np.diff(indptr) > k):
+        a, b = indptr[r], indptr[r + 1]
+        v = vals[a:b]
+        cut = (b - a) - k[r]
+        sel[a:b] = v >= np.partition(v, cut)[cut]  # every entry tied with the k-th largest stays
+    rows, cols, vals = rows[sel], cols[sel], vals[sel]
+    if blocked.seen is not None and len(rows):
+        ok = ~blocked.at(rows, cols)
+        rows, cols, vals = rows[ok], cols[ok], vals[ok]
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, np.arange(n_rows))[rows]
+    take = rank < M
+    ids = np.full((n_rows, M), -1, np.int64)
+    out = np.full((n_rows, M), -np.inf, np.float32)
+    ids[rows[take], rank[take]] = cols[take]
+    out[rows[take], rank[take]] = vals[take]
+    best = np.where(ids[:, 0] >= 0, out[:, 0], 0.0).astype(np.float32) if M else np.zeros(n_rows, np.float32)
+    return TopM(ids, out, best)
+
+
 class SparseScores(BatchScores):
     """A sparse ``(n_rows, n_items)`` score matrix: unstored items score 0 and only positive
     stored scores are candidates (the best eligible score is then at least 0).
 
-    A product that came out mostly filled (a small catalog: over :data:`DENSE_SHARE` of its
-    cells, and at most :data:`CHUNK_CELLS` of them) is ranked as a dense block instead, which
-    is faster there and gives the same lists.
+    ``pairs`` scores pairs without looking into the matrix (e.g. :meth:`SparseIndex.weighted`
+    when the matrix is a product); without it the matrix is sorted once for lookups.
     """
 
-    def __init__(self, R: sp.spmatrix) -> None:
+    def __init__(self, R: sp.spmatrix, pairs: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
         self.R = sp.csr_matrix(R, dtype=np.float32)
-        cells = self.R.shape[0] * self.R.shape[1]
-        self._dense: np.ndarray | None = None
-        if cells <= CHUNK_CELLS and self.R.nnz >= DENSE_SHARE * cells:
-            self._dense = self.R.toarray()
-        else:
-            self.R = sorted_csr(self.R)
-            self.keys = csr_keys(self.R)
+        self.pairs = pairs
+        self._index: SparseIndex | None = None
 
-    def _top_dense(self, M: int, blocked: Blocked) -> TopM:
-        S = self._dense
-        assert S is not None
-        s = np.where((S > 0) & np.isfinite(S), S, -np.inf).astype(np.float32)
-        s[blocked.dense()] = -np.inf
-        ids, vals = top_n(s, M)
-        best = np.where(ids[:, 0] >= 0, vals[:, 0], 0.0).astype(np.float32) if M else np.zeros(len(s), np.float32)
-        return TopM(ids, vals, best)
+    @classmethod
+    def product(cls, W: sp.csr_matrix, index: SparseIndex) -> SparseScores:
+        """``W @ m`` for a fixed matrix ``m`` (its :class:`SparseIndex`): weighted rows of it."""
+        W = sp.csr_matrix(W, dtype=np.float32)
+        return cls(W @ index.m, lambda pos, item: index.weighted(W, pos, item))
 
     def top(self, M: int, blocked: Blocked) -> TopM:
-        if self._dense is not None:
-            return self._top_dense(M, blocked)
-        R = self.R
-        n_rows = R.shape[0]
-        rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(R.indptr))
-        cols, vals = R.indices.astype(np.int64), R.data
-        keep = (vals > 0) & np.isfinite(vals)
-        keep[keep] = ~blocked.at(rows[keep], cols[keep])
-        rows, cols, vals = rows[keep], cols[keep], vals[keep]
-        if len(vals):
-            # one stable sort on (row, -score): entries come by row then column, so ties keep the
-            # lower column first; rows are offset by more than the score range, so they never mix
-            spread = 2.0 * (float(vals.max()) - float(vals.min())) + 1.0
-            order = np.argsort(rows * spread - vals.astype(np.float64), kind="stable")
-            rows, cols, vals = rows[order], cols[order], vals[order]
-        start = np.searchsorted(rows, np.arange(n_rows))
-        rank = np.arange(len(rows)) - start[rows]
-        sel = rank < M
-        ids = np.full((n_rows, M), -1, np.int64)
-        out = np.full((n_rows, M), -np.inf, np.float32)
-        ids[rows[sel], rank[sel]] = cols[sel]
-        out[rows[sel], rank[sel]] = vals[sel]
-        best = np.where(ids[:, 0] >= 0, out[:, 0], 0.0).astype(np.float32) if M else np.zeros(n_rows, np.float32)
-        return TopM(ids, out, best)
+        return sparse_top(self.R, M, blocked)
 
     def at(self, pos: np.ndarray, item: np.ndarray) -> np.ndarray:
-        if self._dense is not None:
-            return self._dense[pos, item]
-        q = np.asarray(pos, np.int64) * np.int64(self.R.shape[1]) + np.asarray(item, np.int64)
-        return lookup(self.keys, self.R.data, q, 0.0)
+        if self.pairs is not None:
+            return np.asarray(self.pairs(np.asarray(pos, np.int64), np.asarray(item, np.int64)), np.float32)
+        if self._index is None:
+            self._index = SparseIndex(self.R)
+        return self._index.get(pos, item)
 
     def dense(self) -> np.ndarray:
-        return self._dense if self._dense is not None else self.R.toarray()
+        return self.R.toarray()
 
 
 def list_top(order: np.ndarray, values: np.ndarray, rows: np.ndarray, M: int, blocked: Blocked,

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from emorec.recommender import topk
 from emorec.recommender.base import blocked_items
-from emorec.recommender.topk import Blocked, DenseScores, FactorScores, ListScores, SparseScores, ranked
+from emorec.recommender.topk import Blocked, DenseScores, FactorScores, ListScores, SparseIndex, SparseScores, ranked
 
 
 def _blocked(rng, n_rows=7, n_items=53, allowed_share=0.9):
@@ -59,7 +59,7 @@ def test_dense_top_breaks_ties_by_the_lower_item_across_blocks(monkeypatch):
     assert got.ids[0].tolist() == [5, 300, 700]
 
 
-@pytest.mark.parametrize("density", [0.2, 0.7])  # ranked sparse, or as a dense block (mostly filled)
+@pytest.mark.parametrize("density", [0.2, 0.7])
 def test_sparse_top_lists_positive_scores_only(density):
     rng = np.random.default_rng(2)
     blocked, dense = _blocked(rng)
@@ -73,6 +73,11 @@ def test_sparse_top_lists_positive_scores_only(density):
     np.testing.assert_allclose(got.best, np.maximum(best, 0.0))  # unstored items score 0
     pos, item = np.repeat(np.arange(7), 53), np.tile(np.arange(53), 7)
     np.testing.assert_allclose(SparseScores(R).at(pos, item), S.ravel(), rtol=1e-6)
+    # as a product of weight rows with a fixed matrix: pair scores without the product
+    W = sp.random(7, 20, density=0.3, format="csr", random_state=np.random.RandomState(5))
+    T = sp.random(20, 53, density=0.3, format="csr", random_state=np.random.RandomState(6))
+    prod = SparseScores.product(W, SparseIndex(T))
+    np.testing.assert_allclose(prod.at(pos, item), (W @ T).toarray().ravel(), rtol=1e-5, atol=1e-7)
     r = got.ranks(pos, item, 53).reshape(7, 53)
     for u in range(7):
         for k, i in enumerate(got.ids[u]):
@@ -143,3 +148,13 @@ def test_factor_top_resolves_ties_across_the_cut_by_the_lower_item():
     bias = np.arange(200) % 7 == 0  # an item term: the bias joins the factors
     got = FactorScores(U, V, bias.astype(float)).top(3, Blocked(2, 200))
     assert got.ids[1].tolist() == [0, 7, 14]
+
+
+def test_sparse_top_keeps_every_tie_at_the_cut():
+    """Rows longer than M + seen are cut at their (M + seen)-th score; ties there all stay, so
+    the lower columns win even when they come last in the row."""
+    cols = np.array([40, 30, 20, 10, 5, 2, 1, 0])
+    R = sp.csr_matrix((np.r_[2.0, np.ones(7)], (np.zeros(8, int), cols)), shape=(1, 50))
+    seen = sp.csr_matrix(([1.0], ([0], [0])), shape=(1, 50))
+    got = SparseScores(R).top(3, Blocked(1, 50, seen))
+    assert got.ids[0].tolist() == [40, 1, 2]

@@ -39,7 +39,7 @@ from emorec.common.errors import NothingToLearnError
 from emorec.recommender import (ALS, RECOMMENDATION_COLUMNS, HybridRanker, MostPopular, RecommendationService,
                                 Recommender, ServiceConfig, TrainingData, model_class)
 
-from ..pipeline import training_inputs
+from ..pipeline import model_notes, training_inputs
 from ..store import Workspace
 from . import tables
 from .session import default_parallelism, partitions_for, sql_conf
@@ -135,7 +135,7 @@ def train(spark, ws: Workspace, config: ServiceConfig | None = None, version: st
         service.save_pretrained(folder)
     return {"counts": {"train_users": len(service.users_), "train_items": len(service.items_),
                        "interactions": int(service.seen_.nnz)},
-            "outputs": [str(ws.model_path(RECOMMENDER_MODEL))], "notes": notes}
+            "outputs": [str(ws.model_path(RECOMMENDER_MODEL))], "notes": notes + model_notes(service)}
 
 
 def worker_service(path: str, stamp: tuple) -> RecommendationService:
