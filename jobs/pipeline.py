@@ -332,13 +332,17 @@ class CostEstimate:
         return f"about {self.memory_gb:.1f} GB and {self.minutes:.0f} min to train{self.note}"
 
 
-#: Cost model of training, fitted to ``benchmarks/scale_hybrid.py`` (the hybrid's defaults on the
-#: scaled demo shop with lexicon scores, 200k and 2M reviews on 50k items; 2 cores) and
-#: ``benchmarks/scale.py`` (ALS): fixed cost, per review, per training query x item (the dense
-#: candidate generators score every item for each sampled query), per EASE item^3 (its Cholesky).
-HYBRID_COST = {"gb": 0.6, "gb_per_review": 2.2e-6, "gb_per_query": 1.0e-5,
-               "s": 20.0, "s_per_review": 3.0e-4, "s_per_query_item": 1.0e-7, "s_per_ease_item3": 6.0e-11}
-ALS_COST = {"gb": 0.4, "gb_per_review": 0.6e-6, "s": 5.0, "s_per_review": 2.0e-5}
+#: Cost model of training, fitted to ``benchmarks/scale_hybrid.py`` on a 2-core machine shared
+#: with other jobs (the hybrid's defaults on the scaled demo shop with lexicon scores: 200k
+#: reviews / 20k users and 2M reviews / 200k users on 50k items, 1.5 and 5.6 GiB peak, 2 and
+#: 6 min): fixed cost, per review (the rounds' generator fits and feature states), per training
+#: query (its rows for LightGBM) and per query x item (the factor generators rank every item for
+#: each query), per EASE item^3 (its Cholesky, when the generator fits its memory budget).
+HYBRID_COST = {"gb": 0.4, "gb_per_review": 2.1e-6, "gb_per_query": 2.0e-5,
+               "s": 10.0, "s_per_review": 1.0e-4, "s_per_query": 1.5e-3, "s_per_query_item": 2.5e-8,
+               "s_per_ease_item3": 2.5e-11}
+#: ALS (implicit, 15 iterations): the review table and the matrices; per review and iteration.
+ALS_COST = {"gb": 0.4, "gb_per_review": 0.8e-6, "s": 5.0, "s_per_review": 1.5e-5}
 
 
 def estimate_cost(model: str, counts: DataCounts, params: dict | None = None) -> CostEstimate:
@@ -363,7 +367,7 @@ def estimate_cost(model: str, counts: DataCounts, params: dict | None = None) ->
     c = HYBRID_COST
     queries = min(u * config.rounds, config.max_train_queries or u * config.rounds)
     gb = c["gb"] + c["gb_per_review"] * r + c["gb_per_query"] * queries
-    s = c["s"] + c["s_per_review"] * r * (config.rounds + 1) + c["s_per_query_item"] * queries * i
+    s = c["s"] + c["s_per_review"] * r + queries * (c["s_per_query"] + c["s_per_query_item"] * i)
     eases = [n for n in ("ease", "ease_emotion") if n in config.generators]
     note = ""
     for n in eases:

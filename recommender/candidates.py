@@ -337,9 +337,12 @@ class WindowListGenerator(Generator):
         self._other: dict[tuple[int, bool], tuple[np.ndarray, np.ndarray, bool]] = {}
 
     def day_list(self, state: FeatureState, day: int, full: bool = False) -> tuple[np.ndarray, np.ndarray, bool]:
-        """The ranked list of ``day`` (items, counts, complete); ``full``: never cut short."""
-        j = int(np.searchsorted(self.days_, day))
-        if not full and j < len(self.days_) and self.days_[j] == day:
+        """The ranked list of ``day`` (items, counts, complete); ``full``: never cut short.
+        Without :meth:`prepare` every day is computed when first asked for."""
+        days = getattr(self, "days_", np.zeros(0, np.int64))
+        full = full or not hasattr(self, "limit_")
+        j = int(np.searchsorted(days, day))
+        if not full and j < len(days) and days[j] == day:
             a, b = self.indptr_[j], self.indptr_[j + 1]
             return self.items_[a:b], self.counts_[a:b], bool(self.complete_[j])
         other = self.__dict__.setdefault("_other", {})

@@ -574,3 +574,27 @@ def test_feature_only_generators_still_bring_in_cold_items(hybrid):
     expected = base | {(p, i) for p, i in prof if counts[i] <= k}
     assert got == expected and got > base
     assert model.config.cold_item_max_reviews == 1
+
+
+def test_ease_generators_over_their_budget_are_left_out_and_queries_sampled(shop, caplog):
+    """A catalog over EASE's memory budget: the hybrid trains without ease, ease_recent (which
+    reads it) and ease_emotion, says so, and a query cap samples each round."""
+    from emorec.jobs.pipeline import model_notes
+
+    rv, sc = shop
+    tiny = {"l2": 10.0, "max_memory_gb": 1e-6}
+    cfg = ServiceConfig(model="hybrid", params={
+        "n_estimators": 10, "min_child_samples": 5, "max_train_queries": 60,
+        "generators": {"ease": tiny, "itemknn": {"k": 20}, "markov": {}, "ease_recent": {}, "ease_emotion": tiny,
+                       "profile": {}}})
+    with caplog.at_level("WARNING"):
+        svc = RecommendationService(cfg).fit(rv, scores=sc)
+    model = svc.model_
+    assert model.generators_.names == ["itemknn", "markov", "profile"]
+    assert set(model.dropped_) == {"ease", "ease_recent", "ease_emotion"}
+    assert "over its max_memory_gb=1e-06" in model.dropped_["ease"]
+    assert "generator ease left out" in caplog.text
+    assert any(n.startswith("hybrid generator ease_recent left out: it reads the ease generator") for n in model_notes(svc))
+    assert model.training_["round_queries"] == [30, 30]
+    assert not any(n.startswith("gen_ease") for n in model.feature_names_)
+    assert (svc.recommend(["u000", "u001"], n=5).groupby("user_id").size() == 5).all()
