@@ -93,7 +93,12 @@ def _stage_main(args) -> int:
     elif args._stage == "profile":
         res = eng.profile(ws)
     elif args._stage == "train":
-        res = eng.train(ws)
+        if args.model == "auto":
+            res = eng.train(ws)
+        else:
+            from emorec.recommender import ServiceConfig
+
+            res = eng.train(ws, ServiceConfig(model=args.model, params=json.loads(args.model_params or "{}")))
     else:
         res = eng.recommend(ws, 10)
     stage_cpu = cpu_now() - cpu0  # this process and its reaped workers (not Spark's JVM)
@@ -136,9 +141,12 @@ def _tree(pid: int) -> tuple[int, dict[int, float]]:
     return total, tree_cpu
 
 
-def run_stage(engine: str, stage: str, ws: Path, data: Path, master: str | None, conf: list[str]) -> dict:
-    """Run one stage in a fresh process; returns its figures plus the sampled tree peak."""
-    cmd = [sys.executable, __file__, "--_stage", stage, "--engine", engine, "--ws", str(ws), "--data", str(data)]
+def run_stage(engine: str, stage: str, ws: Path, data: Path, master: str | None, conf: list[str], model: str = "als",
+              model_params: str = "{}") -> dict:
+    """Run one stage in a fresh process; returns its figures plus the sampled tree peak. The
+    train stage trains ``model`` (``auto``: what ``--model auto`` picks)."""
+    cmd = [sys.executable, __file__, "--_stage", stage, "--engine", engine, "--ws", str(ws), "--data", str(data),
+           "--model", model, "--model-params", model_params]
     if master:
         cmd += ["--master", master]
     for c in conf:
@@ -264,6 +272,9 @@ def main() -> int:
     ap.add_argument("--ws", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--size", help=argparse.SUPPRESS)
+    ap.add_argument("--model", default="als", help="the model of the train stage (default: %(default)s; auto = what "
+                    "`emorec train --model auto` picks)")
+    ap.add_argument("--model-params", default="{}", help="its parameters (JSON)")
     args = ap.parse_args()
     if args._stage:
         return _stage_main(args)
@@ -286,7 +297,7 @@ def main() -> int:
             print(f"{args.engine} {info['reviews']:,} reviews ({info['users']:,} users, {info['items']:,} items, "
                   f"{info['shards']} files); other load: {row['other_load']}", flush=True)
             for stage in STAGES:
-                fig = run_stage(args.engine, stage, ws, data, master, args.conf)
+                fig = run_stage(args.engine, stage, ws, data, master, args.conf, args.model, args.model_params)
                 row["stages"][stage] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in fig.items()}
                 print(f"  {stage:<10} {fig['seconds']:8.2f} s  cpu {fig['cpu_seconds']:8.1f} s  peak {fig['peak_tree_mib']:7.0f} MiB  "
                       f"(load before {fig['load_before']:.2f})", flush=True)

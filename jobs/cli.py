@@ -124,8 +124,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="auto", metavar="MODEL",
                    help="primary recommender: hybrid (LightGBM re-ranker over CF and sequential candidates with "
                         "emotional features; reads review_scores), als, popular, itemknn, ease or bpr; auto = the "
-                        "hybrid for scored, time-stamped reviews of up to 5,000 items on the embedded engine, ALS "
-                        "otherwise (default: %(default)s)")
+                        "hybrid for scored, time-stamped reviews when its estimated training cost fits the budget "
+                        "(--budget-gb, --budget-minutes), ALS otherwise (default: %(default)s)")
+    p.add_argument("--budget-gb", type=float, default=None,
+                   help="--model auto: peak training memory the chosen model may need (default: 8)")
+    p.add_argument("--budget-minutes", type=float, default=None,
+                   help="--model auto: training time the chosen model may need (default: 60)")
     p.add_argument("--model-params", type=json.loads, default=None, metavar="JSON",
                    help='model parameters, e.g. \'{"l2": 200}\' (ease) or \'{"emotion_features": false}\' (hybrid)')
     p.add_argument("--factors", type=int, help="latent factors of the models that have them (als, bpr; default: the "
@@ -262,17 +266,15 @@ def _service_config(args, model: str, params: dict | None = None, strict: bool =
 
 
 def _train(stages, args, ws, version: str):
-    """The train stage with ``--model`` resolved (``auto``: :func:`jobs.pipeline.auto_model`;
-    always ALS on Spark, whose trainer is MLlib ALS)."""
-
+    """The train stage with ``--model`` resolved (``auto``: :func:`jobs.pipeline.auto_model`, the
+    hybrid when its estimated cost fits ``--budget-gb`` / ``--budget-minutes``, on either engine)."""
     from . import pipeline
 
     if args.model != "auto":
         return stages.train(ws, _service_config(args, args.model, args.model_params), version=version)
-    if getattr(args, "engine", "embedded") == "spark":
-        model, reason = pipeline.AUTO_FALLBACK, "the Spark engine trains MLlib ALS"
-    else:
-        model, reason = pipeline.auto_model(ws)
+    given = {"memory_gb": args.budget_gb, "minutes": args.budget_minutes}
+    budget = pipeline.AutoBudget(**{k: v for k, v in given.items() if v is not None})
+    model, reason = pipeline.auto_model(ws, budget, args.model_params)
     try:
         config = _service_config(args, model, args.model_params, strict=False)
     except ConfigError as exc:

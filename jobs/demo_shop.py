@@ -69,12 +69,28 @@ Only emotion- and aspect-aware methods can find it; the ground truth is in the
    by the buyers who do not care, cannot. ``review_truth.planted_regret`` marks these reviews,
    ``defects`` lists the items and ``sensitivities`` every user's regret probability per aspect.
 
+5. **What comes next** (``next_item_rate``, off in the default shop; the scale benchmarks turn it
+   on with :meth:`DemoConfig.at_scale`). Every item has ``follow_ups_per_item`` follow-up items
+   in its category (accessories, refills, the next thing one buys: "the tent, then the sleeping
+   bag"), drawn with probability proportional to the square root of popularity. A share
+   ``next_item_rate`` of the purchases after a user's first is one of the previous purchase's
+   follow-ups instead of a draw by popularity and taste: the order of a user's reviews predicts
+   the next one, which only a sequence-aware model sees. ``follow_ups`` lists them and
+   ``review_truth.next_item`` marks the purchases drawn this way.
+
+The shop scales: the catalog (``n_items``; items per category follow the category shares),
+the users and their heavy-tailed activity grow independently, popularity is a long Zipf tail at
+any size, and the texts come from a fixed bank of phrasings, so a shop of two million reviews
+takes a few minutes (``benchmarks/scale_hybrid.py`` measures quality and cost on the same shop
+at any size).
+
 Ground truth frames: ``users`` (cared aspect, harshness, favourite category),
 ``item_aspects`` (every item x aspect strength), ``review_aspects`` (one row per aspect
 sentence written, with its polarity), ``incidents``, ``defects`` (item, aspect, kind, purchases,
-regrets), ``sensitivities`` (user x aspect: cares, regret probability on a defect of it) and
+regrets), ``sensitivities`` (user x aspect: cares, regret probability on a defect of it),
+``follow_ups`` (item, rank, follow-up item; only with ``next_item_rate > 0``) and
 ``review_truth`` (per review: text tone, disagreement, sarcasm, incident, aspect-driven choice,
-purchase of a defective item, planted regret).
+purchase of a defective item, planted regret, planted next item).
 
 Examples
 --------
@@ -184,6 +200,11 @@ class DemoConfig(BaseModel):
     defect_regret_carer, defect_regret_other, defect_regret_general
         Probability that a purchase of a defective item is regretted: by a buyer who cares about
         the defect aspect / by any other buyer (``aspect`` defects) / by any buyer (``general``).
+    next_item_rate
+        Share of the purchases after a user's first that are a follow-up of the previous
+        purchase (the planted "next item" structure; 0 disables it).
+    follow_ups_per_item
+        Follow-up items of every item (same category).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -214,6 +235,8 @@ class DemoConfig(BaseModel):
     defect_regret_carer: float = Field(0.85, ge=0, le=1)
     defect_regret_other: float = Field(0.1, ge=0, le=1)
     defect_regret_general: float = Field(0.7, ge=0, le=1)
+    next_item_rate: float = Field(0.0, ge=0, le=1)
+    follow_ups_per_item: int = Field(3, ge=1, le=50)
 
     @field_validator("start")
     @classmethod
@@ -240,6 +263,16 @@ class DemoConfig(BaseModel):
         if self.short_review_rate + self.title_only_rate > 0.9:
             raise ConfigError("short_review_rate + title_only_rate must be <= 0.9")
         return self
+
+    @classmethod
+    def at_scale(cls, n_users: int, n_items: int, reviews_per_user: float = 10.0, seed: int = 42,
+                 **overrides: Any) -> DemoConfig:
+        """A shop for measuring recommendation quality and cost at any size: ``n_users`` with
+        ``reviews_per_user`` reviews on average (at least 2 each) on ``n_items``, with the planted
+        "next item" structure on (``next_item_rate`` 0.3) besides the aspect preferences."""
+        params: dict[str, Any] = dict(n_users=n_users, n_items=n_items, mean_reviews_per_user=reviews_per_user,
+                                      min_reviews_per_user=2, seed=seed, next_item_rate=0.3)
+        return cls(**{**params, **overrides})
 
     @property
     def start_timestamp(self) -> pd.Timestamp:
@@ -280,13 +313,16 @@ class DemoShop:
         disagreement (stars disagree with text), sarcasm, incident, aspect_choice (item
         drawn with the carer's aspect preference), defect (a purchase of a defective item),
         planted_regret (the defect made the buyer regret it: one or two stars, a complaint
-        about the defect aspect).
+        about the defect aspect), next_item (a follow-up of the user's previous purchase).
     defects
         Truth: item_id, aspect, kind (``aspect`` or ``general``), n_purchases, n_regrets.
     sensitivities
         Truth per user and aspect: user_id, aspect, cares (the user's cared aspect),
         p_regret_aspect_defect (probability of regretting an item with an ``aspect`` defect
         on this aspect).
+    follow_ups
+        Truth (with ``next_item_rate > 0``): item_id, rank, follow_up_id - the items that tend
+        to come next after each item.
     config
         The configuration the shop was generated from.
     """
@@ -301,6 +337,7 @@ class DemoShop:
     config: DemoConfig | None = None
     defects: pd.DataFrame | None = None
     sensitivities: pd.DataFrame | None = None
+    follow_ups: pd.DataFrame | None = None
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write the shop as files.
@@ -333,7 +370,7 @@ class DemoShop:
             "review_aspects": self.review_aspects,
             "incidents": self.incidents,
         }
-        for name in ("review_truth", "defects", "sensitivities"):
+        for name in ("review_truth", "defects", "sensitivities", "follow_ups"):
             if getattr(self, name) is not None:
                 frames[name] = getattr(self, name)
         for name, frame in frames.items():
@@ -380,6 +417,8 @@ class DemoShop:
             " n_regrets.",
             "* `truth/sensitivities.parquet`: user_id, aspect, cares, p_regret_aspect_defect"
             " (the user's probability of regretting an item with an aspect defect on it).",
+            *(["* `truth/follow_ups.parquet`: item_id, rank, follow_up_id (the items that tend to"
+               " come next after each item)."] if self.follow_ups is not None else []),
             "",
             "## Planted signal",
             "",
@@ -424,6 +463,12 @@ class DemoShop:
                 )
         else:
             lines.append("   * (no defective items)")
+        if cfg is not None and cfg.next_item_rate > 0:
+            lines += [
+                f"5. **What comes next.** {cfg.next_item_rate:.0%} of the purchases after a user's first"
+                f" are one of the {cfg.follow_ups_per_item} follow-up items of the previous purchase"
+                " (`follow_ups`, `review_truth.next_item`).",
+            ]
         lines += [
             "",
             "Stars disagree with the text in about"
@@ -1246,6 +1291,41 @@ def _dedupe(
     return item
 
 
+def _follow_ups(cfg: DemoConfig, items: _ItemsOut, rng: np.random.Generator) -> np.ndarray:
+    """``(n_items, follow_ups_per_item)``: each item's follow-ups, other items of its category
+    drawn with probability proportional to the square root of their popularity."""
+    k = cfg.follow_ups_per_item
+    out = np.empty((cfg.n_items, k), dtype=np.int64)
+    for c in range(_N_CATS):
+        members = np.flatnonzero(items.cat == c)
+        w = np.sqrt(items.pop[members])
+        cdf = np.cumsum(w) / w.sum()
+        draw = np.minimum(np.searchsorted(cdf, rng.random((members.size, k)), side="right"), members.size - 1)
+        # never the item itself: its own draw moves to the next member of the category
+        own = np.arange(members.size)[:, None]
+        draw = np.where((draw == own) & (members.size > 1), (draw + 1) % members.size, draw)
+        out[members] = members[draw]
+    return out
+
+
+def _plant_next_items(
+    cfg: DemoConfig, item: np.ndarray, pos: np.ndarray, follow_ups: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replace ``next_item_rate`` of the purchases after a user's first with a follow-up of the
+    user's previous purchase (rows are users' histories in order; ``pos`` 0 starts one)."""
+    n = item.size
+    follow = (rng.random(n) < cfg.next_item_rate) & (pos >= 1)
+    pick = rng.integers(0, follow_ups.shape[1], size=n)
+    item = item.copy()
+    rows = np.flatnonzero(follow)
+    by_pos = rows[np.argsort(pos[rows], kind="stable")]
+    bounds = np.searchsorted(pos[by_pos], np.arange(1, int(pos.max(initial=0)) + 2))
+    for p in range(len(bounds) - 1):  # position by position: a follow-up of a follow-up chains
+        r = by_pos[bounds[p] : bounds[p + 1]]
+        item[r] = follow_ups[item[r - 1], pick[r]]
+    return item, follow
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -1281,10 +1361,10 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
     else:
         cfg = DemoConfig.model_validate({**config.model_dump(), **overrides}) if overrides else config
     t0 = time.perf_counter()
-    # nine independent streams; the ninth (defects) was added later: spawn keys are positional,
-    # so the first eight draw exactly what they drew before it existed
-    seeds = np.random.SeedSequence(cfg.seed).spawn(9)
-    r_items, r_users, r_inter, r_inc, r_rate, r_text, r_meta, r_dup, r_def = (
+    # ten independent streams; the ninth (defects) and tenth (next items) were added later: spawn
+    # keys are positional, so the first ones draw exactly what they drew before them
+    seeds = np.random.SeedSequence(cfg.seed).spawn(10)
+    r_items, r_users, r_inter, r_inc, r_rate, r_text, r_meta, r_dup, r_def, r_next = (
         np.random.default_rng(s) for s in seeds
     )
 
@@ -1307,7 +1387,18 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
     group = users.fav[user] * n_asp1 + np.where(aspect_choice, users.cared[user], _N_ASPECTS)
     cdf = _choice_cdf(cfg, items)
     item = _sample_items(cdf, group, r_inter.random(n))
+    follow_ups = None
+    next_item = np.zeros(n, dtype=bool)
+    if cfg.next_item_rate > 0:
+        follow_ups = _follow_ups(cfg, items, r_next)
+        item, next_item = _plant_next_items(cfg, item, pos, follow_ups, r_next)
+    drawn = item
     item = _dedupe(user, item, group, cdf, starts, r_dup)
+    # a follow-up redrawn because the user had it already is not one, nor is the follow-up of a
+    # purchase that was redrawn
+    changed = item != drawn
+    next_item &= ~changed & ~np.r_[False, changed[:-1]]
+    aspect_choice &= ~next_item
 
     # ---- the complaint burst ---------------------------------------------------------
     incident = np.zeros(n, dtype=bool)
@@ -1339,6 +1430,7 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
         t = np.concatenate([t, add_t])
         pos = np.concatenate([pos, np.full(n_add, -1)])
         aspect_choice = np.concatenate([aspect_choice, np.zeros(n_add, dtype=bool)])
+        next_item = np.concatenate([next_item, np.zeros(n_add, dtype=bool)])
         incident = np.concatenate([in_window, np.ones(n_add, dtype=bool)])
         n = user.size
         start_ts = cfg.start_timestamp
@@ -1354,7 +1446,9 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
 
     # global time order (ties: user, then history position); review ids follow it
     order = np.lexsort((pos, user, t))
-    user, item, t, incident, aspect_choice = (a[order] for a in (user, item, t, incident, aspect_choice))
+    user, item, t, incident, aspect_choice, next_item = (
+        a[order] for a in (user, item, t, incident, aspect_choice, next_item)
+    )
     cat = items.cat[item]
     cared = users.cared[user]
     is_carer = cared >= 0
@@ -1497,6 +1591,7 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
             "aspect_choice": aspect_choice,
             "defect": defect,
             "planted_regret": planted,
+            "next_item": next_item,
         }
     )
     def_items = np.flatnonzero(defect_aspect >= 0)
@@ -1536,6 +1631,13 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
         config=cfg,
         defects=defects,
         sensitivities=sensitivities,
+        follow_ups=None if follow_ups is None else pd.DataFrame(
+            {
+                "item_id": pd.array(np.repeat(items.ids, follow_ups.shape[1]), dtype="string"),
+                "rank": np.tile(np.arange(1, follow_ups.shape[1] + 1), cfg.n_items).astype(np.int64),
+                "follow_up_id": pd.array(items.ids[follow_ups.ravel()], dtype="string"),
+            }
+        ),
     )
 
 

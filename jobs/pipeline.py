@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,8 @@ from emorec.common.errors import NothingToLearnError
 from emorec import profiles
 from emorec import sentiment
 from emorec.sentiment.parallel import score_chunks
-from emorec.recommender import RECOMMENDATION_COLUMNS, RecommendationService, ServiceConfig, model_class
+from emorec.recommender import RECOMMENDATION_COLUMNS, ModelConfig, RecommendationService, ServiceConfig, model_class
+from pydantic import Field
 
 from emorec.common.errors import ConfigError, InputError
 
@@ -418,33 +420,126 @@ def profile(ws: Workspace, config: profiles.ProfileConfig | None = None) -> Stag
 
 
 # --- train / recommend ----------------------------------------------------------------
-#: ``--model auto`` picks the hybrid up to this many items (its EASE generator holds an items x
-#: items matrix) and ALS above.
-AUTO_HYBRID_MAX_ITEMS = 5_000
-
-
 #: What ``--model auto`` prefers (the best model on the Amazon benchmark, with explanations)
 #: and what it falls back to (it scales to any catalog and needs nothing but interactions).
 AUTO_PREFERRED, AUTO_FALLBACK = "hybrid", "als"
 
 
-def auto_model(ws: Workspace) -> tuple[str, str]:
+class AutoBudget(ModelConfig):
+    """What ``--model auto`` may spend on training (``--budget-gb``, ``--budget-minutes``)."""
+
+    section: ClassVar[str] = "auto budget"
+    memory_gb: float = Field(8.0, gt=0, description="peak memory of the training process")
+    minutes: float = Field(60.0, gt=0, description="training time")
+
+
+@dataclass(frozen=True)
+class DataCounts:
+    """The sizes a training cost is estimated from."""
+
+    reviews: int
+    users: int
+    items: int
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """Estimated peak memory and time of training one model on some :class:`DataCounts`."""
+
+    model: str
+    memory_gb: float
+    minutes: float
+    note: str = ""
+
+    def fits(self, budget: AutoBudget) -> bool:
+        return self.memory_gb <= budget.memory_gb and self.minutes <= budget.minutes
+
+    def describe(self) -> str:
+        return f"about {self.memory_gb:.1f} GB and {self.minutes:.0f} min to train{self.note}"
+
+
+#: Cost model of training, fitted to ``benchmarks/scale_hybrid.py`` on a 2-core machine shared
+#: with other jobs (the hybrid's defaults on the scaled demo shop with lexicon scores: 200k
+#: reviews / 20k users and 2M reviews / 200k users on 50k items, 1.5 and 5.6 GiB peak, 2 and
+#: 6 min): fixed cost, per review (the rounds' generator fits and feature states), per training
+#: query (its rows for LightGBM) and per query x item (the factor generators rank every item for
+#: each query), per EASE item^3 (its Cholesky, when the generator fits its memory budget).
+HYBRID_COST = {"gb": 0.4, "gb_per_review": 2.1e-6, "gb_per_query": 2.0e-5,
+               "s": 10.0, "s_per_review": 1.0e-4, "s_per_query": 1.5e-3, "s_per_query_item": 2.5e-8,
+               "s_per_ease_item3": 2.5e-11}
+#: ALS (implicit, 15 iterations): the review table and the matrices; per review and iteration.
+ALS_COST = {"gb": 0.4, "gb_per_review": 0.8e-6, "s": 5.0, "s_per_review": 1.5e-5}
+
+
+def estimate_cost(model: str, counts: DataCounts, params: dict | None = None) -> CostEstimate:
+    """Estimated peak memory and training time of ``model`` (``hybrid`` or ``als``) on ``counts``.
+
+    The hybrid: reviews and profiles held in memory, its training queries (at most
+    ``max_train_queries``), candidate generation over the catalog for each of them, and its EASE
+    generators only when they fit their own ``max_memory_gb`` (a dense items x items matrix each,
+    a Cholesky factorisation cubic in the items); otherwise they are left out (said in ``note``).
+    """
+    from emorec.recommender.ease import ease_memory_gb
+    from emorec.recommender.hybrid import HybridConfig
+
+    r, u, i = counts.reviews, counts.users, counts.items
+    if model == AUTO_FALLBACK:
+        c = ALS_COST
+        return CostEstimate(model, c["gb"] + c["gb_per_review"] * r, (c["s"] + c["s_per_review"] * r) / 60)
+    try:
+        config = HybridConfig(**(params or {}))
+    except ValueError:  # parameters of another model: the estimate of the defaults
+        config = HybridConfig()
+    c = HYBRID_COST
+    queries = min(u * config.rounds, config.max_train_queries or u * config.rounds)
+    gb = c["gb"] + c["gb_per_review"] * r + c["gb_per_query"] * queries
+    s = c["s"] + c["s_per_review"] * r + queries * (c["s_per_query"] + c["s_per_query_item"] * i)
+    eases = [n for n in ("ease", "ease_emotion") if n in config.generators]
+    note = ""
+    for n in eases:
+        budget = config.generators[n].get("max_memory_gb", 4.0)
+        if ease_memory_gb(i) <= budget:
+            gb += ease_memory_gb(i)
+            s += c["s_per_ease_item3"] * float(i) ** 3 * (config.rounds + 1)
+        else:
+            note = f"; its EASE generators left out (over their {budget:g} GB)"
+    return CostEstimate(model, gb, s / 60, note)
+
+
+def _counts(ws: Workspace) -> tuple[DataCounts, int]:
+    stats = ws.query("SELECT count(*) AS reviews, count(DISTINCT user_id) AS users, count(DISTINCT item_id) AS items, "
+                     "count(timestamp) AS stamped FROM reviews").iloc[0]
+    items = int(stats["items"])
+    if ws.has_table("items"):
+        items = int(ws.query("SELECT count(*) AS n FROM (SELECT item_id FROM reviews UNION SELECT item_id FROM items)")
+                    .iloc[0]["n"])
+    return DataCounts(int(stats["reviews"]), int(stats["users"]), items), int(stats["stamped"])
+
+
+def auto_model(ws: Workspace, budget: AutoBudget | None = None, params: dict | None = None) -> tuple[str, str]:
     """The model ``emorec train --model auto`` (the default) trains, and why.
 
     :data:`AUTO_PREFERRED` (the hybrid) when the workspace gives it what its class says it
-    uses (scored reviews, timestamps) and the catalog has at most :data:`AUTO_HYBRID_MAX_ITEMS`
-    reviewed items; :data:`AUTO_FALLBACK` (ALS) otherwise.
+    uses (scored reviews, timestamps) and its estimated training cost (:func:`estimate_cost`)
+    fits ``budget``; :data:`AUTO_FALLBACK` (ALS) otherwise. The reason names the estimates.
     """
+    budget = budget or AutoBudget()
     preferred = model_class(AUTO_PREFERRED)
-    stats = ws.query("SELECT count(DISTINCT item_id) AS items, count(timestamp) AS stamped FROM reviews").iloc[0]
-    items, stamped = int(stats["items"]), int(stats["stamped"])
+    counts, stamped = _counts(ws)
     if preferred.uses_scores and not ws.has_table("review_scores"):
         return AUTO_FALLBACK, f"no review scores (run `emorec score` first for the {AUTO_PREFERRED})"
     if preferred.needs_timestamps and stamped == 0:
         return AUTO_FALLBACK, f"the reviews have no timestamps (the {AUTO_PREFERRED} trains on each user's next review)"
-    if items > AUTO_HYBRID_MAX_ITEMS:
-        return AUTO_FALLBACK, f"{items:,} items, over the {AUTO_PREFERRED}'s {AUTO_HYBRID_MAX_ITEMS:,}"
-    return AUTO_PREFERRED, f"{items:,} items, scored and time-stamped reviews"
+    size = f"{counts.reviews:,} reviews, {counts.users:,} users, {counts.items:,} items"
+    within = f"the budget of {budget.memory_gb:g} GB and {budget.minutes:g} min"
+    hybrid = estimate_cost(AUTO_PREFERRED, counts, params)
+    if hybrid.fits(budget):
+        return AUTO_PREFERRED, f"{size}: the {AUTO_PREFERRED} needs {hybrid.describe()}, within {within}"
+    als = estimate_cost(AUTO_FALLBACK, counts)
+    over = f"{size}: the {AUTO_PREFERRED} would need {hybrid.describe()}, over {within}"
+    if not als.fits(budget):
+        over += f" (ALS too needs {als.describe()}; raise --budget-gb / --budget-minutes)"
+    return AUTO_FALLBACK, over
 
 
 def training_inputs(ws: Workspace, config: ServiceConfig) -> tuple[pd.DataFrame, dict]:
@@ -491,9 +586,16 @@ def train(ws: Workspace, config: ServiceConfig | None = None, version: str = "la
         with ws.new_model_version(RECOMMENDER_MODEL, version) as folder:
             service.save_pretrained(folder)
         res.outputs.append(str(ws.model_path(RECOMMENDER_MODEL)))
+        res.notes.extend(model_notes(service))
     res.seconds = t.seconds
     res.counts = {"train_users": len(service.users_), "train_items": len(service.items_), "interactions": int(service.seen_.nnz)}
     return res
+
+
+def model_notes(service: RecommendationService) -> list[str]:
+    """What the run summary says about a trained model: generators it left out and why."""
+    return [f"{service.model_.name} generator {n} left out: {why}"
+            for n, why in getattr(service.model_, "dropped_", {}).items()]
 
 
 def load_service(ws: Workspace) -> RecommendationService:

@@ -190,6 +190,11 @@ class Recommender(ABC):
     def _batch_users(self) -> int:
         return self.recommend_batch_size
 
+    def _blocked(self, seen: sp.csr_matrix | None, allowed: np.ndarray | None, n_rows: int) -> Any:
+        """What :meth:`_rank_batch` receives as ``blocked``: the dense mask of
+        :func:`blocked_items` (models that rank sparse candidates take a sparse form)."""
+        return blocked_items(self.n_items, seen, allowed, n_rows)
+
     def recommend(
         self,
         userid: np.ndarray | int,
@@ -248,7 +253,7 @@ class Recommender(ABC):
         for start in range(0, len(userid), step):
             sl = slice(start, start + step)
             rows = user_items[sl]
-            blocked = blocked_items(self.n_items, seen[sl] if filter_already_liked_items else None, allowed, rows.shape[0])
+            blocked = self._blocked(seen[sl] if filter_already_liked_items else None, allowed, rows.shape[0])
             ids, scores, expl = self._rank_batch(userid[sl], rows, blocked, N, explain)
             out.ids[sl], out.scores[sl] = ids, scores
             if out.explanations is not None and expl is not None:
@@ -403,14 +408,19 @@ class FactorModel(Recommender):
     def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         """Factors for users unseen at training, one per history row."""
 
-    def score_items(self, userid: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+    def user_vectors(self, userid: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        """Factors of the given users: the fitted ones, folded in from ``user_items`` for users
+        unseen at training."""
         userid = np.asarray(userid)
         known = (userid >= 0) & (userid < self.user_factors_.shape[0])
         U = np.zeros((len(userid), self.item_factors_.shape[1]), dtype=np.float32)
         U[known] = self.user_factors_[userid[known]]
         if (~known).any():
             U[~known] = self._fold_in(user_items[np.flatnonzero(~known)])
-        return U @ self.item_factors_.T
+        return U
+
+    def score_items(self, userid: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        return self.user_vectors(userid, user_items) @ self.item_factors_.T
 
     def describe_similarity(self) -> str | None:
         return f"cosine similarity of the {self.name.upper()} item factors"

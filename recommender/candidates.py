@@ -9,7 +9,7 @@ Model-backed generators fit a recommender on the interaction matrix and score wi
 Special generators:
 
 * ``trend`` - reviews per item in the ``days`` up to the user's reference time
-  (:meth:`recommender.features.FeatureState.window_matrix`): what was popular when the user
+  (:meth:`recommender.features.FeatureState.window_counts`): what was popular when the user
   was last active;
 * ``trend_now`` - reviews per item in the ``days`` up to the newest training review
   (what is popular now);
@@ -34,10 +34,21 @@ generator's top-M eligible items as :class:`~recommender.features.Pairs`. Genera
 ``feature_only`` score every candidate but add none of their own, except cold items (at most
 ``cold_item_max_reviews`` training reviews): a new item with a single review reaches lists
 through its item profile (the ``profile`` generator).
+
+Nothing here holds a dense users x items matrix. Each generator scores a batch in the shape
+that suits it (:mod:`recommender.topk`): latent factors and the aspect profile as dense blocks
+of item columns with a running top-M, ItemKNN's top-k neighbours and ``markov`` as sparse
+products, ``popular``/``trend``/``trend_now`` as ranked lists (the trend generators keep the
+top of each day's list, precomputed at fit for every day a user was last active), EASE as one
+``batch x items`` block (it holds an items x items matrix anyway); the features of a candidate
+are looked up for the candidate pairs only. A generator that does not fit the catalog - EASE
+and the generators that read it, over their ``max_memory_gb`` - is left out at fit, with a
+warning naming the budget (:meth:`Generator.unfit_reason`, ``CandidateGenerators.dropped_``).
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -47,20 +58,28 @@ from typing import Any, ClassVar, cast
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
+from safetensors.numpy import load_file, save_file
 
 from emorec.common.errors import ArtifactError, ConfigError
 
 from .als import ALS
-from .base import Recommender, top_n
+from .base import FactorModel, Recommender
 from .bpr import BPR
 from .config import ModelConfig, resolve_config
-from .ease import EASE
+from .ease import EASE, ease_memory_gb
 from .features import Feature, FeatureState, Pairs
 from .itemknn import ItemKNN
 from .popularity import MostPopular
+from .topk import (BatchScores, Blocked, DenseScores, FactorScores, ListScores, SparseIndex, SparseScores, TopM,
+                   csr_keys, lookup, ranked, sorted_csr, topk_items)
+
+log = logging.getLogger(__name__)
 
 #: Registered generator classes by name (filled by :func:`register_generator`).
 GENERATORS: dict[str, type[Generator]] = {}
+#: The trend generators keep this many items beyond the top-M of each day's list (room for the
+#: items a user has already seen); a user who has seen more of them gets the day's whole list.
+TREND_SLACK = 256
 
 
 def register_generator(cls: type[Generator]) -> type[Generator]:
@@ -81,8 +100,9 @@ class Batch:
 
 @dataclass
 class Scored:
-    """A generator's scores for a batch: dense scores, each user's best eligible score (for the
-    normalised feature; 1 when none is finite and non-zero) and ranks (``M + 1`` outside its top-M)."""
+    """A generator's view of a batch's candidate pairs: its score of each pair, each user's
+    best eligible score (for the normalised feature; 1 when none is finite and non-zero) and
+    the rank of each pair in its top-M (``M + 1`` outside it)."""
 
     scores: np.ndarray
     top: np.ndarray
@@ -90,7 +110,8 @@ class Scored:
 
 
 class Generator(ABC):
-    """One candidate generator: ``fit`` on the interactions, then ``scores`` for a batch."""
+    """One candidate generator: ``fit`` on the interactions, ``prepare`` on the fitted feature
+    state, then :meth:`batch_scores` for a batch (a :class:`~recommender.topk.BatchScores`)."""
 
     name: ClassVar[str]
     Config: ClassVar[type[ModelConfig]]
@@ -106,26 +127,37 @@ class Generator(ABC):
     def __init__(self, config: ModelConfig | Mapping[str, Any] | None = None, **params: Any) -> None:
         self.config = resolve_config(self.Config, config, params, f"generator {self.name!r}")
 
+    def unfit_reason(self, n_items: int) -> str | None:
+        """Why this generator cannot be fitted on a catalog of ``n_items`` (``None``: it can)."""
+        return None
+
     def fit(self, user_items: sp.csr_matrix, emotion_items: sp.csr_matrix | None, peers: dict[str, Generator]) -> None:
         """Learn from the interactions (generators computed from the feature state learn nothing)."""
 
+    def prepare(self, state: FeatureState, M: int) -> None:
+        """Precompute what serving needs from the fitted feature state (e.g. top-``M`` lists)."""
+
     @abstractmethod
+    def batch_scores(self, batch: Batch, peers: dict[str, Generator]) -> BatchScores:
+        """Its scores for the users of the batch: top-M lists and pair lookups."""
+
     def scores(self, batch: Batch, peers: dict[str, Generator]) -> np.ndarray:
-        """Scores of every item for each user of the batch, ``(n_users, n_items)``."""
+        """Dense scores of every item for each user, ``(n_users, n_items)``: small catalogs,
+        analysis and tests only (the hybrid never asks for them)."""
+        return self.batch_scores(batch, peers).dense()
 
     def features(self) -> list[Feature]:
         """Its score, normalised score and rank for each candidate."""
         n = self.name
-        return [Feature(f"gen_{n}_score", self.group, lambda p: p.generated[n].scores[p.pos, p.item]),
-                Feature(f"gen_{n}_norm", self.group,
-                        lambda p: p.generated[n].scores[p.pos, p.item] / p.generated[n].top[p.pos]),
-                Feature(f"gen_{n}_rank", self.group, lambda p: p.generated[n].ranks[p.pos, p.item])]
+        return [Feature(f"gen_{n}_score", self.group, lambda p: p.generated[n].scores),
+                Feature(f"gen_{n}_norm", self.group, lambda p: p.generated[n].scores / p.generated[n].top[p.pos]),
+                Feature(f"gen_{n}_rank", self.group, lambda p: p.generated[n].ranks)]
 
     def pair_features(self) -> list[Feature]:
         """Features of its own besides score and rank (after every generator's score features)."""
         return []
 
-    # persistence: model-backed generators save their model; the others have no state
+    # persistence: model-backed generators save their model, list generators their lists
     def save(self, path: Path) -> None:
         pass
 
@@ -142,8 +174,8 @@ class ModelGenerator(Generator):
     def fit(self, user_items: sp.csr_matrix, emotion_items: sp.csr_matrix | None, peers: dict[str, Generator]) -> None:
         self.model_ = self.model_cls(self.config).fit(user_items)
 
-    def scores(self, batch: Batch, peers: dict[str, Generator]) -> np.ndarray:
-        return np.asarray(self.model_.score_items(batch.userid, batch.rows), np.float32)
+    def batch_scores(self, batch: Batch, peers: dict[str, Generator]) -> BatchScores:
+        return DenseScores.of_matrix(np.asarray(self.model_.score_items(batch.userid, batch.rows), np.float32))
 
     def save(self, path: Path) -> None:
         self.model_.save_pretrained(path)
@@ -164,9 +196,20 @@ def _last_item_feature(name: str, lookup: Callable[[np.ndarray, np.ndarray], np.
     return Feature(name, "cf", value)
 
 
+def _ease_unfit_reason(name: str, config: Any, n_items: int) -> str | None:
+    need = ease_memory_gb(n_items)
+    if need > config.max_memory_gb:
+        return (f"the {name} generator needs about {need:.1f} GB on {n_items:,} items (a dense items x items matrix), "
+                f"over its max_memory_gb={config.max_memory_gb:g}")
+    return None
+
+
 @register_generator
 class EaseGenerator(ModelGenerator):
     name, Config, model_cls = "ease", EASE.Config, EASE
+
+    def unfit_reason(self, n_items: int) -> str | None:
+        return _ease_unfit_reason(self.name, self.config, n_items)
 
     @property
     def ease(self) -> EASE:
@@ -180,24 +223,61 @@ class EaseGenerator(ModelGenerator):
 class ItemKNNGenerator(ModelGenerator):
     name, Config, model_cls = "itemknn", ItemKNN.Config, ItemKNN
 
+    @property
+    def index(self) -> SparseIndex:
+        """The neighbour matrix ready for lookups (built once)."""
+        if getattr(self, "_index", None) is None:
+            self._index = SparseIndex(cast(ItemKNN, self.model_).similarity)
+        return self._index
+
     def pair_features(self) -> list[Feature]:
+        return [_last_item_feature("last_item_knn", lambda last, item: self.index.get(last, item))]
+
+    def batch_scores(self, batch: Batch, peers: dict[str, Generator]) -> BatchScores:
+        """The sparse product of the history rows with the top-k neighbour matrix."""
         knn = cast(ItemKNN, self.model_)
-        return [_last_item_feature("last_item_knn", lambda last, item: np.asarray(knn.similarity[last, item]).ravel())]
+        X = sp.csr_matrix(batch.rows, dtype=np.float32)
+        if not knn.config.normalize_scores:
+            return SparseScores.product(X, self.index)
+        # divided by the summed similarities, as ItemKNN.score_items
+        R = sorted_csr(X @ knn.similarity)
+        den = sorted_csr(abs(X) @ abs(knn.similarity))
+        d = lookup(csr_keys(den), den.data, csr_keys(R), 0.0)
+        R.data = np.divide(R.data, d, out=np.zeros_like(R.data), where=d > 0)
+        return SparseScores(R)
+
+
+class FactorGenerator(ModelGenerator):
+    """A latent-factor model (ALS, BPR): item columns scored a block at a time."""
+
+    def batch_scores(self, batch: Batch, peers: dict[str, Generator]) -> BatchScores:
+        model = cast(FactorModel, self.model_)
+        if getattr(self, "_items32", None) is None:
+            self._items32 = topk_items(model.item_factors_)
+        return FactorScores(model.user_vectors(batch.userid, batch.rows), model.item_factors_, items32=self._items32)
 
 
 @register_generator
-class ALSGenerator(ModelGenerator):
+class ALSGenerator(FactorGenerator):
     name, Config, model_cls = "als", ALS.Config, ALS
 
 
 @register_generator
-class BPRGenerator(ModelGenerator):
+class BPRGenerator(FactorGenerator):
     name, Config, model_cls = "bpr", BPR.Config, BPR
 
 
 @register_generator
 class PopularGenerator(ModelGenerator):
     name, Config, model_cls, group = "popular", MostPopular.Config, MostPopular, "popularity"
+
+    def batch_scores(self, batch: Batch, peers: dict[str, Generator]) -> BatchScores:
+        """One ranked list, the same for every user."""
+        pop = cast(MostPopular, self.model_).item_popularity_
+        if getattr(self, "_list", None) is None:
+            self._list = ranked(pop)
+        return ListScores(np.zeros(len(batch.userid), np.int64), len(pop), lambda key: self._list,
+                          lambda pos, item: pop[item])
 
 
 @register_generator
@@ -207,14 +287,17 @@ class EaseEmotionGenerator(ModelGenerator):
     name, Config, model_cls, group, emotional = "ease_emotion", EASE.Config, EASE, "emotion", True
     reads_emotion_rows = True
 
+    def unfit_reason(self, n_items: int) -> str | None:
+        return _ease_unfit_reason(self.name, self.config, n_items)
+
     def fit(self, user_items: sp.csr_matrix, emotion_items: sp.csr_matrix | None, peers: dict[str, Generator]) -> None:
         if emotion_items is None:
             raise ConfigError("the ease_emotion generator needs emotion-weighted interactions (review scores)")
         self.model_ = self.model_cls(self.config).fit(emotion_items)
 
-    def scores(self, batch: Batch, peers: dict[str, Generator]) -> np.ndarray:
+    def batch_scores(self, batch: Batch, peers: dict[str, Generator]) -> BatchScores:
         rows = batch.emotion_rows if batch.emotion_rows is not None else batch.rows
-        return np.asarray(self.model_.score_items(batch.userid, rows), np.float32)
+        return DenseScores.of_matrix(np.asarray(self.model_.score_items(batch.userid, rows), np.float32))
 
 
 class TrendConfig(ModelConfig):
@@ -222,25 +305,105 @@ class TrendConfig(ModelConfig):
     days: float = Field(180.0, gt=0, description="reviews per item in this many days count")
 
 
+class WindowListGenerator(Generator):
+    """Reviews per item in the ``days`` up to a reference day, as one ranked list per day.
+
+    ``prepare`` keeps the top ``M + TREND_SLACK`` items of every day some user's reference time
+    falls on (:meth:`reference_days`); another day is computed when first asked for. Fitted
+    state (saved with the model): ``days_``, ``indptr_``, ``items_``, ``counts_``, ``complete_``.
+    """
+
+    Config = TrendConfig
+    group = "popularity"
+    _ARRAYS = ("days_", "indptr_", "items_", "counts_", "complete_")
+
+    @abstractmethod
+    def reference_days(self, state: FeatureState) -> np.ndarray:
+        """The reference days this generator serves from ``state`` (floor of ``t_ref``)."""
+
+    @abstractmethod
+    def reference_times(self, batch: Batch) -> np.ndarray:
+        """Each user's reference time (days since the epoch)."""
+
+    def prepare(self, state: FeatureState, M: int) -> None:
+        self.limit_ = M + TREND_SLACK
+        days = np.unique(np.floor(self.reference_days(state)).astype(np.int64))
+        lists = state.window_lists(days, self.config.days, self.limit_)
+        self.days_ = days
+        self.indptr_ = np.r_[0, np.cumsum([len(it) for it, _, _ in lists])].astype(np.int64)
+        self.items_ = np.concatenate([it for it, _, _ in lists] or [np.zeros(0, np.int64)]).astype(np.int64)
+        self.counts_ = np.concatenate([c for _, c, _ in lists] or [np.zeros(0, np.float32)]).astype(np.float32)
+        self.complete_ = np.array([c for _, _, c in lists], bool)
+        self._other: dict[tuple[int, bool], tuple[np.ndarray, np.ndarray, bool]] = {}
+
+    def day_list(self, state: FeatureState, day: int, full: bool = False) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The ranked list of ``day`` (items, counts, complete); ``full``: never cut short.
+        Without :meth:`prepare` every day is computed when first asked for."""
+        days = getattr(self, "days_", np.zeros(0, np.int64))
+        full = full or not hasattr(self, "limit_")
+        j = int(np.searchsorted(days, day))
+        if not full and j < len(days) and days[j] == day:
+            a, b = self.indptr_[j], self.indptr_[j + 1]
+            return self.items_[a:b], self.counts_[a:b], bool(self.complete_[j])
+        other = self.__dict__.setdefault("_other", {})
+        if (day, full) not in other:
+            other[(day, full)] = state.window_lists(np.array([day]), self.config.days, None if full else self.limit_)[0]
+        return other[(day, full)]
+
+    def batch_scores(self, batch: Batch, peers: dict[str, Generator]) -> BatchScores:
+        state, days = batch.state, self.config.days
+        t_ref = np.asarray(self.reference_times(batch), np.float64)
+        return ListScores(np.floor(t_ref).astype(np.int64), state.n_items, lambda day: self.day_list(state, int(day)),
+                          lambda pos, item: state.window_counts(item, t_ref[pos], days),
+                          full=lambda day: self.day_list(state, int(day), full=True))
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        arrays = {k: np.ascontiguousarray(getattr(self, k)) for k in self._ARRAYS}
+        save_file(arrays | {"limit_": np.array([self.limit_], np.int64)}, str(path / "lists.safetensors"))
+
+    def load(self, path: Path) -> None:
+        try:
+            arrays = load_file(str(path / "lists.safetensors"))
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"the {self.name} generator at {path} has no saved lists: it was saved by an older emorec "
+                                "version; retrain it (emorec train --model hybrid)") from exc
+        except Exception as exc:
+            raise ArtifactError(f"the {self.name} generator at {path} is corrupt: {exc}") from exc
+        try:
+            for k in self._ARRAYS:
+                setattr(self, k, arrays[k])
+            self.limit_ = int(arrays["limit_"][0])
+        except KeyError as exc:
+            raise ArtifactError(f"the {self.name} generator at {path} lacks array {exc}") from exc
+        self._other = {}
+
+
 @register_generator
-class TrendGenerator(Generator):
+class TrendGenerator(WindowListGenerator):
     """Reviews per item in the ``days`` up to the user's reference time."""
 
-    name, Config, group = "trend", TrendConfig, "popularity"
+    name = "trend"
 
-    def scores(self, batch: Batch, peers: dict[str, Generator]) -> np.ndarray:
-        return batch.state.window_matrix(batch.ctx["t_ref"], self.config.days)
+    def reference_days(self, state: FeatureState) -> np.ndarray:
+        last = state.user_last_day_[np.isfinite(state.user_last_day_)]
+        return np.r_[last, state.max_day_[0]]  # users without a history: the newest review
+
+    def reference_times(self, batch: Batch) -> np.ndarray:
+        return batch.ctx["t_ref"]
 
 
 @register_generator
-class TrendNowGenerator(Generator):
+class TrendNowGenerator(WindowListGenerator):
     """Reviews per item in the ``days`` up to the newest training review."""
 
-    name, Config, group = "trend_now", TrendConfig, "popularity"
+    name = "trend_now"
 
-    def scores(self, batch: Batch, peers: dict[str, Generator]) -> np.ndarray:
-        s = batch.state
-        return np.broadcast_to(s.window_matrix(s.max_day_[:1], self.config.days), (len(batch.userid), s.n_items))
+    def reference_days(self, state: FeatureState) -> np.ndarray:
+        return state.max_day_[:1]
+
+    def reference_times(self, batch: Batch) -> np.ndarray:
+        return np.full(len(batch.userid), batch.state.max_day_[0])
 
 
 class RecentConfig(ModelConfig):
@@ -254,8 +417,11 @@ class MarkovGenerator(Generator):
 
     name, Config = "markov", RecentConfig
 
-    def scores(self, batch: Batch, peers: dict[str, Generator]) -> np.ndarray:
-        return _recent_scores(batch.state.transitions(), batch.ctx["recent"], self.config.decay)
+    def batch_scores(self, batch: Batch, peers: dict[str, Generator]) -> BatchScores:
+        if getattr(self, "_state", None) is not batch.state:  # the state's transitions, indexed once
+            self._state, self._index = batch.state, SparseIndex(batch.state.transitions())
+        W = _recent_weights(batch.ctx["recent"], self.config.decay, self._index.shape[0])
+        return SparseScores.product(W, self._index)
 
 
 @register_generator
@@ -264,10 +430,10 @@ class EaseRecentGenerator(Generator):
 
     name, Config, requires = "ease_recent", RecentConfig, ("ease",)
 
-    def scores(self, batch: Batch, peers: dict[str, Generator]) -> np.ndarray:
+    def batch_scores(self, batch: Batch, peers: dict[str, Generator]) -> BatchScores:
         ease = peers["ease"]
         assert isinstance(ease, EaseGenerator)
-        return _recent_scores(ease.ease.B_, batch.ctx["recent"], self.config.decay)
+        return DenseScores.of_matrix(_recent_scores(ease.ease.B_, batch.ctx["recent"], self.config.decay))
 
 
 class ProfileGeneratorConfig(ModelConfig):
@@ -280,10 +446,16 @@ class ProfileGenerator(Generator):
 
     name, Config, group, emotional = "profile", ProfileGeneratorConfig, "emotion", True
 
-    def scores(self, batch: Batch, peers: dict[str, Generator]) -> np.ndarray:
-        from .coldstart import content_scores, user_aspect_weights
+    def batch_scores(self, batch: Batch, peers: dict[str, Generator]) -> BatchScores:
+        """:func:`recommender.coldstart.content_scores` as factors: aspect weights x strengths."""
+        from .coldstart import content_factors, user_aspect_weights
 
-        return content_scores(batch.state, user_aspect_weights(batch.ctx["emotion"], len(batch.state.aspects)))
+        if getattr(self, "_state", None) is not batch.state:  # the state's item factors, computed once
+            V, base = content_factors(batch.state)
+            self._state, self._factors = batch.state, (V, base, topk_items(V, base))
+        V, base, items32 = self._factors
+        w = user_aspect_weights(batch.ctx["emotion"], len(batch.state.aspects))
+        return FactorScores(w, V, base, dtype=np.float64, items32=items32)
 
 
 def validate_generators(specs: Mapping[str, Any]) -> None:
@@ -304,7 +476,8 @@ def validate_generators(specs: Mapping[str, Any]) -> None:
 
 
 class CandidateGenerators:
-    """A named set of generators, in the order configured (fitted state: ``generators_``).
+    """A named set of generators, in the order configured (fitted state: ``generators_``, and
+    ``dropped_``: the configured generators left out at fit, with the reason).
 
     Parameters
     ----------
@@ -332,16 +505,39 @@ class CandidateGenerators:
         #: are still measured up to ``per_generator``, as in training); ``None`` = all.
         self.serve_take: int | None = None
 
-    def _build(self, emotion: bool) -> dict[str, Generator]:
-        """Unfitted generators; the emotional ones only with ``emotion``."""
-        return {n: GENERATORS[n](p) for n, p in self.specs.items() if emotion or not GENERATORS[n].emotional}
+    def _build(self, emotion: bool, n_items: int) -> dict[str, Generator]:
+        """Unfitted generators: the emotional ones only with ``emotion``, and only those that fit
+        a catalog of ``n_items`` (:meth:`Generator.unfit_reason`; one that reads a generator left
+        out is left out too), logged and recorded in ``dropped_``."""
+        out: dict[str, Generator] = {}
+        self.dropped_: dict[str, str] = {}
+        for n, p in self.specs.items():
+            cls = GENERATORS[n]
+            if cls.emotional and not emotion:
+                continue
+            g = cls(p)
+            missing = [r for r in g.requires if r not in out]
+            reason = g.unfit_reason(n_items) or (f"it reads the {missing[0]} generator, which was left out" if missing else None)
+            if reason:
+                self.dropped_[n] = reason
+                log.info("generator %s left out: %s", n, reason)
+                continue
+            out[n] = g
+        return out
 
     def fit(self, user_items: sp.csr_matrix, emotion_items: sp.csr_matrix | None = None) -> CandidateGenerators:
         """Fit every generator; ``emotion_items`` (emotion-weighted confidences) enables the
-        emotional generators (``ease_emotion``, ``profile``)."""
-        self.generators_ = self._build(emotion_items is not None)
+        emotional generators (``ease_emotion``, ``profile``). Call :meth:`prepare` with the
+        feature state fitted on the same reviews before scoring."""
+        self.generators_ = self._build(emotion_items is not None, user_items.shape[1])
         for g in self.generators_.values():
             g.fit(user_items, emotion_items, self.generators_)
+        return self
+
+    def prepare(self, state: FeatureState) -> CandidateGenerators:
+        """Precompute what the generators serve from the fitted feature state (the trend lists)."""
+        for g in self.generators_.values():
+            g.prepare(state, self.per_generator)
         return self
 
     @property
@@ -355,40 +551,39 @@ class CandidateGenerators:
         return [f for g in gens for f in g.features()] + [f for g in gens for f in g.pair_features()]
 
     def score_matrices(self, batch: Batch) -> dict[str, np.ndarray]:
-        """Each generator's dense scores for the batch."""
+        """Each generator's dense scores for the batch (small catalogs, analysis and tests only)."""
         return {n: g.scores(batch, self.generators_) for n, g in self.generators_.items()}
 
-    def candidates(self, batch: Batch, blocked: np.ndarray, extra: np.ndarray | None = None) -> Pairs:
-        """Candidate pairs of the batch, carrying every generator's scores for their features.
+    def candidates(self, batch: Batch, blocked: Blocked) -> Pairs:
+        """Candidate pairs of the batch (sorted by user, then item), carrying every generator's
+        scores, normalisers and ranks of those pairs for their features.
 
         Parameters
         ----------
-        blocked : bool array (n_users, n_items)
-            Items never to return (seen, excluded, out of stock).
-        extra : bool array (n_users, n_items), optional
-            Items to add to the candidates whatever the generators say.
+        blocked
+            Items never to return (seen, excluded, out of stock), in sparse form.
         """
-        S = self.score_matrices(batch)
         state = batch.state
         M = self.per_generator
-        n_b, n_i = blocked.shape
-        cand = np.zeros((n_b, n_i), bool) if extra is None else extra.copy()
-        scored = {}
-        for n, s in S.items():
-            s_ok = np.where(blocked, -np.inf, s)
-            ids, _ = top_n(s_ok, M)
-            r = np.full((n_b, n_i), M + 1, np.float32)
-            ok = ids >= 0
-            rr = np.repeat(np.arange(n_b), ok.sum(axis=1))
-            r[rr, ids[ok]] = np.tile(np.arange(1, M + 1, dtype=np.float32), (n_b, 1))[ok]
-            take = ok & (np.arange(M)[None, :] < (self.serve_take or M))
+        n_b, n_i = len(batch.userid), state.n_items
+        scores = {n: g.batch_scores(batch, self.generators_) for n, g in self.generators_.items()}
+        tops: dict[str, TopM] = {n: s.top(M, blocked) for n, s in scores.items()}
+        width = min(self.serve_take or M, M)
+        rows = np.repeat(np.arange(n_b, dtype=np.int64)[:, None], width, axis=1)
+        keys = [np.zeros(0, np.int64)]
+        for n, t in tops.items():
+            ids = t.ids[:, :width]
+            take = ids >= 0
             if n in self.feature_only:
                 take &= state.item_count_[np.maximum(ids, 0)] <= self.cold_item_max_reviews
-            cand[np.repeat(np.arange(n_b), take.sum(axis=1)), ids[take]] = True
-            top = s_ok.max(axis=1)
-            scored[n] = Scored(s, np.where(np.isfinite(top) & (top != 0), top, 1.0), r)
-        cand &= ~blocked
-        pos, item = np.nonzero(cand)
+            keys.append(rows[take] * n_i + ids[take])
+        union = np.unique(np.concatenate(keys))
+        pos, item = union // n_i, union % n_i
+        scored = {}
+        for n, t in tops.items():
+            best = t.best
+            scored[n] = Scored(scores[n].at(pos, item), np.where(np.isfinite(best) & (best != 0), best, 1.0),
+                               t.ranks(pos, item, n_i))
         return Pairs(pos, item, batch.ctx, scored)
 
     # --- persistence --------------------------------------------------------------------
@@ -402,18 +597,24 @@ class CandidateGenerators:
         if unknown:
             raise ArtifactError(f"saved generators {', '.join(unknown)} are not in the saved config")
         self.generators_ = {n: GENERATORS[n](self.specs[n]) for n in names}
+        self.dropped_ = {}
         for n, g in self.generators_.items():
             g.load(path / n)
         return self
 
 
-def _recent_scores(M, recent: np.ndarray, decay: float) -> np.ndarray:
-    """``sum_j decay**j * M[recent[:, j]]``: item-to-item rows of a user's newest items (newest
-    first, ``-1`` = none), the newest weighing most."""
+def _recent_weights(recent: np.ndarray, decay: float, n_items: int) -> sp.csr_matrix:
+    """``(n_users, n_items)`` CSR: ``decay**j`` at each user's j-th newest item (``recent``:
+    newest first, ``-1`` = none)."""
     n_b, L = recent.shape
     flat = recent.ravel()
     ok = flat >= 0
     weights = np.tile(decay ** np.arange(L, dtype=np.float32), n_b)
-    W = sp.csr_matrix((weights[ok], (np.repeat(np.arange(n_b), L)[ok], flat[ok])), shape=(n_b, M.shape[0]))
-    out = W @ M
+    return sp.csr_matrix((weights[ok], (np.repeat(np.arange(n_b), L)[ok], flat[ok])), shape=(n_b, n_items))
+
+
+def _recent_scores(M, recent: np.ndarray, decay: float) -> np.ndarray:
+    """``sum_j decay**j * M[recent[:, j]]``: item-to-item rows of a user's newest items (newest
+    first, ``-1`` = none), the newest weighing most (dense)."""
+    out = _recent_weights(recent, decay, M.shape[0]) @ M
     return np.asarray(out.toarray() if sp.issparse(out) else out, np.float32)

@@ -48,25 +48,32 @@ def text_aspect_weights(text_scores: pd.DataFrame, aspects: list[str]) -> np.nda
     return m / total if total > 0 else np.zeros(len(aspects))
 
 
-def content_scores(state: FeatureState, weights: np.ndarray) -> np.ndarray:
-    """Content scores of every item for aspect weights ``weights`` (one row per user).
-
-    ``weights`` is ``(n_users, n_aspects)`` (or 1-D for one user); NaN counts 0.
-    """
+def content_factors(state: FeatureState) -> tuple[np.ndarray, np.ndarray]:
+    """The content score as factors: ``content_scores(state, w) = w @ V.T + base`` with ``V``
+    ``(n_items, n_aspects)`` = strength x coverage and ``base`` the per-item term (float64)."""
     if not state.emotion:
         raise ConfigError("content scores need a model trained with emotional features (item profiles)")
-    w = np.nan_to_num(np.atleast_2d(np.asarray(weights, np.float64)))
     n_a = len(state.aspects)
-    if w.shape[1] != n_a:
-        raise InputError(f"weights have {w.shape[1]} aspects, the model knows {n_a}: {', '.join(state.aspects)}")
     n_ic = len(ITEM_EMOTION_COLUMNS)
     ie = state.item_emotion_
     strength = np.nan_to_num(ie[:, n_ic:n_ic + n_a])
     coverage = np.nan_to_num(ie[:, n_ic + n_a:n_ic + 2 * n_a])
     valence = np.nan_to_num(ie[:, ITEM_EMOTION_COLUMNS.index("valence_shrunk")])
     pop = np.log1p(state.item_count_) / max(np.log1p(state.item_count_.max()), 1e-9)
-    base = 0.5 * valence + 0.1 * pop
-    return (w @ (strength * coverage).T + base[None, :]).astype(np.float32)
+    return strength * coverage, 0.5 * valence + 0.1 * pop
+
+
+def content_scores(state: FeatureState, weights: np.ndarray) -> np.ndarray:
+    """Content scores of every item for aspect weights ``weights`` (one row per user).
+
+    ``weights`` is ``(n_users, n_aspects)`` (or 1-D for one user); NaN counts 0.
+    """
+    V, base = content_factors(state)
+    w = np.nan_to_num(np.atleast_2d(np.asarray(weights, np.float64)))
+    n_a = len(state.aspects)
+    if w.shape[1] != n_a:
+        raise InputError(f"weights have {w.shape[1]} aspects, the model knows {n_a}: {', '.join(state.aspects)}")
+    return (w @ V.T + base[None, :]).astype(np.float32)
 
 
 def user_aspect_weights(ctx_emotion: np.ndarray, n_aspects: int) -> np.ndarray:

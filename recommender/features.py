@@ -50,6 +50,7 @@ import scipy.sparse as sp
 
 from emorec.common.errors import InputError
 
+from .topk import ranked
 from .training_data import day_numbers
 from .vocabulary import Vocabulary
 
@@ -97,7 +98,8 @@ class Pairs:
     ctx
         Per-user arrays of the batch (:meth:`FeatureState.user_context`).
     generated
-        Per generator name, its scores for the batch (:class:`recommender.candidates.Scored`).
+        Per generator name, its scores, normalisers and ranks of the pairs
+        (:class:`recommender.candidates.Scored`).
     """
 
     def __init__(self, pos: np.ndarray, item: np.ndarray, ctx: dict[str, np.ndarray],
@@ -394,6 +396,38 @@ class FeatureState:
         counts = (hi - lo).astype(np.float32).reshape(n, len(ts)).T
         out = np.empty_like(counts)
         out[order] = counts
+        return out
+
+    def window_lists(self, days: np.ndarray, window: float, limit: int | None = None
+                     ) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+        """For each of the ascending ``days`` (whole days since the epoch): the items reviewed in
+        ``(day - window, day]`` (as :meth:`window_counts`), most reviewed first (ties: lower
+        index), at most ``limit`` of them, with their counts and whether that is all of them.
+
+        One sweep over the reviews in time order (each review is added and removed once), so
+        the cost is the number of reviews plus ``len(days) x n_items``.
+        """
+        n = self.n_items
+        item = self.item_keys_ >> DAY_BITS
+        day = self.item_keys_ & ((1 << DAY_BITS) - 1)
+        order = np.argsort(day, kind="stable")
+        d_sorted, i_sorted = day[order], item[order]
+        counts = np.zeros(n, np.int64)
+        added = removed = 0
+        out = []
+        for d in np.asarray(days, np.int64):
+            a = int(np.searchsorted(d_sorted, d, side="right"))
+            r = int(np.searchsorted(d_sorted, max(d - int(window), 0), side="right"))
+            if a < added or r < removed:  # days out of order: start the sweep again
+                counts[:] = 0
+                added = removed = 0
+            if a > added:
+                counts += np.bincount(i_sorted[added:a], minlength=n)
+                added = a
+            if r > removed:
+                counts -= np.bincount(i_sorted[removed:r], minlength=n)
+                removed = r
+            out.append(ranked(counts, limit))
         return out
 
     def _now_counts(self, days: float) -> np.ndarray:

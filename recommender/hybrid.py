@@ -9,7 +9,9 @@ reviews ``R``):
    earlier reviews, take the union of every generator's top-M for each user, label the held-out
    item 1, everything else 0, one query group per user and round ("a user's earlier history
    predicts the next item"). Groups whose held-out item is not among the candidates teach
-   LambdaRank nothing and are dropped.
+   LambdaRank nothing and are dropped. With more users than ``max_train_queries / rounds`` a
+   round uses a sample of them (:func:`sample_queries`: seeded, stratified by activity), so a
+   shop with millions of customers trains on a bounded number of queries.
 2. Fit ``lightgbm.LGBMRanker(objective="lambdarank")`` (deterministic; optionally a share of
    the groups picks the number of trees by early stopping on NDCG@10).
 3. Refit generators and feature state on all of ``R``: the serving state.
@@ -19,7 +21,10 @@ generators' then the feature state's): names, groups and values come from it tog
 
 Serving (:meth:`HybridRanker.recommend`, the interface of :class:`~recommender.base.Recommender`):
 candidates -> features -> booster scores -> top-N, with an explanation per item
-(:mod:`recommender.explain`). ``emotion_features=False`` drops every text-derived feature group
+(:mod:`recommender.explain`). Nothing is dense over the catalog: the seen and allowed items are
+a sparse :class:`~recommender.topk.Blocked`, each generator returns its top-M directly and the
+booster scores the union (a few hundred pairs per user); memory and time per user are bounded
+by the candidates, not by the number of items. ``emotion_features=False`` drops every text-derived feature group
 (the ablation). ``similar_items`` uses the item-item similarity of its first configured ``ease``,
 ``itemknn``, ``als``, ``bpr`` or ``ease_emotion`` generator (``describe_similarity`` says which).
 Saved as ``config.json`` (config, feature names, meta), ``ranker.txt`` (LightGBM text format),
@@ -33,6 +38,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,18 +48,23 @@ import scipy.sparse as sp
 from pydantic import Field, field_validator, model_validator
 from safetensors.numpy import load_file, save_file
 
-from emorec.common.errors import ArtifactError, ConfigError, NothingToLearnError
+from emorec.common.errors import ArtifactError, ConfigError, InputError, NothingToLearnError
 
-from .base import Recommendations, Recommender, blocked_items, item_mask, register, top_n
+from .base import Recommendations, Recommender, item_mask, register, top_n
 from .candidates import GENERATORS, Batch, CandidateGenerators, ModelGenerator, validate_generators
 from .config import ModelConfig
 from .evidence import TEXT_COLUMNS, Evidence, EvidenceConfig
 from .features import Feature, FeatureState, Pairs, feature_matrix
 from .interactions import InteractionConfig, interaction_matrix, interaction_weights
+from .topk import Blocked
 from .training_data import TrainingData, binary
 from .vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
+
+#: Makes a round's training rows: ``(round, generators, state, uid, label, X, E) -> iterable of
+#: (features, labels, query index)`` (see :func:`training_batches`).
+RoundRows = Callable[..., Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]]
 
 EMOTION_WEIGHTING = InteractionConfig(weighting="emotion", negatives="negative")
 #: Generators whose item-item similarity ``similar_items`` uses, in order of preference.
@@ -107,6 +118,9 @@ class HybridConfig(ModelConfig):
     predict_threads: int | None = Field(None, ge=1, description="LightGBM threads when scoring a large batch (20k+ "
                                         "candidate rows); None = every core. Small batches always use one thread")
     batch_size: int = Field(512, ge=1)
+    max_train_queries: int | None = Field(50_000, ge=1, description="training queries (users x rounds) at most; "
+                                          "with more users each round uses a seeded sample stratified by activity "
+                                          "(None = every user)")
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="when an explanation may give a "
                                      "reason (thresholds) and what evidence the model keeps; see recommender.evidence")
 
@@ -166,15 +180,26 @@ class HybridRanker(Recommender):
             E = interaction_matrix(reviews, users, items, interaction_weights(reviews, EMOTION_WEIGHTING))
         gens = self._generators(self.config.generators).fit(X, E)
         state = FeatureState(emotion=self.emotion_, detail=self.config.emotion_detail).fit(reviews, users, items, catalog)
+        gens.prepare(state)
         return gens, state, X, E
 
     def _fit(self, data: TrainingData) -> None:
         """Train on the reviews (with score columns when ``emotion_features``); see the module docstring."""
+        self.fit_rounds(data)
+
+    def fit_rounds(self, data: TrainingData, round_rows: RoundRows | None = None) -> HybridRanker:
+        """:meth:`fit`, with the candidate pairs of each round's queries made by ``round_rows``
+        (default: :func:`training_batches` in this process; the Spark engine makes them per
+        partition, :mod:`jobs.spark.hybrid`). Everything else - the rounds, the query sample,
+        the ranker and the serving state - is this method's, whoever makes the rows."""
         import lightgbm as lgb
 
         from .splits import leave_last_out
 
-        assert data.reviews is not None and data.users is not None and data.items is not None  # needs_timestamps
+        if not data.has_timestamps:
+            raise InputError("the hybrid needs time-stamped reviews (a timestamp column; it trains on each user's next "
+                             "review), not only an interaction matrix")
+        assert data.reviews is not None and data.users is not None and data.items is not None
         reviews, users, items = data.reviews.drop(columns=list(TEXT_COLUMNS), errors="ignore"), data.users, data.items
         self.emotion_ = bool(self.config.emotion_features and data.has_scores)
         if self.config.emotion_features and not data.has_scores:
@@ -182,6 +207,8 @@ class HybridRanker(Recommender):
         Xs, ys, gs = [], [], []
         names: list[str] = []
         cur = reviews
+        offset = 0
+        sampled = []
         for r in range(self.config.rounds):
             try:
                 split = leave_last_out(cur)
@@ -190,30 +217,27 @@ class HybridRanker(Recommender):
             gens, state, X, E = self._stage(split.train, users, items, data.interactions, data.catalog)
             features = _feature_specs(gens, state)
             names = [f.name for f in features]
-            uid = users.index(split.test["user_id"].astype(str))
-            label = items.index(split.test["item_id"].astype(str))
-            seen = binary(X)
-            for start in range(0, len(uid), self.config.batch_size):
-                sl = slice(start, start + self.config.batch_size)
-                u = uid[sl]
-                blocked = blocked_items(X.shape[1], seen[u], None, len(u))
-                pairs, F = _pairs(gens, state, features, u, X[u], None if E is None else E[u], blocked)
-                y = (pairs.item == label[sl][pairs.pos]).astype(np.int32)
-                has_pos = np.bincount(pairs.pos, weights=y, minlength=len(u)) > 0
-                keep = has_pos[pairs.pos]
-                Xs.append(F[keep])
-                ys.append(y[keep])
-                gs.append(pairs.pos[keep] + r * 10_000_000 + start)
+            uid, label = self._round_queries(split.test, users, items, state, r)
+            sampled.append(len(uid))
+            made = (round_rows(r, gens, state, uid, label, X, E) if round_rows is not None else
+                    training_batches(gens, state, features, uid, label, X, E, self.config.batch_size))
+            for F, y, q in made:
+                Xs.append(F)
+                ys.append(y)
+                gs.append(offset + q)
+            offset += len(uid)
+            self.dropped_ = dict(gens.dropped_)
             cur = split.train
-            log.info("hybrid: round %d, %d training users", r + 1, len(uid))
+            log.info("hybrid: round %d, %d training queries", r + 1, len(uid))
         if not Xs or sum(len(y) for y in ys) == 0:
             raise NothingToLearnError("the hybrid found no training query: users need at least 2 reviews and the held-out "
                                       "item must be among the candidates; use a baseline model for this data")
         Xall, yall, gall = np.vstack(Xs), np.concatenate(ys), np.concatenate(gs)
-        # group ids are sorted within a round; make query sizes
+        del Xs
         qid, sizes = np.unique(gall, return_counts=True)
-        order = np.argsort(gall, kind="stable")
-        Xall, yall, gall = Xall[order], yall[order], gall[order]
+        if (np.diff(gall) < 0).any():  # rows made in query order need no reordering
+            order = np.argsort(gall, kind="stable")
+            Xall, yall, gall = Xall[order], yall[order], gall[order]
         rng = np.random.default_rng(self.config.seed)
         n_q = len(qid)
         n_eval = int(round(self.config.early_stopping_share * n_q)) if n_q >= 20 else 0
@@ -232,11 +256,15 @@ class HybridRanker(Recommender):
         if n_eval:
             fit_kw = dict(eval_X=(Xall[row_eval],), eval_y=(yall[row_eval],), eval_group=[sizes[is_eval_q]], eval_at=[10],
                           callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)])
-        ranker.fit(Xall[~row_eval], yall[~row_eval], group=sizes[~is_eval_q], feature_name=names, **fit_kw)
+        if n_eval:
+            ranker.fit(Xall[~row_eval], yall[~row_eval], group=sizes[~is_eval_q], feature_name=names, **fit_kw)
+        else:
+            ranker.fit(Xall, yall, group=sizes, feature_name=names)
         self.booster_ = ranker.booster_
         self.best_iteration_ = int(ranker.best_iteration_ or c.n_estimators) if n_eval else c.n_estimators
         self.training_ = {"queries": int(n_q), "rows": int(len(yall)), "eval_queries": int(n_eval),
-                          "best_iteration": self.best_iteration_}
+                          "best_iteration": self.best_iteration_, "round_queries": sampled,
+                          "dropped_generators": self.dropped_}
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mean, std = np.nanmean(Xall, axis=0), np.nanstd(Xall, axis=0)
@@ -246,6 +274,9 @@ class HybridRanker(Recommender):
         self.generators_, self.state_, _, self.emotion_items_ = self._stage(reviews, users, items, data.interactions,
                                                                             data.catalog)
         self.generators_.serve_take = self.config.serve_candidates
+        self.dropped_ = dict(self.generators_.dropped_)
+        for n, why in self.dropped_.items():
+            log.warning("hybrid: generator %s left out: %s", n, why)
         self._set_features(names)
         self.evidence_ = Evidence(self.config.evidence).fit(data.reviews, items, data.catalog, data.aspects)
         gain = self.booster_.feature_importance("gain", iteration=self.best_iteration_)
@@ -253,6 +284,52 @@ class HybridRanker(Recommender):
         self.importances_: dict[str, dict[str, Any]] = {n: {"gain": float(g), "split": int(s), "group": grp}
                              for n, g, s, grp in zip(self.feature_names_, gain, split_imp, self.feature_groups_)}
         log.info("hybrid: trained on %d queries (%d rows), %d trees", n_q, len(yall), self.best_iteration_)
+        return self
+
+    def _round_queries(self, test: pd.DataFrame, users: Vocabulary, items: Vocabulary, state: FeatureState,
+                       r: int) -> tuple[np.ndarray, np.ndarray]:
+        """User and held-out item of each training query of round ``r``: every held-out review,
+        or a sample of them stratified by the users' activity (:func:`sample_queries`)."""
+        uid = users.index(test["user_id"].astype(str))
+        label = items.index(test["item_id"].astype(str))
+        cap = self.config.max_train_queries
+        if cap is not None:
+            keep = sample_queries(state.user_count_[np.maximum(uid, 0)], -(-cap // self.config.rounds),
+                                  seed=(self.config.seed, r))
+            uid, label = uid[keep], label[keep]
+        return uid, label
+
+    # --- a round's fitted stage, shared with other processes (the Spark engine) ---------------
+    def save_stage(self, path: Path, gens: CandidateGenerators, state: FeatureState, X: sp.csr_matrix,
+                   E: sp.csr_matrix | None, uid: np.ndarray, label: np.ndarray) -> Path:
+        """Write a training round's fitted generators, feature state, interaction matrices and
+        queries into ``path`` (safetensors and JSON, as the model itself), for :meth:`load_stage`."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        gens.save(path / "generators")
+        arrays = state.arrays("state.") | _csr_arrays("X", X) | {"uid": np.asarray(uid, np.int64),
+                                                                 "label": np.asarray(label, np.int64)}
+        if E is not None:
+            arrays |= _csr_arrays("E", E)
+        save_file(arrays, str(path / STATE_FILE))
+        meta = {"config": self.config.model_dump(mode="json"), "state": state.meta(), "generators": gens.names,
+                "emotion": self.emotion_}
+        (path / "stage.json").write_text(json.dumps(meta))
+        return path
+
+    @classmethod
+    def load_stage(cls, path: str | Path) -> dict[str, Any]:
+        """What :meth:`save_stage` wrote: ``gens``, ``state``, ``features``, ``X``, ``E``,
+        ``uid``, ``label`` and ``batch_size``."""
+        path = Path(path)
+        meta = json.loads((path / "stage.json").read_text())
+        model = cls(HybridConfig(**meta["config"]))
+        arrays = load_file(str(path / STATE_FILE))
+        state = FeatureState.from_arrays(meta["state"], arrays, "state.")
+        gens = model._generators(model.config.generators).load(path / "generators", meta["generators"])
+        return {"gens": gens, "state": state, "features": _feature_specs(gens, state), "X": _csr_from("X", arrays),
+                "E": _csr_from("E", arrays) if "E.indptr" in arrays else None, "uid": arrays["uid"],
+                "label": arrays["label"], "batch_size": model.config.batch_size}
 
     def _set_features(self, names: list[str]) -> None:
         """The serving feature specs, which must be the columns the ranker learned (``names``)."""
@@ -271,7 +348,10 @@ class HybridRanker(Recommender):
     def _batch_users(self) -> int:
         return self.config.batch_size
 
-    def _rank_batch(self, userid: np.ndarray, rows: sp.csr_matrix, blocked: np.ndarray, N: int,
+    def _blocked(self, seen: sp.csr_matrix | None, allowed: np.ndarray | None, n_rows: int) -> Blocked:
+        return Blocked(n_rows, self.n_items, seen, allowed)
+
+    def _rank_batch(self, userid: np.ndarray, rows: sp.csr_matrix, blocked: Blocked, N: int,
                     explain: bool | str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Candidates -> features -> booster scores -> top-``N`` (and explanations).
 
@@ -293,20 +373,18 @@ class HybridRanker(Recommender):
             return ids, scores, expl
         # OpenMP start-up dominates small batches
         threads = 1 if len(X) < 20_000 else (self.config.predict_threads or os.cpu_count() or 1)
-        s = self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=threads)
-        dense = np.full((n_b, self.n_items), -np.inf, np.float32)
-        dense[pairs.pos, pairs.item] = s
-        ids, scores = top_n(dense, N)
+        s = self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=threads).astype(np.float32)
+        # per user: best score first, ties by the lower item index (as top_n on a dense row)
+        order = np.lexsort((pairs.item, -s, pairs.pos))
+        pos = pairs.pos[order]
+        rank = np.arange(len(order)) - np.searchsorted(pos, np.arange(n_b))[pos]
+        xi = order[rank < N]  # rows of X of the listed items, user by user, best first
+        rr, slot = pairs.pos[xi], rank[rank < N]
+        ids[rr, slot], scores[rr, slot] = pairs.item[xi], s[xi]
         if expl is not None:
-            # rows of X for the listed items
-            lookup = np.full((n_b, self.n_items), -1, np.int64)
-            lookup[pairs.pos, pairs.item] = np.arange(len(pairs))
-            ok = ids >= 0
-            rr = np.repeat(np.arange(n_b), ok.sum(axis=1))
-            xi = lookup[rr, ids[ok]]
-            rows_expl = explain_rows(self, X[xi], ids[ok], pairs.ctx, rr, known=userid[rr] >= 0,
+            rows_expl = explain_rows(self, X[xi], pairs.item[xi], pairs.ctx, rr, known=userid[rr] >= 0,
                                      method="shap" if explain == "shap" else "fast")
-            expl[ok] = np.array(rows_expl + [None], dtype=object)[:-1]
+            expl[rr, slot] = np.array(rows_expl + [None], dtype=object)[:-1]
         return ids, scores, expl
 
     def _stored_emotion_rows(self, userid: np.ndarray, rows: sp.csr_matrix) -> sp.csr_matrix:
@@ -386,6 +464,7 @@ class HybridRanker(Recommender):
             self.emotion_ = bool(meta["emotion"])
             self.best_iteration_ = int(meta["best_iteration"])
             self.training_ = meta.get("training", {})
+            self.dropped_ = dict(self.training_.get("dropped_generators", {}))
             self.feature_mean_ = np.asarray(meta["feature_mean"], np.float32)
             self.feature_std_ = np.asarray(meta["feature_std"], np.float32)
             names, state_meta, generator_names = list(meta["feature_names"]), meta["state"], list(meta["generators"])
@@ -415,16 +494,77 @@ class HybridRanker(Recommender):
         self._set_features(names)
 
 
+def _csr_arrays(name: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    return {f"{name}.indptr": m.indptr.astype(np.int64), f"{name}.indices": m.indices.astype(np.int64),
+            f"{name}.data": m.data.astype(np.float32), f"{name}.shape": np.array(m.shape, np.int64)}
+
+
+def _csr_from(name: str, arrays: dict[str, np.ndarray]) -> sp.csr_matrix:
+    shape = tuple(int(x) for x in arrays[f"{name}.shape"])
+    return sp.csr_matrix((arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"]), shape=shape)
+
+
 def _feature_specs(gens: CandidateGenerators, state: FeatureState) -> list[Feature]:
     """The ranker's columns: the generators' features, then the feature state's."""
     return gens.features() + state.features()
 
 
 def _pairs(gens: CandidateGenerators, state: FeatureState, features: list[Feature], userid: np.ndarray,
-           rows: sp.csr_matrix, erows: sp.csr_matrix | None, blocked: np.ndarray) -> tuple[Pairs, np.ndarray]:
+           rows: sp.csr_matrix, erows: sp.csr_matrix | None, blocked: Blocked) -> tuple[Pairs, np.ndarray]:
     """Candidate pairs of a batch and their feature matrix (infinite values as NaN)."""
     ctx = state.user_context(userid, rows)
     pairs = gens.candidates(Batch(userid, rows, erows, state, ctx), blocked)
     X = feature_matrix(features, pairs)
     X[np.isinf(X)] = np.nan
     return pairs, X
+
+
+def training_batch(gens: CandidateGenerators, state: FeatureState, features: list[Feature], u: np.ndarray,
+                   label: np.ndarray, X: sp.csr_matrix, E: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ranker's training rows of one batch of queries (users ``u``, held-out items
+    ``label``): ``(features, labels, position in the batch)`` of the candidate pairs of the
+    queries whose held-out item is among their candidates, by query then item."""
+    rows = X[u]
+    blocked = Blocked(len(u), X.shape[1], binary(rows), None)
+    pairs, F = _pairs(gens, state, features, u, rows, None if E is None else E[u], blocked)
+    y = (pairs.item == label[pairs.pos]).astype(np.int32)
+    has_pos = np.bincount(pairs.pos, weights=y, minlength=len(u)) > 0
+    keep = has_pos[pairs.pos]
+    return F[keep], y[keep], pairs.pos[keep]
+
+
+def training_batches(gens: CandidateGenerators, state: FeatureState, features: list[Feature], uid: np.ndarray,
+                     label: np.ndarray, X: sp.csr_matrix, E: sp.csr_matrix | None, batch_size: int):
+    """The ranker's training rows of the queries ``uid`` (held-out items ``label``), a batch of
+    ``batch_size`` queries at a time (:func:`training_batch`): yields ``(features, labels,
+    query index)``.
+
+    A query's rows depend only on the query and on its batch: the same batches give the same
+    rows whoever computes them (this loop, or a Spark partition holding whole batches).
+    """
+    for start in range(0, len(uid), batch_size):
+        sl = slice(start, start + batch_size)
+        F, y, pos = training_batch(gens, state, features, uid[sl], label[sl], X, E)
+        yield F, y, pos + start
+
+
+def sample_queries(activity: np.ndarray, cap: int, seed: Any = 0) -> np.ndarray:
+    """Indices (ascending) of at most ``cap`` of the queries, a sample stratified by activity.
+
+    ``activity`` is each query user's number of training reviews. Strata are powers of two of
+    it (1, 2-3, 4-7, ...); each stratum gets its share of ``cap`` (largest remainders), drawn
+    without replacement by ``numpy.random.default_rng(seed)``: light and heavy users keep their
+    shares, and the same seed gives the same sample. Every query when there are at most ``cap``.
+    """
+    n = len(activity)
+    if n <= cap:
+        return np.arange(n)
+    stratum = np.floor(np.log2(np.maximum(np.asarray(activity, np.float64), 1.0))).astype(np.int64)
+    levels, inverse, sizes = np.unique(stratum, return_inverse=True, return_counts=True)
+    quota = sizes * cap / n
+    take = np.floor(quota).astype(np.int64)
+    rest = cap - int(take.sum())
+    take[np.argsort(-(quota - take), kind="stable")[:rest]] += 1
+    rng = np.random.default_rng(seed if not isinstance(seed, tuple) else list(seed))
+    chosen = [rng.choice(np.flatnonzero(inverse == k), size=int(take[k]), replace=False) for k in range(len(levels))]
+    return np.sort(np.concatenate(chosen))

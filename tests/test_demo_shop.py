@@ -457,3 +457,30 @@ def test_defects_change_only_the_defective_purchases() -> None:
     for col in ("rating", "title", "text"):
         assert a[col][~planted].equals(b[col][~planted]), col
     assert (a["rating"][planted] <= 2).all()
+
+
+def test_planted_next_items_follow_the_previous_purchase(tmp_path) -> None:
+    """At scale the shop plants "what comes next": flagged purchases are a follow-up (same
+    category) of the user's previous purchase, at about the configured rate."""
+    cfg = DemoConfig.at_scale(n_users=1500, n_items=600, reviews_per_user=6, seed=3, incident=False)
+    shop = generate_demo_shop(cfg)
+    fu = shop.follow_ups
+    assert len(fu) == cfg.n_items * cfg.follow_ups_per_item and (fu["item_id"] != fu["follow_up_id"]).all()
+    cat = shop.items.set_index("item_id")["category"]
+    assert (fu["item_id"].map(cat) == fu["follow_up_id"].map(cat)).all()
+    follows = set(zip(fu["item_id"], fu["follow_up_id"]))
+    r = shop.reviews[["review_id", "user_id", "item_id"]].merge(shop.review_truth[["review_id", "next_item"]])
+    prev = r.groupby("user_id")["item_id"].shift()
+    flagged = r["next_item"].to_numpy()
+    pairs = list(zip(prev[flagged], r["item_id"][flagged]))
+    assert all(p in follows for p in pairs)
+    after_first = prev.notna().to_numpy()
+    share = flagged.sum() / after_first.sum()
+    assert 0.2 < share <= 0.3  # 0.3 drawn; a few redrawn because the user had the item already
+    # without the flag, consecutive purchases are follow-ups only by chance
+    chance = np.mean([p in follows for p in zip(prev[after_first & ~flagged], r["item_id"][after_first & ~flagged])])
+    assert chance < 0.05
+    paths = shop.write(tmp_path / "scaled")
+    assert pd.read_parquet(paths["follow_ups"]).equals(fu)
+    assert "What comes next" in paths["readme"].read_text()
+    assert generate_demo_shop(n_users=50, n_items=40).follow_ups is None

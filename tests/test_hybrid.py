@@ -415,8 +415,8 @@ def test_amazon_baselines_reproduce_the_reference_figures(amazon_file):
 
 
 def test_serve_candidates_narrows_the_union_only_at_serving(hybrid):
-    from emorec.recommender.base import blocked_items
     from emorec.recommender.hybrid import _pairs
+    from emorec.recommender.topk import Blocked
 
     model = hybrid.model_
     uidx, rows, seen = hybrid.history_rows(["u000", "u001"])
@@ -425,7 +425,7 @@ def test_serve_candidates_narrows_the_union_only_at_serving(hybrid):
         sizes = {}
         for take in (None, 3):
             model.generators_.serve_take = take
-            blocked = blocked_items(model.n_items, seen, None, len(uidx))
+            blocked = Blocked(len(uidx), model.n_items, seen)
             pairs, X = _pairs(model.generators_, model.state_, model.features_, uidx, rows, None, blocked)
             sizes[take] = len(pairs)
             assert X.shape[1] == len(model.feature_names_)
@@ -486,18 +486,19 @@ def test_new_users_recent_items_come_from_their_row_order():
 
 def test_feature_only_generators_score_but_add_no_candidates(shop, hybrid):
     from emorec.recommender.candidates import Batch, CandidateGenerators
+    from emorec.recommender.topk import Blocked
 
     model = hybrid.model_
     assert model.config.feature_only_generators() == ["ease_emotion", "profile"]
     uidx, rows, seen = hybrid.history_rows(["u000", "u003"])
     state = model.state_
     ctx = state.user_context(uidx, rows)
-    blocked = seen.toarray() > 0
+    blocked = Blocked(len(uidx), model.n_items, seen)
     specs = {"ease": {"l2": 10.0}, "markov": {}}
     X = hybrid.user_items_
-    both = CandidateGenerators(specs, per_generator=5).fit(X)
-    only_ease = CandidateGenerators({"ease": {"l2": 10.0}}, per_generator=5).fit(X)
-    markov_features = CandidateGenerators(specs, per_generator=5, feature_only=["markov"]).fit(X)
+    both = CandidateGenerators(specs, per_generator=5).fit(X).prepare(state)
+    only_ease = CandidateGenerators({"ease": {"l2": 10.0}}, per_generator=5).fit(X).prepare(state)
+    markov_features = CandidateGenerators(specs, per_generator=5, feature_only=["markov"]).fit(X).prepare(state)
     sets = {}
     for name, g in (("both", both), ("ease", only_ease), ("featonly", markov_features)):
         pairs = g.candidates(Batch(uidx, rows, None, state, ctx), blocked)
@@ -529,30 +530,56 @@ def test_hybrid_saved_without_the_sequential_state_asks_for_retraining(hybrid, t
 def test_feature_only_generators_still_bring_in_cold_items(hybrid):
     from emorec.recommender.base import top_n
     from emorec.recommender.candidates import Batch, CandidateGenerators
+    from emorec.recommender.topk import Blocked
 
     model = hybrid.model_
     state = model.state_
     uidx, rows, seen = hybrid.history_rows(["u000", "u003", "u004"])
     ctx = state.user_context(uidx, rows)
-    blocked = seen.toarray() > 0
+    dense_blocked = seen.toarray() > 0
+    blocked = Blocked(len(uidx), model.n_items, seen)
     X = hybrid.user_items_
     counts = state.item_count_
     M = 10
 
     def cands(cold):
         g = CandidateGenerators({"ease": {"l2": 10.0}, "profile": {}}, per_generator=M, feature_only=["profile"],
-                                cold_item_max_reviews=cold).fit(X, X)
+                                cold_item_max_reviews=cold).fit(X, X).prepare(state)
         pairs = g.candidates(Batch(uidx, rows, X[uidx], state, ctx), blocked)
         return g, set(zip(pairs.pos.tolist(), pairs.item.tolist()))
 
     g, base = cands(-1)  # nothing is that cold: profile adds nothing, the candidates are ease's top-M
     S = g.score_matrices(Batch(uidx, rows, X[uidx], state, ctx))
-    ease_top, _ = top_n(np.where(blocked, -np.inf, S["ease"]), M)
+    ease_top, _ = top_n(np.where(dense_blocked, -np.inf, S["ease"]), M)
     assert base == {(p, int(i)) for p in range(3) for i in ease_top[p]}
-    prof_top, _ = top_n(np.where(blocked, -np.inf, S["profile"]), M)
+    prof_top, _ = top_n(np.where(dense_blocked, -np.inf, S["profile"]), M)
     prof = {(p, int(i)) for p in range(3) for i in prof_top[p]}
     k = int(np.median(counts[prof_top]))  # about half of profile's top items count as cold
     _, got = cands(k)
     expected = base | {(p, i) for p, i in prof if counts[i] <= k}
     assert got == expected and got > base
     assert model.config.cold_item_max_reviews == 1
+
+
+def test_ease_generators_over_their_budget_are_left_out_and_queries_sampled(shop, caplog):
+    """A catalog over EASE's memory budget: the hybrid trains without ease, ease_recent (which
+    reads it) and ease_emotion, says so, and a query cap samples each round."""
+    from emorec.jobs.pipeline import model_notes
+
+    rv, sc = shop
+    tiny = {"l2": 10.0, "max_memory_gb": 1e-6}
+    cfg = ServiceConfig(model="hybrid", params={
+        "n_estimators": 10, "min_child_samples": 5, "max_train_queries": 60,
+        "generators": {"ease": tiny, "itemknn": {"k": 20}, "markov": {}, "ease_recent": {}, "ease_emotion": tiny,
+                       "profile": {}}})
+    with caplog.at_level("WARNING"):
+        svc = RecommendationService(cfg).fit(rv, scores=sc)
+    model = svc.model_
+    assert model.generators_.names == ["itemknn", "markov", "profile"]
+    assert set(model.dropped_) == {"ease", "ease_recent", "ease_emotion"}
+    assert "over its max_memory_gb=1e-06" in model.dropped_["ease"]
+    assert "generator ease left out" in caplog.text
+    assert any(n.startswith("hybrid generator ease_recent left out: it reads the ease generator") for n in model_notes(svc))
+    assert model.training_["round_queries"] == [30, 30]
+    assert not any(n.startswith("gen_ease") for n in model.feature_names_)
+    assert (svc.recommend(["u000", "u001"], n=5).groupby("user_id").size() == 5).all()

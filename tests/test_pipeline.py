@@ -49,10 +49,18 @@ def test_default_model_is_the_hybrid_on_the_demo_shop(demo_ws, capsys):
 def test_auto_model_falls_back_to_als_where_the_hybrid_does_not_fit(demo_ws, tmp_path, monkeypatch, capsys):
     from emorec.jobs import pipeline
 
-    monkeypatch.setattr(pipeline, "AUTO_HYBRID_MAX_ITEMS", 10)
+    model, reason = pipeline.auto_model(demo_ws, pipeline.AutoBudget(memory_gb=0.1))
+    assert model == "als" and "the hybrid would need about" in reason and "over the budget of 0.1 GB" in reason
     model, reason = pipeline.auto_model(demo_ws)
-    assert model == "als" and "over the hybrid's 10" in reason
-    monkeypatch.undo()
+    assert model == "hybrid" and "within the budget of 8 GB and 60 min" in reason
+    # the CLI's budget reaches the choice, and the run summary says why
+    import shutil
+
+    small = tmp_path / "budget-ws"
+    shutil.copytree(demo_ws.root, small)
+    assert main(["train", "-w", str(small), "--budget-gb", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert "--model auto chose als" in out and "over the budget of 0.05 GB and 60 min" in out
     # a shop whose customers each wrote one review: the hybrid has no "next review" to learn from
     path = tmp_path / "one_each.csv"
     pd.DataFrame({"user_id": [f"u{i}" for i in range(30)], "item_id": [f"i{i % 7}" for i in range(30)],

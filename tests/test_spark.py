@@ -215,6 +215,25 @@ def test_spark_recommend_equals_embedded_on_the_same_model(spark, runs, model):
     pd.testing.assert_frame_equal(got, embedded)
 
 
+def test_hybrid_trained_on_spark_is_the_embedded_one(spark, runs):
+    """Training candidates made per partition (several batches and partitions, a sampled round):
+    the Spark-trained hybrid learns from the very rows the embedded engine makes, so the ranker
+    and every list are the same."""
+    emb, spk, _ = runs
+    params = {"n_estimators": 20, "batch_size": 48, "max_train_queries": 300, "seed": 3}
+    config = ServiceConfig(model="hybrid", params=params)
+    res = SparkPipeline(spark).train(spk, config)
+    pipeline.train(emb, config)
+    on_spark, embedded = pipeline.load_service(spk), pipeline.load_service(emb)
+    a, b = on_spark.model_, embedded.model_
+    assert a.training_ == b.training_ and a.training_["round_queries"] == [150, 150]
+    assert a.booster_.model_to_string() == b.booster_.model_to_string()
+    users = embedded.users_.ids.tolist()
+    pd.testing.assert_frame_equal(on_spark.recommend(users, n=10), embedded.recommend(users, n=10))
+    assert res.counts["train_users"] == len(users)
+    assert not (spk.root / "partial").exists()  # the round stages are cleaned up
+
+
 def test_session_options(spark):
     from emorec.jobs.spark.session import get_session, parse_conf
 

@@ -16,7 +16,9 @@ work spread over a Spark cluster (or ``local[N]`` cores) and **the same per-reco
   need the category means of *all* reviews for their shrinkage: these come from Spark SQL
   aggregations and are applied with :func:`profiles.aggregate.shrink`
   (:mod:`jobs.spark.profiles`);
-* train: Spark MLlib ALS (``implicitPrefs=True``) learns the factors, saved as the
+* train: the hybrid makes the candidates and features of its training queries per partition
+  and fits LightGBM on the driver (:mod:`jobs.spark.hybrid`: the same ranker as the embedded
+  engine), Spark MLlib ALS (``implicitPrefs=True``) learns ALS factors; either is saved as the
   standard :class:`recommender.RecommendationService` artifact;
 * recommend: ``mapInPandas`` serves every user with that artifact, per partition.
 

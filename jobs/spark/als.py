@@ -8,8 +8,10 @@ Training
     Everything is saved as the usual :class:`recommender.RecommendationService` artifact
     (``models/recommender/<version>``), so ``emorec recommend --user`` and every other
     consumer serve a Spark-trained model unchanged. (The driver holds the artifact: about
-    16 bytes per interaction plus 4 x factors bytes per user and item.) Models other than
-    ALS are fitted by the embedded code on the driver.
+    16 bytes per interaction plus 4 x factors bytes per user and item.) The hybrid makes the
+    candidates and features of its training queries per partition and fits LightGBM on the
+    driver (:mod:`jobs.spark.hybrid`); other models are fitted by the embedded code on the
+    driver.
 Recommending
     ``mapInPandas`` over the users: each Python worker loads the artifact once and calls
     :meth:`recommender.RecommendationService.recommend` on its batches, so seen-item
@@ -33,11 +35,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from emorec.recommender import (ALS, RECOMMENDATION_COLUMNS, MostPopular, RecommendationService, Recommender,
-                                ServiceConfig, TrainingData, model_class)
+from emorec.common.errors import NothingToLearnError
+from emorec.recommender import (ALS, RECOMMENDATION_COLUMNS, HybridRanker, MostPopular, RecommendationService,
+                                Recommender, ServiceConfig, TrainingData, model_class)
 from emorec.recommender.explain import EXPLANATION_COLUMNS
 
-from ..pipeline import training_inputs
+from ..pipeline import model_notes, training_inputs
 from ..store import Workspace
 from . import tables
 from .session import default_parallelism, partitions_for, sql_conf
@@ -69,7 +72,7 @@ def _dense(factors: pd.DataFrame, n: int, rank: int) -> np.ndarray:
     return out
 
 
-def fit_als(spark, data: TrainingData, params) -> ALS:
+def fit_als(spark, data: TrainingData, params, ws: Workspace | None = None) -> ALS:
     """An :class:`recommender.ALS` whose factors MLlib ALS learns on the cluster from exactly
     ``data.user_items`` (the service's interaction matrix)."""
     m = data.user_items.tocoo()
@@ -85,8 +88,14 @@ def fit_als(spark, data: TrainingData, params) -> ALS:
     return model
 
 
-#: Model classes with a Spark trainer: ``trainer(spark, data, params) -> fitted model``.
-SPARK_TRAINERS: dict[type[Recommender], Callable] = {ALS: fit_als}
+def _fit_hybrid(spark, data: TrainingData, params, ws: Workspace) -> HybridRanker:
+    from .hybrid import fit_hybrid
+
+    return fit_hybrid(spark, data, params, ws)
+
+
+#: Model classes with a Spark trainer: ``trainer(spark, data, params, ws) -> fitted model``.
+SPARK_TRAINERS: dict[type[Recommender], Callable] = {ALS: fit_als, HybridRanker: _fit_hybrid}
 
 
 def fit_service(spark, ws: Workspace, config: ServiceConfig) -> RecommendationService:
@@ -94,10 +103,11 @@ def fit_service(spark, ws: Workspace, config: ServiceConfig) -> RecommendationSe
 
     The training data (vocabularies, the interaction matrix of
     :func:`recommender.interaction_weights`, the fallback's counts) is built on the driver as
-    by the embedded engine; a model with a Spark trainer (:data:`SPARK_TRAINERS`: ALS, by
-    MLlib) then learns from exactly that matrix on the cluster. Other models (``popular``,
-    ``hybrid``, ...) are trained by the embedded code on the driver; the recommend stage still
-    applies them per partition.
+    by the embedded engine; a model with a Spark trainer (:data:`SPARK_TRAINERS`) then learns
+    from it on the cluster: ALS by MLlib from exactly that matrix, the hybrid with its training
+    candidates made per partition (:mod:`jobs.spark.hybrid`). Other models (``popular``, ...)
+    are trained by the embedded code on the driver; the recommend stage still applies them per
+    partition.
     """
     reviews, inputs = training_inputs(ws, config)
     trainer = SPARK_TRAINERS.get(model_class(config.model))
@@ -106,18 +116,28 @@ def fit_service(spark, ws: Workspace, config: ServiceConfig) -> RecommendationSe
         return RecommendationService(config).fit(reviews, **inputs)
     data = TrainingData.from_reviews(reviews, inputs.get("scores"), inputs.get("items"), config.interactions,
                                      inputs.get("aspects"))
-    return RecommendationService(config).fit_data(data, model=trainer(spark, data, config.model_params()))
+    return RecommendationService(config).fit_data(data, model=trainer(spark, data, config.model_params(), ws))
 
 
-def train(spark, ws: Workspace, config: ServiceConfig | None = None, version: str = "latest") -> dict:
-    """Train on Spark and publish the model in the workspace (as :func:`jobs.pipeline.train`)."""
+def train(spark, ws: Workspace, config: ServiceConfig | None = None, version: str = "latest",
+          fallback: ServiceConfig | None = None) -> dict:
+    """Train on Spark and publish the model in the workspace (as :func:`jobs.pipeline.train`;
+    ``fallback`` is trained instead, with a note, when ``config``'s model finds nothing to learn)."""
     config = config or ServiceConfig()
-    service = fit_service(spark, ws, config)
+    notes = []
+    try:
+        service = fit_service(spark, ws, config)
+    except NothingToLearnError as exc:
+        if fallback is None:
+            raise
+        notes.append(f"{config.model} could not train ({exc}); trained {fallback.model} instead")
+        log.warning("%s could not train (%s); training %s instead", config.model, exc, fallback.model)
+        service = fit_service(spark, ws, fallback)
     with ws.new_model_version(RECOMMENDER_MODEL, version) as folder:
         service.save_pretrained(folder)
     return {"counts": {"train_users": len(service.users_), "train_items": len(service.items_),
                        "interactions": int(service.seen_.nnz)},
-            "outputs": [str(ws.model_path(RECOMMENDER_MODEL))]}
+            "outputs": [str(ws.model_path(RECOMMENDER_MODEL))], "notes": notes + model_notes(service)}
 
 
 def worker_service(path: str, stamp: tuple) -> RecommendationService:

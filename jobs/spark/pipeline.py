@@ -83,11 +83,13 @@ class SparkPipeline:
 
         return self._run("profile", profile, ws, config)
 
-    def train(self, ws: Workspace, config: ServiceConfig | None = None, version: str = "latest") -> StageResult:
-        """:func:`jobs.pipeline.train` with MLlib ALS (see :mod:`jobs.spark.als`)."""
+    def train(self, ws: Workspace, config: ServiceConfig | None = None, version: str = "latest",
+              fallback: ServiceConfig | None = None) -> StageResult:
+        """:func:`jobs.pipeline.train` on Spark: MLlib ALS, or the hybrid with its training
+        candidates made per partition (see :mod:`jobs.spark.als`, :mod:`jobs.spark.hybrid`)."""
         from .als import train
 
-        return self._run("train", train, ws, config, version)
+        return self._run("train", train, ws, config, version, fallback)
 
     def recommend(self, ws: Workspace, n: int = 10) -> StageResult:
         """:func:`jobs.pipeline.recommend` on Spark."""
