@@ -33,7 +33,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,7 @@ from emorec.common.errors import ArtifactError, ConfigError, NothingToLearnError
 from .base import Recommendations, Recommender, blocked_items, item_mask, register, top_n
 from .candidates import GENERATORS, Batch, CandidateGenerators, ModelGenerator, validate_generators
 from .config import ModelConfig
-from .features import Feature, FeatureState, Pairs, feature_matrix
+from .features import GROUPS, SIGNAL_GROUPS, Feature, FeatureState, Pairs, feature_matrix
 from .interactions import InteractionConfig, interaction_matrix, interaction_weights
 from .training_data import TrainingData, binary
 from .vocabulary import Vocabulary
@@ -59,6 +59,27 @@ SIMILARITY_GENERATORS = ("ease", "itemknn", "als", "bpr", "ease_emotion")
 RANKER_FILE = "ranker.txt"
 STATE_FILE = "state.safetensors"
 IMPORTANCES_FILE = "feature_importances.json"
+
+
+class OutcomeLabels(ModelConfig):
+    """LambdaRank labels of the ``satisfied`` objective: the held-out item's label by how its
+    review turned out (:mod:`recommender.outcomes`; an unknown outcome counts as neutral), and
+    the label of every other candidate. LightGBM's gain of label ``l`` is ``2**l - 1``."""
+
+    section: ClassVar[str] = "outcome_labels"
+    satisfied: int = Field(2, ge=0, le=30)
+    neutral: int = Field(1, ge=0, le=30)
+    regretted: int = Field(0, ge=0, le=30, description="0 like a candidate not picked (the query then teaches "
+                                          "nothing); below not_picked teaches the ranker to put such items last")
+    not_picked: int = Field(0, ge=0, le=30)
+
+    @model_validator(mode="after")
+    def _order(self) -> OutcomeLabels:
+        if not self.satisfied > self.not_picked or self.neutral > self.satisfied:
+            raise ValueError(f"labels must rank a satisfied pick above a candidate not picked and at least as high as "
+                             f"a neutral one (satisfied {self.satisfied}, neutral {self.neutral}, not_picked "
+                             f"{self.not_picked})")
+        return self
 
 
 def _default_generators() -> dict[str, dict]:
@@ -105,7 +126,42 @@ class HybridConfig(ModelConfig):
     predict_threads: int | None = Field(None, ge=1, description="LightGBM threads when scoring a large batch (20k+ "
                                         "candidate rows); None = every core. Small batches always use one thread")
     batch_size: int = Field(512, ge=1)
+    # --- what the ranker learns: the next item, or the next item the user will be glad about ---------
+    objective: Literal["next", "satisfied"] = Field("next", description="next: the held-out item is the one "
+                                                    "relevant candidate; satisfied: its label says how its review "
+                                                    "turned out (outcome_labels) and the score adds satisfied_weight "
+                                                    "x log P(satisfied)")
+    outcome_labels: OutcomeLabels = Field(default_factory=OutcomeLabels, description="labels of the satisfied objective")
+    satisfied_weight: float = Field(0.0, ge=0, description="satisfied objective: weight of log P(satisfied) (the "
+                                    "satisfaction model) added to the ranker's score at serving; 0 = labels only")
+    satisfaction: dict[str, Any] = Field(default_factory=lambda: {"groups": ["stars"]}, description="settings of the "
+                                         "satisfaction model behind P(satisfied) and of the causal outcome features "
+                                         "(recommender.satisfaction.SatisfactionConfig)")
+    drop_groups: list[str] = Field(default_factory=list, description="feature groups the ranker does not read "
+                                   "(recommender.features.GROUPS), e.g. the ablation of one group")
 
+    @field_validator("drop_groups")
+    @classmethod
+    def _known_groups(cls, v: list[str]) -> list[str]:
+        unknown = [g for g in v if g not in GROUPS]
+        if unknown:
+            raise ValueError(f"unknown feature group(s) {', '.join(unknown)}; groups: {', '.join(GROUPS)}")
+        return v
+
+    @field_validator("satisfaction")
+    @classmethod
+    def _satisfaction_config(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from .satisfaction import SatisfactionConfig
+
+        SatisfactionConfig.model_validate(v)
+        return v
+
+    @model_validator(mode="after")
+    def _weight_needs_objective(self) -> HybridConfig:
+        if self.satisfied_weight > 0 and self.objective != "satisfied":
+            raise ValueError(f"satisfied_weight ({self.satisfied_weight}) applies to the satisfied objective only "
+                             "(objective = \"satisfied\")")
+        return self
 
     @field_validator("generators")
     @classmethod
@@ -160,8 +216,45 @@ class HybridRanker(Recommender):
         if self.emotion_:
             E = interaction_matrix(reviews, users, items, interaction_weights(reviews, EMOTION_WEIGHTING))
         gens = self._generators(self.config.generators).fit(X, E)
-        state = FeatureState(emotion=self.emotion_, detail=self.config.emotion_detail).fit(reviews, users, items, catalog)
+        state = FeatureState(emotion=self.emotion_, detail=self.config.emotion_detail,
+                             signals=self._signals_config()).fit(reviews, users, items, catalog)
         return gens, state, X, E
+
+    # --- the satisfied objective ------------------------------------------------------------
+    def _signals_config(self):
+        """The satisfaction signals the ranker reads (groups not dropped; the text groups only
+        with emotional features), or ``None``."""
+        from .satisfaction import SatisfactionConfig, SignalsConfig
+
+        c = self.config
+        groups = [g for g, h in SIGNAL_GROUPS.items() if h not in c.drop_groups and (self.emotion_ or g == "stars")]
+        p_sat = "satisfaction" not in c.drop_groups or c.satisfied_weight > 0
+        if not groups and not p_sat:
+            return None
+        sat = SatisfactionConfig.model_validate(c.satisfaction)
+        if not self.emotion_:
+            sat = sat.model_copy(update={"groups": ["stars"]})
+        return SignalsConfig(groups=groups, p_satisfied=p_sat, satisfaction=sat)
+
+    def _pick_labels(self, held_out: pd.DataFrame) -> tuple[np.ndarray, int]:
+        """The label of each query's held-out item and the label of the other candidates: 1 and
+        0 for the next objective; by the held-out review's outcome for the satisfied one."""
+        if self.config.objective == "next":
+            return np.ones(len(held_out), np.int32), 0
+        from .outcomes import REGRETTED, SATISFIED, review_outcomes
+        from .satisfaction import SatisfactionConfig
+
+        codes = review_outcomes(held_out, None, SatisfactionConfig.model_validate(self.config.satisfaction).outcome).to_numpy()
+        L = self.config.outcome_labels
+        label = np.select([codes == SATISFIED, codes == REGRETTED], [L.satisfied, L.regretted], L.neutral)
+        return label.astype(np.int32), L.not_picked
+
+    def _satisfied_head(self, pairs: Pairs) -> np.ndarray | float:
+        """``satisfied_weight * log P(satisfied)`` of the pairs (0 for the next objective)."""
+        w = self.config.satisfied_weight
+        if self.config.objective != "satisfied" or w == 0:
+            return 0.0
+        return w * np.log(np.clip(self.state_.p_satisfied(pairs), 1e-6, 1.0)).astype(np.float32)
 
     def _fit(self, data: TrainingData) -> None:
         """Train on the reviews (with score columns when ``emotion_features``); see the module docstring."""
@@ -183,19 +276,21 @@ class HybridRanker(Recommender):
             except ValueError:
                 break
             gens, state, X, E = self._stage(split.train, users, items, data.interactions, data.catalog)
-            features = _feature_specs(gens, state)
+            features = _feature_specs(gens, state, self.config.drop_groups)
             names = [f.name for f in features]
             uid = users.index(split.test["user_id"].astype(str))
             label = items.index(split.test["item_id"].astype(str))
+            pick, other = self._pick_labels(split.test)
             seen = binary(X)
             for start in range(0, len(uid), self.config.batch_size):
                 sl = slice(start, start + self.config.batch_size)
                 u = uid[sl]
                 blocked = blocked_items(X.shape[1], seen[u], None, len(u))
                 pairs, F = _pairs(gens, state, features, u, X[u], None if E is None else E[u], blocked)
-                y = (pairs.item == label[sl][pairs.pos]).astype(np.int32)
-                has_pos = np.bincount(pairs.pos, weights=y, minlength=len(u)) > 0
-                keep = has_pos[pairs.pos]
+                hit = pairs.item == label[sl][pairs.pos]
+                y = np.where(hit, pick[sl][pairs.pos], other).astype(np.int32)
+                has_pos = np.bincount(pairs.pos, weights=hit, minlength=len(u)) > 0
+                keep = (has_pos & (pick[sl] != other))[pairs.pos]  # a query whose labels are all equal teaches nothing
                 Xs.append(F[keep])
                 ys.append(y[keep])
                 gs.append(pairs.pos[keep] + r * 10_000_000 + start)
@@ -250,7 +345,7 @@ class HybridRanker(Recommender):
 
     def _set_features(self, names: list[str]) -> None:
         """The serving feature specs, which must be the columns the ranker learned (``names``)."""
-        self.features_ = _feature_specs(self.generators_, self.state_)
+        self.features_ = _feature_specs(self.generators_, self.state_, self.config.drop_groups)
         self.feature_names_ = [f.name for f in self.features_]
         self.feature_groups_ = [f.group for f in self.features_]
         if self.feature_names_ != list(names):
@@ -287,7 +382,7 @@ class HybridRanker(Recommender):
             return ids, scores, expl
         # OpenMP start-up dominates small batches
         threads = 1 if len(X) < 20_000 else (self.config.predict_threads or os.cpu_count() or 1)
-        s = self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=threads)
+        s = self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=threads) + self._satisfied_head(pairs)
         dense = np.full((n_b, self.n_items), -np.inf, np.float32)
         dense[pairs.pos, pairs.item] = s
         ids, scores = top_n(dense, N)
@@ -405,9 +500,9 @@ class HybridRanker(Recommender):
         self._set_features(names)
 
 
-def _feature_specs(gens: CandidateGenerators, state: FeatureState) -> list[Feature]:
-    """The ranker's columns: the generators' features, then the feature state's."""
-    return gens.features() + state.features()
+def _feature_specs(gens: CandidateGenerators, state: FeatureState, drop: list[str] | tuple[str, ...] = ()) -> list[Feature]:
+    """The ranker's columns: the generators' features, then the feature state's, without the groups ``drop``."""
+    return [f for f in gens.features() + state.features() if f.group not in drop]
 
 
 def _pairs(gens: CandidateGenerators, state: FeatureState, features: list[Feature], userid: np.ndarray,
