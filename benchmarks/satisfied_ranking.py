@@ -89,7 +89,7 @@ LABELS = {
     "regret_below": {"satisfied": 3, "neutral": 2, "regretted": 0, "not_picked": 1},
     "next_labels": {"satisfied": 1, "neutral": 1, "regretted": 1, "not_picked": 0},
 }
-DEFECT = re.compile(r"\b(return(ed|ing)?|refund(ed)?|defective|defect|broke|broken|stopped working|quit working|"
+DEFECT = re.compile(r"\b(?:return(?:ed|ing)?|refund(?:ed)?|defective|defect|broke|broken|stopped working|quit working|"
                     r"died|dead on arrival|doa|fell apart|junk)\b", re.I)
 
 
@@ -324,7 +324,7 @@ def run_split(name: str, spec: dict, scores: pd.DataFrame, args, shop, has_seman
 def extra_sets(args, has_semantic: bool) -> list[list[str]]:
     """Group sets of the satisfaction model tested against stars alone besides every group."""
     sets = [["stars", "semantic"]] if has_semantic else []
-    if args.defect_aspect:
+    if args.defect_aspect or args.signals_only:
         sets.append(["stars", "aspects"])
     return sets
 
