@@ -29,7 +29,13 @@ Feature groups (:data:`GROUPS`; the text-derived ones are switched off for the a
   item matches: the user's aspect sensitivities against the item's aspect strengths, cosine
   between the emotional profile of what the user enjoyed and the item's (polarity, valence,
   aspects and, when the scorer gives emotions, the Ekman emotions its reviews evoke), the
-  valence gap; the emotional generators (emotion-weighted EASE, aspect profile).
+  valence gap; the emotional generators (emotion-weighted EASE, aspect profile);
+* the satisfaction signals (``FeatureState(signals=...)``, :class:`recommender.satisfaction.
+  SatisfactionSignals`, computed by the satisfaction model's own code and strictly causal):
+  ``outcomes`` (satisfied / regretted rates and star means of the user's and the item's
+  earlier reviews, recent ones, the star-only baselines), ``satisfaction`` (``p_satisfied``)
+  and the text groups ``polarity``, ``emotions``, ``aspects``, ``monitor``, ``semantic``
+  (:data:`SIGNAL_GROUPS` maps the satisfaction model's group names to these).
 
 Reference time: a user's features are measured at ``t_ref`` = their newest training review
 (causal: only reviews up to ``t_ref`` count in the windowed popularity), so the ranker learns

@@ -15,7 +15,32 @@ reviews ``R``):
 3. Refit generators and feature state on all of ``R``: the serving state.
 
 The ranker's columns are one list of :class:`~recommender.features.Feature` specs (the
-generators' then the feature state's): names, groups and values come from it together.
+generators' then the feature state's): names, groups and values come from it together;
+``drop_groups`` leaves whole groups out (the ablation of one group is one setting).
+
+What it learns (``objective``, one place: :meth:`HybridRanker._pick_labels` and
+:meth:`HybridRanker._satisfied_head`):
+
+``next``
+    The held-out item is the one relevant candidate (label 1, the rest 0): "which item does the
+    customer review next", even when that review gives one star.
+``satisfied``
+    "Which item will the customer pick *and be glad about*": the held-out item's label comes
+    from how its review turned out (:mod:`recommender.outcomes`; ``outcome_labels``, default
+    satisfied 2, neutral 1, regretted 0 like a candidate not picked; a regretted label below
+    ``not_picked`` teaches the ranker to put such items last), and at serving the score adds
+    ``satisfied_weight * log P(satisfied)`` from the satisfaction model - the two-head product
+    ``P(next) x P(satisfied | picked)**w`` (LambdaRank scores act as log-odds of the pick).
+
+The satisfaction signals (:class:`~recommender.satisfaction.SatisfactionSignals`, settings
+``satisfaction``) are feature groups like any other: ``outcomes`` (star outcomes of the user's
+and the item's earlier purchases), ``satisfaction`` (``P(satisfied)``), and from the review
+texts ``polarity``, ``emotions``, ``aspects``, ``monitor`` (and ``semantic`` when the scores
+carry review embeddings). All are causal: a pair is described at its user's reference time
+(their newest review), from reviews written before it only; in a training round that is the
+time before the held-out review. ``benchmarks/satisfied_ranking.py`` chooses the objective,
+the labels, the weight and the groups on validation and compares them with today's next-item
+ranker.
 
 Serving (:meth:`HybridRanker.recommend`, the interface of :class:`~recommender.base.Recommender`):
 candidates -> features -> booster scores -> top-N, with an explanation per item

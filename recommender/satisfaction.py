@@ -57,6 +57,12 @@ Feature groups
     ``recent_days``, alerts ever, the recent negative share and the valence trend (recent mean
     valence minus the mean before). Only completed periods (ending at or before the pair's
     time) are read.
+``semantic`` (optional)
+    Only when the scores carry review embeddings (``emb_0``, ``emb_1``, ... columns, e.g. the
+    mean-pooled MiniLM states of the transformer scorer reduced by PCA): cosine between the
+    mean embedding of the user's satisfied (unsatisfied) reviews and the item's mean review
+    embedding, their difference, the user's unsatisfied reviews against the item's unsatisfied
+    ones, and how much the item's reviews read like its complaints. Empty otherwise.
 
 ``base_margin = "mf"`` starts the boosting from the MF's calibrated log-odds, so the trees only
 learn what the features add to the star model (and stop early when that is nothing).
@@ -69,6 +75,13 @@ on this shop (``selected``: every group only when it beats stars alone on the va
 paired bootstrap p < 0.1; else stars alone). ``benchmarks/satisfaction_amazon.py`` runs it on
 a review file or the demo shop and reports AUC, log-loss, the ablation per group and paired
 bootstrap tests.
+
+For a ranker
+------------
+:class:`SatisfactionSignals` gives a ranker's candidate pairs the same feature groups and the
+model's ``P(satisfied)``, each pair at its user's reference time (the user's newest review), and
+keeps its state as arrays so a saved ranker serves without the reviews (the hybrid's
+``satisfied`` objective, :mod:`recommender.hybrid`).
 """
 
 from __future__ import annotations
