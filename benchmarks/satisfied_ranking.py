@@ -255,6 +255,7 @@ def run_split(name: str, spec: dict, scores: pd.DataFrame, args, shop, has_seman
     vtest = val.test.assign(outcome=review_outcomes(val.test, scores).to_numpy())
     # 1. settings on validation
     nxt = tune_next(val, scores, args.trials, args.seed)
+    nxt["validation"] = summary(measure(fit(nxt["params"], val.train, scores), vtest, shop))
     sat = tuned_satisfaction(val, scores, extra_sets(args, has_semantic))
     if args.signals_only:
         return {"validation": {"satisfaction_model": sat}, "cutoff": spec.get("cutoff")}
@@ -431,6 +432,10 @@ def _print(name: str, res: dict, demo: bool) -> None:
     print(f"\n{name}{', cutoff ' + res['cutoff'] if res['cutoff'] else ''}: {res['test_reviews']:,} test reviews by "
           f"{res['test_users']:,} users (outcomes {res['test_outcomes']}); validation {res['seconds']['validation']}s")
     _print_signals(name, v["satisfaction_model"])
+    if "validation" in v["next_hybrid"]:
+        t = v["next_hybrid"]["validation"]
+        print(f"  validation: today's next-item hybrid NDCG {t[f'ndcg@{K}']:.4f}  sat_NDCG {t[f'sat_ndcg@{K}']:.4f}  regret "
+              f"{t[f'regret@{K}']:.4f}" + (f"  planted {t[f'planted@{K}']:.4f}" if demo else ""))
     print("  validation candidates (top-10):")
     for t in v["satisfied_candidates"]:
         print(f"    {t['candidate']:14s} w={t['satisfied_weight']:<5g} NDCG {t[f'ndcg@{K}']:.4f}  sat_NDCG "
