@@ -23,6 +23,7 @@ import logging
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +92,41 @@ def review_scores(reviews: pd.DataFrame, scorer_name: str, dataset: str = "revie
     out.assign(text_hash=hashes).to_parquet(tmp, index=False)
     tmp.replace(path)
     return out, False, path
+
+
+def review_embeddings(reviews: pd.DataFrame, dataset: str = "reviews", threads: int = 1) -> tuple[np.ndarray, bool, Path]:
+    """Mean-pooled MiniLM sentence embeddings of the reviews (the states the shipped transformer
+    scorer's heads read: ``EmotionEncoder`` output ``pooled``, adapters merged, int8 on the CPU),
+    float32 ``(n_reviews, 384)`` in review order; cached like the scores (same fingerprint,
+    ``emb_`` prefix, ``.npy`` without pickle). ``(embeddings, cached, cache_file)``."""
+    import torch
+
+    from emorec import sentiment
+    from emorec.sentiment.encoder import encode_batches, tokenize
+
+    texts = sentiment.review_text(reviews["title"], reviews["text"])
+    scorer = make_scorer("transformer")
+    fp = data_fingerprint(reviews, sentiment.text_hash(texts).to_numpy())
+    scores_file = cache_path(dataset, scorer, fp)
+    path = scores_file.with_name(scores_file.stem.replace("scores_", "emb_", 1) + ".npy")
+    if path.exists():
+        emb = np.load(path, allow_pickle=False)
+        if emb.shape[0] == len(reviews):
+            return emb, True, path
+    torch.set_num_threads(threads)
+    scorer.load()
+    ids = tokenize(scorer._tokenizer, texts.tolist(), scorer.max_length)
+    emb = None
+    for idx, out, _ in encode_batches(scorer._model, ids, max_tokens=scorer.max_tokens):
+        pooled = out["pooled"].numpy()
+        if emb is None:
+            emb = np.zeros((len(ids), pooled.shape[1]), np.float32)
+        emb[idx] = pooled
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, emb, allow_pickle=False)
+    tmp.replace(path)
+    return emb, False, path
 
 
 def load_file(path: Path) -> pd.DataFrame:

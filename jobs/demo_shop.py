@@ -112,7 +112,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from emorec.common.errors import ConfigError
+from emorec.common.errors import ConfigError, InputError
 from emorec.jobs.contract import ITEM_COLUMNS, REVIEW_COLUMNS, conform
 
 __all__ = [
@@ -338,6 +338,35 @@ class DemoShop:
     defects: pd.DataFrame | None = None
     sensitivities: pd.DataFrame | None = None
     follow_ups: pd.DataFrame | None = None
+
+    def regret_probability(self, user_ids: Any, item_ids: Any) -> np.ndarray:
+        """The planted probability that each user regrets buying each item (element-wise).
+
+        0 for an item without a defect; a ``general`` defect's probability for any buyer; for an
+        ``aspect`` defect, the user's ``p_regret_aspect_defect`` on the defect aspect (the
+        truth tables ``defects`` and ``sensitivities``). Measures a list against the truth: the
+        sum over its items is the number of planted regrets it is expected to cause.
+        """
+        users = pd.Series(np.asarray(user_ids, dtype=object)).astype(str)
+        items = pd.Series(np.asarray(item_ids, dtype=object)).astype(str)
+        if len(users) != len(items):
+            raise InputError(f"regret_probability: {len(users)} users for {len(items)} items")
+        out = np.zeros(len(items))
+        if self.defects is None or not len(self.defects):
+            return out
+        cfg = self.config or DemoConfig()
+        d = self.defects.set_index(self.defects["item_id"].astype(str))
+        kind = items.map(d["kind"].astype(str)).fillna("").to_numpy(dtype=object)
+        aspect = items.map(d["aspect"].astype(str)).fillna("").to_numpy(dtype=object)
+        out[kind == "general"] = cfg.defect_regret_general
+        on_aspect = np.flatnonzero(kind == "aspect")
+        if len(on_aspect) and self.sensitivities is not None:
+            sens = self.sensitivities.set_index([self.sensitivities["user_id"].astype(str),
+                                                 self.sensitivities["aspect"].astype(str)])["p_regret_aspect_defect"]
+            keys = pd.MultiIndex.from_arrays([users.to_numpy()[on_aspect], aspect[on_aspect].astype(str)])
+            p = sens.reindex(keys).to_numpy(dtype=np.float64)
+            out[on_aspect] = np.where(np.isnan(p), cfg.defect_regret_other, p)
+        return out
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write the shop as files.

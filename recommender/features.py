@@ -29,7 +29,13 @@ Feature groups (:data:`GROUPS`; the text-derived ones are switched off for the a
   item matches: the user's aspect sensitivities against the item's aspect strengths, cosine
   between the emotional profile of what the user enjoyed and the item's (polarity, valence,
   aspects and, when the scorer gives emotions, the Ekman emotions its reviews evoke), the
-  valence gap; the emotional generators (emotion-weighted EASE, aspect profile).
+  valence gap; the emotional generators (emotion-weighted EASE, aspect profile);
+* the satisfaction signals (``FeatureState(signals=...)``, :class:`recommender.satisfaction.
+  SatisfactionSignals`, computed by the satisfaction model's own code and strictly causal):
+  ``outcomes`` (satisfied / regretted rates and star means of the user's and the item's
+  earlier reviews, recent ones, the star-only baselines), ``satisfaction`` (``p_satisfied``)
+  and the text groups ``polarity``, ``emotions``, ``aspects``, ``monitor``, ``semantic``
+  (:data:`SIGNAL_GROUPS` maps the satisfaction model's group names to these).
 
 Reference time: a user's features are measured at ``t_ref`` = their newest training review
 (causal: only reviews up to ``t_ref`` count in the windowed popularity), so the ranker learns
@@ -85,7 +91,23 @@ GROUPS: dict[str, FeatureGroup] = {g.name: g for g in (
     FeatureGroup("user", False, "the user's activity and taste for popular items"),
     FeatureGroup("stars", False, "star ratings of the user and the item"),
     FeatureGroup("emotion", True, "item and user emotional profiles and their match"),
+    # causal satisfaction signals (recommender.satisfaction.SatisfactionSignals), at the user's reference time
+    FeatureGroup("outcomes", False, "how the user's and the item's earlier purchases turned out: satisfied and "
+                 "regretted rates, star means, the star-only satisfaction baselines"),
+    FeatureGroup("satisfaction", False, "P(satisfied) of the satisfaction model (star-only unless its groups say "
+                 "otherwise)"),
+    FeatureGroup("polarity", True, "valence, negative shares and rating-text gaps of the user's and the item's reviews"),
+    FeatureGroup("emotions", True, "the Ekman emotions the item evokes, how the user writes, and the match with what "
+                 "the user was and was not glad about"),
+    FeatureGroup("aspects", True, "the user's aspect sensitivities and past complaints against the item's complaints "
+                 "and praise"),
+    FeatureGroup("monitor", True, "the complaint monitor of the item: z-scores, bursts, alerts, valence trend"),
+    FeatureGroup("semantic", True, "review embeddings (emb_* score columns, optional): what the user was glad and "
+                 "sorry about against what the item's reviews say"),
 )}
+#: The hybrid's group of each satisfaction feature group (:data:`recommender.satisfaction.GROUPS`).
+SIGNAL_GROUPS = {"stars": "outcomes", "polarity": "polarity", "emotions": "emotions", "aspects": "aspects",
+                 "monitor": "monitor", "semantic": "semantic"}
 
 
 class Pairs:
@@ -164,9 +186,11 @@ class FeatureState:
         trees memorise item identities; the user x item match features summarise them.
     """
 
-    def __init__(self, emotion: bool = True, detail: bool = False) -> None:
+    def __init__(self, emotion: bool = True, detail: bool = False, signals=None) -> None:
         self.emotion = emotion
         self.detail = detail
+        #: :class:`recommender.satisfaction.SignalsConfig` of the satisfaction signals, or ``None``.
+        self.signals = signals
 
     # --- fitting ------------------------------------------------------------------------
     def fit(self, reviews: pd.DataFrame, users: Vocabulary, items: Vocabulary, catalog: pd.DataFrame | None = None) -> FeatureState:
@@ -223,6 +247,10 @@ class FeatureState:
         self.user_mainstream_ = _group_mean(u, logpop[i], n_u)
         if self.emotion:
             self._fit_emotion(rv, u, i, users, items, rating, catalog)
+        if self.signals is not None:
+            from .satisfaction import SatisfactionSignals
+
+            self.signals_ = SatisfactionSignals(self.signals).fit(rv, users, items)
         return self
 
     def _fit_transitions(self, us: np.ndarray, is_: np.ndarray, n_i: int) -> None:
@@ -311,11 +339,15 @@ class FeatureState:
 
     def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
         names = self._ARRAYS + (self._EMO_ARRAYS if self.emotion else ())
-        return {prefix + k: np.ascontiguousarray(getattr(self, k)) for k in names}
+        out = {prefix + k: np.ascontiguousarray(getattr(self, k)) for k in names}
+        if self.signals is not None:
+            out |= self.signals_.arrays(prefix + "signals.")
+        return out
 
     def meta(self) -> dict:
         return {"emotion": self.emotion, "detail": self.detail, "has_time": self.has_time,
-                "aspects": getattr(self, "aspects", [])}
+                "aspects": getattr(self, "aspects", []),
+                "signals": None if self.signals is None else self.signals_.meta()}
 
     @classmethod
     def from_arrays(cls, meta: dict, arrays: dict[str, np.ndarray], prefix: str = "") -> FeatureState:
@@ -323,6 +355,11 @@ class FeatureState:
         self.has_time, self.aspects = meta["has_time"], meta["aspects"]
         for k in cls._ARRAYS + (cls._EMO_ARRAYS if self.emotion else ()):
             setattr(self, k, arrays[prefix + k])
+        if meta.get("signals") is not None:
+            from .satisfaction import SatisfactionSignals
+
+            self.signals_ = SatisfactionSignals.from_arrays(meta["signals"], arrays, prefix + "signals.")
+            self.signals = self.signals_.config
         return self
 
     # --- features -----------------------------------------------------------------------
@@ -360,6 +397,9 @@ class FeatureState:
             "mainstream": np.where(known, self.user_mainstream_[k], row_pop / np.maximum(nnz, 1)),
         }
         ctx["t_ref"] = np.where(np.isfinite(ctx["t_ref"]), ctx["t_ref"], self.max_day_[0])
+        if self.signals is not None:  # the satisfaction signals' user and reference time (seconds)
+            ctx["signal_user"] = np.where(known, userid, -1)
+            ctx["signal_time"] = self.signals_.reference_time(ctx["signal_user"])
         if self.emotion:
             ue = self.user_emotion_[k].copy()
             ue[~known] = np.nan
@@ -466,7 +506,7 @@ class FeatureState:
             Feature("rating_diff", S, lambda p: p.user("rating") - self.item_rating_[p.item]),
         ]
         if not self.emotion:
-            return out
+            return out + self.signal_features()
         a = self.aspects
         n_ic, n_uc, n_a = len(ITEM_EMOTION_COLUMNS), len(USER_EMOTION_COLUMNS), len(a)
 
@@ -489,6 +529,30 @@ class FeatureState:
             out += [Feature(f"user_aspect_sentiment_{x}", E, user_col(n_uc + n_a + k)) for k, x in enumerate(a)]
         out += [Feature(name, E, match(j)) for j, name in enumerate(
             ("match_aspect_strength", "match_aspect_focus", "match_enjoyed_cosine", "match_valence_gap", "match_harsh_negative"))]
+        return out + self.signal_features()
+
+    # --- satisfaction signals ---------------------------------------------------------------
+    def signal_design(self, p: Pairs) -> dict:
+        """The satisfaction signals' design of the pairs (once per batch)."""
+        return p.memo("signal_design", lambda: self.signals_.design(p.user("signal_user"), p.item,
+                                                                    p.user("signal_time")))
+
+    def p_satisfied(self, p: Pairs) -> np.ndarray:
+        """``P(satisfied)`` of each pair (needs ``signals`` with ``p_satisfied``)."""
+        return p.memo("p_satisfied", lambda: self.signals_.p_satisfied(self.signal_design(p)))
+
+    def signal_features(self) -> list[Feature]:
+        """The satisfaction signals as feature specs: each group's columns, then ``p_satisfied``."""
+        if self.signals is None:
+            return []
+
+        def column(j: int) -> Callable[[Pairs], np.ndarray]:
+            return lambda p: p.memo("signal_columns", lambda: self.signals_.columns(self.signal_design(p)))[:, j]
+
+        out = [Feature(n, SIGNAL_GROUPS[g], column(j)) for j, (n, g) in
+               enumerate(zip(self.signals_.names_, self.signals_.groups_))]
+        if self.signals.p_satisfied:
+            out.append(Feature("p_satisfied", "satisfaction", self.p_satisfied))
         return out
 
     def _window_search(self, p: Pairs) -> dict[str, np.ndarray]:

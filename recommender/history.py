@@ -60,6 +60,20 @@ class PrefixIndex:
         self.order_ = order
         self.csum_ = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values[order], axis=0)])
 
+    _ARRAYS = ("keys_", "times_", "order_", "csum_")
+
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """The fitted arrays (for safetensors), names prefixed with ``prefix``."""
+        return {prefix + k: np.ascontiguousarray(getattr(self, k)) for k in self._ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str = "") -> PrefixIndex:
+        """The index whose :meth:`arrays` are ``arrays``."""
+        self = cls.__new__(cls)
+        for k in cls._ARRAYS:
+            setattr(self, k, np.asarray(arrays[prefix + k]))
+        return self
+
     @property
     def n_columns(self) -> int:
         return self.csum_.shape[1]

@@ -17,7 +17,32 @@ reviews ``R``):
 3. Refit generators and feature state on all of ``R``: the serving state.
 
 The ranker's columns are one list of :class:`~recommender.features.Feature` specs (the
-generators' then the feature state's): names, groups and values come from it together.
+generators' then the feature state's): names, groups and values come from it together;
+``drop_groups`` leaves whole groups out (the ablation of one group is one setting).
+
+What it learns (``objective``, one place: :meth:`HybridRanker._pick_labels` and
+:meth:`HybridRanker._satisfied_head`):
+
+``next``
+    The held-out item is the one relevant candidate (label 1, the rest 0): "which item does the
+    customer review next", even when that review gives one star.
+``satisfied``
+    "Which item will the customer pick *and be glad about*": the held-out item's label comes
+    from how its review turned out (:mod:`recommender.outcomes`; ``outcome_labels``, default
+    satisfied 2, neutral 1, regretted 0 like a candidate not picked; a regretted label below
+    ``not_picked`` teaches the ranker to put such items last), and at serving the score adds
+    ``satisfied_weight * log P(satisfied)`` from the satisfaction model - the two-head product
+    ``P(next) x P(satisfied | picked)**w`` (LambdaRank scores act as log-odds of the pick).
+
+The satisfaction signals (:class:`~recommender.satisfaction.SatisfactionSignals`, settings
+``satisfaction``) are feature groups like any other: ``outcomes`` (star outcomes of the user's
+and the item's earlier purchases), ``satisfaction`` (``P(satisfied)``), and from the review
+texts ``polarity``, ``emotions``, ``aspects``, ``monitor`` (and ``semantic`` when the scores
+carry review embeddings). All are causal: a pair is described at its user's reference time
+(their newest review), from reviews written before it only; in a training round that is the
+time before the held-out review. ``benchmarks/satisfied_ranking.py`` chooses the objective,
+the labels, the weight and the groups on validation and compares them with today's next-item
+ranker.
 
 Serving (:meth:`HybridRanker.recommend`, the interface of :class:`~recommender.base.Recommender`):
 candidates -> features -> booster scores -> top-N, with an explanation per item
@@ -40,7 +65,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -54,7 +79,7 @@ from .base import Recommendations, Recommender, item_mask, register, top_n
 from .candidates import GENERATORS, Batch, CandidateGenerators, ModelGenerator, validate_generators
 from .config import ModelConfig
 from .evidence import TEXT_COLUMNS, Evidence, EvidenceConfig
-from .features import Feature, FeatureState, Pairs, feature_matrix
+from .features import GROUPS, SIGNAL_GROUPS, Feature, FeatureState, Pairs, feature_matrix
 from .interactions import InteractionConfig, interaction_matrix, interaction_weights
 from .topk import Blocked
 from .training_data import TrainingData, binary
@@ -62,8 +87,8 @@ from .vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
-#: Makes a round's training rows: ``(round, generators, state, uid, label, X, E) -> iterable of
-#: (features, labels, query index)`` (see :func:`training_batches`).
+#: Makes a round's training rows: ``(round, generators, state, uid, label, pick, other, X, E) ->
+#: iterable of (features, labels, query index)`` (see :func:`training_batches`).
 RoundRows = Callable[..., Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]]
 
 EMOTION_WEIGHTING = InteractionConfig(weighting="emotion", negatives="negative")
@@ -72,6 +97,32 @@ SIMILARITY_GENERATORS = ("ease", "itemknn", "als", "bpr", "ease_emotion")
 RANKER_FILE = "ranker.txt"
 STATE_FILE = "state.safetensors"
 IMPORTANCES_FILE = "feature_importances.json"
+
+
+class OutcomeLabels(ModelConfig):
+    """LambdaRank labels of the ``satisfied`` objective: the held-out item's label by how its
+    review turned out (:mod:`recommender.outcomes`; an unknown outcome counts as neutral), and
+    the label of every other candidate. LightGBM's gain of label ``l`` is ``2**l - 1``."""
+
+    section: ClassVar[str] = "outcome_labels"
+    satisfied: int = Field(2, ge=0, le=30)
+    neutral: int = Field(1, ge=0, le=30)
+    regretted: int = Field(0, ge=0, le=30, description="0 like a candidate not picked (the query then teaches "
+                                          "nothing); below not_picked teaches the ranker to put such items last")
+    not_picked: int = Field(0, ge=0, le=30)
+
+    @model_validator(mode="after")
+    def _order(self) -> OutcomeLabels:
+        if not self.satisfied > self.not_picked or self.neutral > self.satisfied:
+            raise ValueError(f"labels must rank a satisfied pick above a candidate not picked and at least as high as "
+                             f"a neutral one (satisfied {self.satisfied}, neutral {self.neutral}, not_picked "
+                             f"{self.not_picked})")
+        return self
+
+
+#: The satisfaction model of the hybrid's P(satisfied) unless configured (cheap to score for every candidate).
+DEFAULT_SATISFACTION = {"groups": ["stars"], "base_margin": "mf",
+                        "lightgbm": {"n_estimators": 50, "num_leaves": 4, "min_child_samples": 100}}
 
 
 def _default_generators() -> dict[str, dict]:
@@ -123,7 +174,44 @@ class HybridConfig(ModelConfig):
                                           "(None = every user)")
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="when an explanation may give a "
                                      "reason (thresholds) and what evidence the model keeps; see recommender.evidence")
+    # --- what the ranker learns: the next item, or the next item the user will be glad about ---------
+    objective: Literal["next", "satisfied"] = Field("next", description="next: the held-out item is the one "
+                                                    "relevant candidate; satisfied: its label says how its review "
+                                                    "turned out (outcome_labels) and the score adds satisfied_weight "
+                                                    "x log P(satisfied)")
+    outcome_labels: OutcomeLabels = Field(default_factory=OutcomeLabels, description="labels of the satisfied objective")
+    satisfied_weight: float = Field(0.0, ge=0, description="satisfied objective: weight of log P(satisfied) (the "
+                                    "satisfaction model) added to the ranker's score at serving; 0 = labels only")
+    satisfaction: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_SATISFACTION), description="settings of "
+                                         "the satisfaction model behind P(satisfied) and of the causal outcome features "
+                                         "(recommender.satisfaction.SatisfactionConfig); default: a small star-only "
+                                         "LightGBM boosted from the MF's log-odds, the kind satisfaction.tune chooses "
+                                         "on the Amazon validation splits (10 to 88 rounds)")
+    drop_groups: list[str] = Field(default_factory=list, description="feature groups the ranker does not read "
+                                   "(recommender.features.GROUPS), e.g. the ablation of one group")
 
+    @field_validator("drop_groups")
+    @classmethod
+    def _known_groups(cls, v: list[str]) -> list[str]:
+        unknown = [g for g in v if g not in GROUPS]
+        if unknown:
+            raise ValueError(f"unknown feature group(s) {', '.join(unknown)}; groups: {', '.join(GROUPS)}")
+        return v
+
+    @field_validator("satisfaction")
+    @classmethod
+    def _satisfaction_config(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from .satisfaction import SatisfactionConfig
+
+        SatisfactionConfig.model_validate(v)
+        return v
+
+    @model_validator(mode="after")
+    def _weight_needs_objective(self) -> HybridConfig:
+        if self.satisfied_weight > 0 and self.objective != "satisfied":
+            raise ValueError(f"satisfied_weight ({self.satisfied_weight}) applies to the satisfied objective only "
+                             "(objective = \"satisfied\")")
+        return self
 
     @field_validator("generators")
     @classmethod
@@ -179,9 +267,50 @@ class HybridRanker(Recommender):
         if self.emotion_:
             E = interaction_matrix(reviews, users, items, interaction_weights(reviews, EMOTION_WEIGHTING))
         gens = self._generators(self.config.generators).fit(X, E)
-        state = FeatureState(emotion=self.emotion_, detail=self.config.emotion_detail).fit(reviews, users, items, catalog)
+        state = FeatureState(emotion=self.emotion_, detail=self.config.emotion_detail,
+                             signals=self._signals_config()).fit(reviews, users, items, catalog)
         gens.prepare(state)
         return gens, state, X, E
+
+    # --- the satisfied objective ------------------------------------------------------------
+    def _signals_config(self):
+        """The satisfaction signals the ranker reads (groups not dropped; the text groups only
+        with emotional features), or ``None``."""
+        from .satisfaction import SatisfactionConfig, SignalsConfig
+
+        c = self.config
+        groups = [g for g, h in SIGNAL_GROUPS.items() if h not in c.drop_groups and (self.emotion_ or g == "stars")]
+        p_sat = "satisfaction" not in c.drop_groups or c.satisfied_weight > 0
+        if not groups and not p_sat:
+            return None
+        sat = SatisfactionConfig.model_validate(c.satisfaction)
+        if not self.emotion_:
+            sat = sat.model_copy(update={"groups": ["stars"]})
+        return SignalsConfig(groups=groups, p_satisfied=p_sat, satisfaction=sat)
+
+    def _pick_labels(self, held_out: pd.DataFrame) -> np.ndarray:
+        """The label of each query's held-out item: 1 for the next objective; by the held-out
+        review's outcome for the satisfied one (the other candidates get :meth:`_other_label`)."""
+        if self.config.objective == "next":
+            return np.ones(len(held_out), np.int32)
+        from .outcomes import REGRETTED, SATISFIED, review_outcomes
+        from .satisfaction import SatisfactionConfig
+
+        codes = review_outcomes(held_out, None, SatisfactionConfig.model_validate(self.config.satisfaction).outcome).to_numpy()
+        L = self.config.outcome_labels
+        label = np.select([codes == SATISFIED, codes == REGRETTED], [L.satisfied, L.regretted], L.neutral)
+        return label.astype(np.int32)
+
+    def _other_label(self) -> int:
+        """The label of the candidates that were not picked: 0 for the next objective."""
+        return 0 if self.config.objective == "next" else int(self.config.outcome_labels.not_picked)
+
+    def _satisfied_head(self, pairs: Pairs) -> np.ndarray | float:
+        """``satisfied_weight * log P(satisfied)`` of the pairs (0 for the next objective)."""
+        w = self.config.satisfied_weight
+        if self.config.objective != "satisfied" or w == 0:
+            return 0.0
+        return w * np.log(np.clip(self.state_.p_satisfied(pairs), 1e-6, 1.0)).astype(np.float32)
 
     def _fit(self, data: TrainingData) -> None:
         """Train on the reviews (with score columns when ``emotion_features``); see the module docstring."""
@@ -215,12 +344,13 @@ class HybridRanker(Recommender):
             except ValueError:
                 break
             gens, state, X, E = self._stage(split.train, users, items, data.interactions, data.catalog)
-            features = _feature_specs(gens, state)
+            features = _feature_specs(gens, state, self.config.drop_groups)
             names = [f.name for f in features]
-            uid, label = self._round_queries(split.test, users, items, state, r)
+            uid, label, pick = self._round_queries(split.test, users, items, state, r)
+            other = self._other_label()
             sampled.append(len(uid))
-            made = (round_rows(r, gens, state, uid, label, X, E) if round_rows is not None else
-                    training_batches(gens, state, features, uid, label, X, E, self.config.batch_size))
+            made = (round_rows(r, gens, state, uid, label, pick, other, X, E) if round_rows is not None else
+                    training_batches(gens, state, features, uid, label, pick, other, X, E, self.config.batch_size))
             for F, y, q in made:
                 Xs.append(F)
                 ys.append(y)
@@ -286,54 +416,62 @@ class HybridRanker(Recommender):
         log.info("hybrid: trained on %d queries (%d rows), %d trees", n_q, len(yall), self.best_iteration_)
         return self
 
+    def feature_specs(self, gens: CandidateGenerators, state: FeatureState) -> list[Feature]:
+        """The ranker's columns over a round's generators and feature state (groups not dropped)."""
+        return _feature_specs(gens, state, self.config.drop_groups)
+
     def _round_queries(self, test: pd.DataFrame, users: Vocabulary, items: Vocabulary, state: FeatureState,
-                       r: int) -> tuple[np.ndarray, np.ndarray]:
-        """User and held-out item of each training query of round ``r``: every held-out review,
-        or a sample of them stratified by the users' activity (:func:`sample_queries`)."""
+                       r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """User, held-out item and the held-out item's label (:meth:`_pick_labels`) of each
+        training query of round ``r``: every held-out review, or a sample of them stratified by
+        the users' activity (:func:`sample_queries`)."""
         uid = users.index(test["user_id"].astype(str))
         label = items.index(test["item_id"].astype(str))
+        pick = self._pick_labels(test)
         cap = self.config.max_train_queries
         if cap is not None:
             keep = sample_queries(state.user_count_[np.maximum(uid, 0)], -(-cap // self.config.rounds),
                                   seed=(self.config.seed, r))
-            uid, label = uid[keep], label[keep]
-        return uid, label
+            uid, label, pick = uid[keep], label[keep], pick[keep]
+        return uid, label, pick
 
     # --- a round's fitted stage, shared with other processes (the Spark engine) ---------------
     def save_stage(self, path: Path, gens: CandidateGenerators, state: FeatureState, X: sp.csr_matrix,
-                   E: sp.csr_matrix | None, uid: np.ndarray, label: np.ndarray) -> Path:
+                   E: sp.csr_matrix | None, uid: np.ndarray, label: np.ndarray, pick: np.ndarray, other: int) -> Path:
         """Write a training round's fitted generators, feature state, interaction matrices and
         queries into ``path`` (safetensors and JSON, as the model itself), for :meth:`load_stage`."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         gens.save(path / "generators")
         arrays = state.arrays("state.") | _csr_arrays("X", X) | {"uid": np.asarray(uid, np.int64),
-                                                                 "label": np.asarray(label, np.int64)}
+                                                                 "label": np.asarray(label, np.int64),
+                                                                 "pick": np.asarray(pick, np.int32)}
         if E is not None:
             arrays |= _csr_arrays("E", E)
         save_file(arrays, str(path / STATE_FILE))
         meta = {"config": self.config.model_dump(mode="json"), "state": state.meta(), "generators": gens.names,
-                "emotion": self.emotion_}
+                "emotion": self.emotion_, "other": int(other)}
         (path / "stage.json").write_text(json.dumps(meta))
         return path
 
     @classmethod
     def load_stage(cls, path: str | Path) -> dict[str, Any]:
         """What :meth:`save_stage` wrote: ``gens``, ``state``, ``features``, ``X``, ``E``,
-        ``uid``, ``label`` and ``batch_size``."""
+        ``uid``, ``label``, ``pick``, ``other`` and ``batch_size``."""
         path = Path(path)
         meta = json.loads((path / "stage.json").read_text())
         model = cls(HybridConfig(**meta["config"]))
         arrays = load_file(str(path / STATE_FILE))
         state = FeatureState.from_arrays(meta["state"], arrays, "state.")
         gens = model._generators(model.config.generators).load(path / "generators", meta["generators"])
-        return {"gens": gens, "state": state, "features": _feature_specs(gens, state), "X": _csr_from("X", arrays),
-                "E": _csr_from("E", arrays) if "E.indptr" in arrays else None, "uid": arrays["uid"],
-                "label": arrays["label"], "batch_size": model.config.batch_size}
+        return {"gens": gens, "state": state, "features": _feature_specs(gens, state, model.config.drop_groups),
+                "X": _csr_from("X", arrays), "E": _csr_from("E", arrays) if "E.indptr" in arrays else None,
+                "uid": arrays["uid"], "label": arrays["label"], "pick": arrays["pick"], "other": int(meta["other"]),
+                "batch_size": model.config.batch_size}
 
     def _set_features(self, names: list[str]) -> None:
         """The serving feature specs, which must be the columns the ranker learned (``names``)."""
-        self.features_ = _feature_specs(self.generators_, self.state_)
+        self.features_ = _feature_specs(self.generators_, self.state_, self.config.drop_groups)
         self.feature_names_ = [f.name for f in self.features_]
         self.feature_groups_ = [f.group for f in self.features_]
         if self.feature_names_ != list(names):
@@ -373,7 +511,8 @@ class HybridRanker(Recommender):
             return ids, scores, expl
         # OpenMP start-up dominates small batches
         threads = 1 if len(X) < 20_000 else (self.config.predict_threads or os.cpu_count() or 1)
-        s = self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=threads).astype(np.float32)
+        s = (self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=threads)
+             + self._satisfied_head(pairs)).astype(np.float32)
         # per user: best score first, ties by the lower item index (as top_n on a dense row)
         order = np.lexsort((pairs.item, -s, pairs.pos))
         pos = pairs.pos[order]
@@ -504,9 +643,9 @@ def _csr_from(name: str, arrays: dict[str, np.ndarray]) -> sp.csr_matrix:
     return sp.csr_matrix((arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"]), shape=shape)
 
 
-def _feature_specs(gens: CandidateGenerators, state: FeatureState) -> list[Feature]:
-    """The ranker's columns: the generators' features, then the feature state's."""
-    return gens.features() + state.features()
+def _feature_specs(gens: CandidateGenerators, state: FeatureState, drop: list[str] | tuple[str, ...] = ()) -> list[Feature]:
+    """The ranker's columns: the generators' features, then the feature state's, without the groups ``drop``."""
+    return [f for f in gens.features() + state.features() if f.group not in drop]
 
 
 def _pairs(gens: CandidateGenerators, state: FeatureState, features: list[Feature], userid: np.ndarray,
@@ -520,22 +659,27 @@ def _pairs(gens: CandidateGenerators, state: FeatureState, features: list[Featur
 
 
 def training_batch(gens: CandidateGenerators, state: FeatureState, features: list[Feature], u: np.ndarray,
-                   label: np.ndarray, X: sp.csr_matrix, E: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   label: np.ndarray, pick: np.ndarray, other: int, X: sp.csr_matrix,
+                   E: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ranker's training rows of one batch of queries (users ``u``, held-out items
-    ``label``): ``(features, labels, position in the batch)`` of the candidate pairs of the
-    queries whose held-out item is among their candidates, by query then item."""
+    ``label`` whose label is ``pick``, every other candidate labelled ``other``): ``(features,
+    labels, position in the batch)`` of the candidate pairs of the queries whose held-out item
+    is among their candidates and whose labels differ, by query then item."""
     rows = X[u]
     blocked = Blocked(len(u), X.shape[1], binary(rows), None)
     pairs, F = _pairs(gens, state, features, u, rows, None if E is None else E[u], blocked)
-    y = (pairs.item == label[pairs.pos]).astype(np.int32)
-    has_pos = np.bincount(pairs.pos, weights=y, minlength=len(u)) > 0
-    keep = has_pos[pairs.pos]
+    hit = pairs.item == label[pairs.pos]
+    y = np.where(hit, pick[pairs.pos], other).astype(np.int32)
+    has_pos = np.bincount(pairs.pos, weights=hit, minlength=len(u)) > 0
+    keep = (has_pos & (pick != other))[pairs.pos]  # a query whose labels are all equal teaches nothing
     return F[keep], y[keep], pairs.pos[keep]
 
 
 def training_batches(gens: CandidateGenerators, state: FeatureState, features: list[Feature], uid: np.ndarray,
-                     label: np.ndarray, X: sp.csr_matrix, E: sp.csr_matrix | None, batch_size: int):
-    """The ranker's training rows of the queries ``uid`` (held-out items ``label``), a batch of
+                     label: np.ndarray, pick: np.ndarray, other: int, X: sp.csr_matrix, E: sp.csr_matrix | None,
+                     batch_size: int):
+    """The ranker's training rows of the queries ``uid`` (held-out items ``label``, labelled
+    ``pick``; the other candidates ``other``), a batch of
     ``batch_size`` queries at a time (:func:`training_batch`): yields ``(features, labels,
     query index)``.
 
@@ -544,7 +688,7 @@ def training_batches(gens: CandidateGenerators, state: FeatureState, features: l
     """
     for start in range(0, len(uid), batch_size):
         sl = slice(start, start + batch_size)
-        F, y, pos = training_batch(gens, state, features, uid[sl], label[sl], X, E)
+        F, y, pos = training_batch(gens, state, features, uid[sl], label[sl], pick[sl], other, X, E)
         yield F, y, pos + start
 
 

@@ -57,6 +57,12 @@ Feature groups
     ``recent_days``, alerts ever, the recent negative share and the valence trend (recent mean
     valence minus the mean before). Only completed periods (ending at or before the pair's
     time) are read.
+``semantic`` (optional)
+    Only when the scores carry review embeddings (``emb_0``, ``emb_1``, ... columns, e.g. the
+    mean-pooled MiniLM states of the transformer scorer reduced by PCA): cosine between the
+    mean embedding of the user's satisfied (unsatisfied) reviews and the item's mean review
+    embedding, their difference, the user's unsatisfied reviews against the item's unsatisfied
+    ones, and how much the item's reviews read like its complaints. Empty otherwise.
 
 ``base_margin = "mf"`` starts the boosting from the MF's calibrated log-odds, so the trees only
 learn what the features add to the star model (and stop early when that is nothing).
@@ -69,6 +75,13 @@ on this shop (``selected``: every group only when it beats stars alone on the va
 paired bootstrap p < 0.1; else stars alone). ``benchmarks/satisfaction_amazon.py`` runs it on
 a review file or the demo shop and reports AUC, log-loss, the ablation per group and paired
 bootstrap tests.
+
+For a ranker
+------------
+:class:`SatisfactionSignals` gives a ranker's candidate pairs the same feature groups and the
+model's ``P(satisfied)``, each pair at its user's reference time (the user's newest review), and
+keeps its state as arrays so a saved ranker serves without the reviews (the hybrid's
+``satisfied`` objective, :mod:`recommender.hybrid`).
 """
 
 from __future__ import annotations
@@ -96,11 +109,13 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "GROUPS", "BiasedMF", "HistoryTable", "LightGBMConfig", "MFConfig", "MonitorFeatureConfig", "SatisfactionConfig",
-    "DEFAULT_GRID", "SatisfactionModel", "fit_rounds", "pair_labels", "tune",
+    "DEFAULT_GRID", "SatisfactionModel", "SatisfactionSignals", "SignalsConfig", "fit_rounds", "pair_labels", "tune",
 ]
 
 #: Feature groups of the LightGBM model, in column order.
-GROUPS = ("stars", "polarity", "emotions", "aspects", "monitor")
+GROUPS = ("stars", "polarity", "emotions", "aspects", "monitor", "semantic")
+#: Literal names of the groups (config fields).
+GroupName = Literal["stars", "polarity", "emotions", "aspects", "monitor", "semantic"]
 ARTIFACT_FORMAT = 1
 USER_EKMAN = ("anger", "disgust", "sadness", "joy")
 DAY = 86_400
@@ -181,7 +196,7 @@ class SatisfactionConfig(StrictConfig):
     section: ClassVar[str] = "satisfaction"
 
     model: Literal["means", "mf", "lightgbm"] = "lightgbm"
-    groups: list[Literal["stars", "polarity", "emotions", "aspects", "monitor"]] = Field(default_factory=lambda: list(GROUPS))
+    groups: list[GroupName] = Field(default_factory=lambda: list(GROUPS))
     outcome: OutcomeConfig = Field(default_factory=OutcomeConfig)
     shrink_user: float = Field(5.0, ge=0)
     shrink_item: float = Field(5.0, ge=0)
@@ -245,20 +260,29 @@ class HistoryTable:
     scores : pandas.DataFrame, optional
         Review scores (``valence``, ``p_*``, ``ekman_*``, ``asp_<a>_mentions/_sentiment``).
     outcome : OutcomeConfig, optional
+    users, items : Vocabulary, optional
+        Index users and items by these vocabularies (e.g. a recommender's) instead of the ones
+        of ``reviews``; every user and item of ``reviews`` must be in them.
     """
 
     def __init__(self, reviews: pd.DataFrame, scores: pd.DataFrame | None = None,
-                 outcome: OutcomeConfig | None = None) -> None:
+                 outcome: OutcomeConfig | None = None, users: Vocabulary | None = None,
+                 items: Vocabulary | None = None) -> None:
         missing = [c for c in ("user_id", "item_id", "timestamp") if c not in reviews.columns]
         if missing:
             raise InputError(f"history reviews lack column(s) {', '.join(missing)} "
                              f"(have {', '.join(map(str, reviews.columns))})")
         df = _join(reviews, scores).reset_index(drop=True)
         self.frame = df
-        self.users = Vocabulary(df["user_id"].astype(str))
-        self.items = Vocabulary(df["item_id"].astype(str))
+        self.users = users if users is not None else Vocabulary(df["user_id"].astype(str))
+        self.items = items if items is not None else Vocabulary(df["item_id"].astype(str))
         self.u = self.users.index(df["user_id"].astype(str))
         self.i = self.items.index(df["item_id"].astype(str))
+        for name, idx in (("user_id", self.u), ("item_id", self.i)):
+            if (idx < 0).any():
+                row = int(np.flatnonzero(idx < 0)[0])
+                raise InputError(f"history review at row {row} has {name} {df[name].iloc[row]!r}, which is not in the "
+                                 "vocabulary given")
         self.t = seconds(df["timestamp"])
         self.rating = _num(df, "rating")
         codes = review_outcomes(df, None, outcome).to_numpy()
@@ -272,6 +296,8 @@ class HistoryTable:
         self.has_ekman = bool(np.isfinite(ek).all(axis=1).any())
         self.ekman = ek
         self.aspects = [c[4:-len("_mentions")] for c in df.columns if c.startswith("asp_") and c.endswith("_mentions")]
+        emb = sorted((c for c in df.columns if c.startswith("emb_") and c[4:].isdigit()), key=lambda c: int(c[4:]))
+        self.embedding = np.column_stack([_num(df, c) for c in emb]) if emb else np.zeros((len(df), 0))
         if self.aspects:
             self.mentions = np.column_stack([np.nan_to_num(_num(df, f"asp_{a}_mentions")) > 0 for a in self.aspects])
             self.aspect_sentiment = np.column_stack([_num(df, f"asp_{a}_sentiment") for a in self.aspects])
@@ -409,7 +435,13 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class _Aggregates:
-    """Prefix indexes of one history for one configuration (built once, queried per pair set)."""
+    """Prefix indexes of one history for one configuration (built once, queried per pair set).
+
+    :meth:`arrays` / :meth:`from_arrays` keep the indexes without the history (the complaint
+    monitor's only when it was built: :meth:`build_monitor`).
+    """
+
+    BASE_COLS = ("n", "has_r", "r", "r2", "has_y", "y", "reg", "has_v", "v", "neg", "pn", "pp", "gap", "has_gap", "has_ek")
 
     def __init__(self, hist: HistoryTable, config: SatisfactionConfig, mu: float) -> None:
         self.hist, self.config, self.mu = hist, config, mu
@@ -433,8 +465,7 @@ class _Aggregates:
         self.complaint = (hist.mentions & (sent <= thr)).astype(np.float64)
         self.praise = (hist.mentions & (sent >= -thr)).astype(np.float64)
         mentions = hist.mentions.astype(np.float64)
-        self.base_cols = ["n", "has_r", "r", "r2", "has_y", "y", "reg", "has_v", "v", "neg", "pn", "pp", "gap", "has_gap",
-                          "has_ek"]
+        self.base_cols = list(self.BASE_COLS)
         base = np.column_stack([np.ones(n), has_r, r0, r0 ** 2, has_y, y0, reg0, has_v, v0, neg, pn, pp, gap0, has_gap,
                                 has_ek])
         self.A = len(hist.aspects)
@@ -454,8 +485,55 @@ class _Aggregates:
         sorry = has_evoked & (hist.y == 0)
         user_values = np.hstack([base, ek0, mentions, self.complaint, resid[:, None],
                                  ev0 * glad[:, None], glad[:, None], ev0 * sorry[:, None], sorry[:, None]])
+        # review embeddings (semantic group), appended last: the item's reviews and its unsatisfied ones,
+        # the user's unsatisfied and satisfied reviews, each with its count
+        self.D = hist.embedding.shape[1]
+        if self.D:
+            has_e = np.isfinite(hist.embedding).all(axis=1)
+            e0 = np.where(has_e[:, None], np.nan_to_num(hist.embedding), 0.0)
+            unsat = (has_e & (hist.y == 0)).astype(np.float64)
+            sat = (has_e & (hist.y == 1)).astype(np.float64)
+            item_values = np.hstack([item_values, e0, e0 * unsat[:, None], has_e[:, None].astype(np.float64), unsat[:, None]])
+            user_values = np.hstack([user_values, e0 * unsat[:, None], e0 * sat[:, None], unsat[:, None], sat[:, None]])
+            self.items = PrefixIndex(np.maximum(hist.i, 0), hist.t, item_values)
         self.users = PrefixIndex(np.maximum(hist.u, 0), hist.t, user_values)
         self._monitor = None
+
+    # -- persistence ---------------------------------------------------------------------
+    def build_monitor(self) -> None:
+        """Run the complaint monitor over the history now (otherwise on first use)."""
+        if self._monitor is None:
+            self._monitor = self._build_monitor()
+
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """The prefix indexes (and the monitor's, when built) as named arrays."""
+        out = self.items.arrays(prefix + "items.") | self.users.arrays(prefix + "users.")
+        if self._monitor is not None and self._monitor[0] is not None:
+            idx, z, (a_idx, a_time) = self._monitor
+            out |= idx.arrays(prefix + "monitor.") | {prefix + "monitor.z": z}
+            if a_idx is not None:
+                out |= a_idx.arrays(prefix + "alerts.") | {prefix + "alerts.time": a_time}
+        return out
+
+    def meta(self) -> dict:
+        return {"mu": self.mu, "aspects": self.A, "embedding": self.D}
+
+    @classmethod
+    def from_arrays(cls, config: SatisfactionConfig, meta: dict, arrays: dict[str, np.ndarray],
+                    prefix: str = "") -> _Aggregates:
+        """Indexes saved by :meth:`arrays` (no history: the monitor cannot be built afterwards)."""
+        self = cls.__new__(cls)
+        self.hist, self.config, self.mu, self.A = None, config, float(meta["mu"]), int(meta["aspects"])
+        self.D = int(meta.get("embedding", 0))
+        self.base_cols = list(self.BASE_COLS)
+        self.items = PrefixIndex.from_arrays(arrays, prefix + "items.")
+        self.users = PrefixIndex.from_arrays(arrays, prefix + "users.")
+        self._monitor = (None, None, (None, None))  # not built before saving: the monitor features are NaN
+        if prefix + "monitor.z" in arrays:
+            alerts = (PrefixIndex.from_arrays(arrays, prefix + "alerts."), arrays[prefix + "alerts.time"]) \
+                if prefix + "alerts.time" in arrays else (None, None)
+            self._monitor = (PrefixIndex.from_arrays(arrays, prefix + "monitor."), arrays[prefix + "monitor.z"], alerts)
+        return self
 
     # -- column slices -----------------------------------------------------------------
     def _b(self, S: np.ndarray, name: str) -> np.ndarray:
@@ -570,13 +648,27 @@ class _Aggregates:
             current[0] = "monitor"
             for name, values in self.monitor_features(i, t):
                 add(name, values)
+        if "semantic" in groups and self.D:
+            current[0] = "semantic"
+            D = self.D
+            oi = len(self.base_cols) + len(EKMAN) + 3 * self.A
+            ou = len(self.base_cols) + len(EKMAN) + 2 * self.A + 1 + 2 * (len(EKMAN) + 1)
+            item_all = _rate(I[:, oi:oi + D], I[:, oi + 2 * D][:, None])
+            item_sorry = _rate(I[:, oi + D:oi + 2 * D], I[:, oi + 2 * D + 1][:, None])
+            user_sorry = _rate(U[:, ou:ou + D], U[:, ou + 2 * D][:, None])
+            user_glad = _rate(U[:, ou + D:ou + 2 * D], U[:, ou + 2 * D + 1][:, None])
+            sg, ss = _cosine(user_glad, item_all), _cosine(user_sorry, item_all)
+            add("sem_glad_item", sg)
+            add("sem_sorry_item", ss)
+            add("sem_glad_minus_sorry", sg - ss)
+            add("sem_sorry_item_sorry", _cosine(user_sorry, item_sorry))
+            add("sem_item_like_its_complaints", _cosine(item_all, item_sorry))
         X = np.column_stack(cols) if cols else np.zeros((len(u), 0))
         return X, names
 
     def monitor_features(self, i: np.ndarray, t: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """The item's complaint-monitor state at ``t``, from periods completed by then."""
-        if self._monitor is None:
-            self._monitor = self._build_monitor()
+        self.build_monitor()
         idx, z, alert_t = self._monitor
         c = self.config.monitor
         nan = np.full(len(i), np.nan)
@@ -895,62 +987,258 @@ class SatisfactionModel:
         return out.sort_values("gain", ascending=False, kind="stable").reset_index(drop=True)
 
     # -- persistence -------------------------------------------------------------------
+    def _meta(self) -> dict:
+        """Everything but the arrays, the vocabularies and the booster (JSON)."""
+        return {"format": ARTIFACT_FORMAT, "kind": "satisfaction", "config": self.config.model_dump(mode="json"),
+                "mu": self.mu_, "calibration": self.calibration_, "has_emotions": self.has_emotions_,
+                "aspects": self.aspects_, "feature_names": getattr(self, "feature_names_", None),
+                "feature_groups": getattr(self, "feature_groups_", None),
+                "best_iteration": self.best_iteration_, "n_unknown": self.n_unknown_}
+
+    def _arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        arrays = {prefix + "format": np.array([ARTIFACT_FORMAT])}
+        if self.config.needs_mf():
+            arrays.update(self.mf_.arrays(prefix + "mf."))
+        return arrays
+
+    @classmethod
+    def _restore(cls, meta: dict, arrays: dict[str, np.ndarray], booster_text: str | None,
+                 prefix: str = "") -> SatisfactionModel:
+        """The model of :meth:`_meta`, :meth:`_arrays` and the booster's text (no vocabularies)."""
+        import lightgbm as lgb
+
+        if meta.get("kind") != "satisfaction":
+            raise ArtifactError(f"holds {meta.get('kind')!r}, not a satisfaction model")
+        self = cls(SatisfactionConfig.model_validate(meta["config"]))
+        self.mu_ = float(meta["mu"])
+        self.calibration_ = {k: tuple(v) for k, v in meta["calibration"].items()}
+        self.has_emotions_ = bool(meta["has_emotions"])
+        self.aspects_ = list(meta["aspects"])
+        self.best_iteration_ = meta["best_iteration"]
+        self.n_unknown_ = int(meta["n_unknown"])
+        if meta["feature_names"] is not None:
+            self.feature_names_ = list(meta["feature_names"])
+            self.feature_groups_ = list(meta["feature_groups"])
+        if self.config.needs_mf():
+            self.mf_ = BiasedMF.from_arrays(self.config.mf, arrays, prefix + "mf.")
+        self.booster_ = None
+        if self.config.model == "lightgbm":
+            if booster_text is None:
+                raise ArtifactError("the LightGBM booster is missing")
+            self.booster_ = lgb.Booster(model_str=booster_text)
+        return self
+
     def save_pretrained(self, path: str | Path) -> Path:
         """Write ``config.json``, ``arrays.safetensors`` (MF), vocabularies (Parquet) and the
         booster in LightGBM's text format (no pickle)."""
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        meta = {"format": ARTIFACT_FORMAT, "kind": "satisfaction", "config": self.config.model_dump(mode="json"),
-                "mu": self.mu_, "calibration": self.calibration_, "has_emotions": self.has_emotions_,
-                "aspects": self.aspects_, "feature_names": getattr(self, "feature_names_", None),
-                "feature_groups": getattr(self, "feature_groups_", None),
-                "best_iteration": self.best_iteration_, "n_unknown": self.n_unknown_}
-        arrays = {"format": np.array([ARTIFACT_FORMAT])}
         if self.config.needs_mf():
-            arrays.update(self.mf_.arrays())
             self.users_.save(path / "users.parquet")
             self.items_.save(path / "items.parquet")
-        save_file(arrays, str(path / self.ARRAYS_FILE))
+        save_file(self._arrays(), str(path / self.ARRAYS_FILE))
         if self.booster_ is not None:
             (path / self.BOOSTER_FILE).write_text(self.booster_.model_to_string())
-        (path / self.CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        (path / self.CONFIG_FILE).write_text(json.dumps(self._meta(), indent=2, sort_keys=True))
         return path
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> SatisfactionModel:
         """Load a model written by :meth:`save_pretrained`."""
-        import lightgbm as lgb
-
         path = Path(path)
         try:
             meta = json.loads((path / cls.CONFIG_FILE).read_text())
             arrays = load_file(str(path / cls.ARRAYS_FILE))
-            if meta.get("kind") != "satisfaction":
-                raise ArtifactError(f"{path} holds {meta.get('kind')!r}, not a satisfaction model")
-            self = cls(SatisfactionConfig.model_validate(meta["config"]))
-            self.mu_ = float(meta["mu"])
-            self.calibration_ = {k: tuple(v) for k, v in meta["calibration"].items()}
-            self.has_emotions_ = bool(meta["has_emotions"])
-            self.aspects_ = list(meta["aspects"])
-            self.best_iteration_ = meta["best_iteration"]
-            self.n_unknown_ = int(meta["n_unknown"])
-            if meta["feature_names"] is not None:
-                self.feature_names_ = list(meta["feature_names"])
-                self.feature_groups_ = list(meta["feature_groups"])
+            booster = path / cls.BOOSTER_FILE
+            self = cls._restore(meta, arrays, booster.read_text() if booster.exists() else None)
             if self.config.needs_mf():
-                self.mf_ = BiasedMF.from_arrays(self.config.mf, arrays)
                 self.users_ = Vocabulary.load(path / "users.parquet")
                 self.items_ = Vocabulary.load(path / "items.parquet")
-            self.booster_ = None
-            if self.config.model == "lightgbm":
-                self.booster_ = lgb.Booster(model_file=str(path / cls.BOOSTER_FILE))
-        except ArtifactError:
-            raise
+        except ArtifactError as exc:
+            raise ArtifactError(f"saved satisfaction model at {path}: {exc}") from exc
         except FileNotFoundError as exc:
             raise ArtifactError(f"no saved satisfaction model at {path}: {exc.filename} is missing") from exc
         except Exception as exc:  # corrupt JSON, safetensors, booster or config
             raise ArtifactError(f"saved satisfaction model at {path} is corrupt: {type(exc).__name__}: {exc}") from exc
+        return self
+
+
+# --------------------------------------------------------------------------------------
+# the satisfaction signals of a ranker's candidate pairs
+# --------------------------------------------------------------------------------------
+
+
+class SignalsConfig(StrictConfig):
+    """What :class:`SatisfactionSignals` computes for a ranker's (user, item) pairs.
+
+    Attributes
+    ----------
+    groups
+        Feature groups (:data:`GROUPS`) given as columns; the satisfaction model computes the
+        ones it reads in any case.
+    p_satisfied
+        Fit a :class:`SatisfactionModel` (``satisfaction``) and give ``P(satisfied)``.
+    satisfaction
+        The model's settings; its shrinkage, windows, complaint threshold and monitor settings
+        also define the feature columns.
+    """
+
+    section: ClassVar[str] = "signals"
+
+    groups: list[GroupName] = Field(default_factory=lambda: list(GROUPS))
+    p_satisfied: bool = True
+    satisfaction: SatisfactionConfig = Field(default_factory=lambda: SatisfactionConfig(groups=["stars"]))
+
+    @field_validator("groups")
+    @classmethod
+    def _canonical(cls, v: list[str]) -> list[str]:
+        return [g for g in GROUPS if g in v]
+
+
+class SatisfactionSignals:
+    """Causal satisfaction features and ``P(satisfied)`` of (user, item) pairs, for a ranker.
+
+    Fitted on a review history keyed by the ranker's own vocabularies; each pair is described
+    **at its user's reference time**: the user's newest review in the history plus one second
+    (every review of theirs counts, nothing written after it by anyone), or the newest review
+    overall plus one second for a user without reviews (a new user at serving time). So a
+    training round of the ranker, fitted on the reviews before each user's held-out one, sees
+    exactly what serving sees after the last review: the item's reviews, complaints and monitor
+    alerts up to that time, the user's own history and the satisfaction model's prediction.
+
+    The feature groups are those of :class:`SatisfactionModel` (:data:`GROUPS`, computed by the
+    same code); ``P(satisfied)`` comes from a :class:`SatisfactionModel` fitted on the history
+    (every review a labelled pair). Without the history the state is kept as arrays
+    (:meth:`arrays`, :meth:`meta`, :meth:`from_arrays`; the booster as LightGBM text bytes).
+    Memory: two prefix-sum tables of ``n_reviews x (15 + 7 + 3 x aspects)`` float64 (about
+    0.4 KB per review).
+    """
+
+    def __init__(self, config: SignalsConfig | None = None) -> None:
+        self.config = config or SignalsConfig()
+
+    @property
+    def computed_groups(self) -> list[str]:
+        """The groups a pair's design holds: the columns' and the model's."""
+        c = self.config
+        need = set(c.groups) | (set(c.satisfaction.groups) if c.p_satisfied and c.satisfaction.model == "lightgbm" else set())
+        return [g for g in GROUPS if g in need]
+
+    def fit(self, reviews: pd.DataFrame, users: Vocabulary, items: Vocabulary) -> SatisfactionSignals:
+        """Learn from ``reviews`` (``user_id``, ``item_id``, ``timestamp``, ``rating``, score columns)."""
+        c = self.config
+        hist = HistoryTable(reviews, None, c.satisfaction.outcome, users=users, items=items)
+        known = np.isfinite(hist.y)
+        self.mu_ = float(hist.y[known].mean()) if known.any() else 0.5
+        self.emotions_ = hist.has_ekman
+        self.agg_ = _Aggregates(hist, c.satisfaction, self.mu_)
+        if "monitor" in self.computed_groups:
+            self.agg_.build_monitor()
+        dated = hist.t != NO_TIME
+        self.now_ = np.array([int(hist.t[dated].max()) + 1 if dated.any() else 0], np.int64)
+        last = np.full(len(users), NO_TIME, np.int64)
+        np.maximum.at(last, hist.u[dated], hist.t[dated])
+        self.user_time_ = np.where(last == NO_TIME, self.now_[0], last + 1).astype(np.int64)
+        self.model_ = None
+        if c.p_satisfied:
+            try:
+                self.model_ = SatisfactionModel(c.satisfaction).fit(reviews)
+            except NothingToLearnError as exc:
+                log.warning("satisfaction signals: no satisfaction model (%s); P(satisfied) is the satisfied rate %.3f",
+                            exc, self.mu_)
+        self._map_model_vocabulary(users, items)
+        _, self.names_, self.groups_ = self._columns(self.design(np.zeros(0, np.int64), np.zeros(0, np.int64),
+                                                                 np.zeros(0, np.int64)))
+        return self
+
+    def _map_model_vocabulary(self, users: Vocabulary, items: Vocabulary) -> None:
+        m = self.model_
+        if m is not None and m.config.needs_mf():
+            self.model_users_ = m.users_.index(users.ids)
+            self.model_items_ = m.items_.index(items.ids)
+        else:
+            self.model_users_ = np.zeros(0, np.int64)
+            self.model_items_ = np.zeros(0, np.int64)
+
+    # -- pairs ---------------------------------------------------------------------------
+    def reference_time(self, userid: np.ndarray) -> np.ndarray:
+        """Each user's reference time in seconds (``userid < 0``: a new user, the newest review + 1 s)."""
+        userid = np.asarray(userid, np.int64)
+        known = (userid >= 0) & (userid < len(self.user_time_))
+        return np.where(known, self.user_time_[np.where(known, userid, 0)], self.now_[0])
+
+    def design(self, u: np.ndarray, i: np.ndarray, t: np.ndarray) -> dict:
+        """Every computed group's features of pairs (user ``u``, item ``i``, time ``t`` in seconds;
+        ``u < 0``: no user history), with the baselines' raw predictions."""
+        u = np.asarray(u, np.int64)
+        i = np.asarray(i, np.int64)
+        t = np.asarray(t, np.int64)
+        agg = self.agg_
+        means_raw = agg.means_raw(u, i, t)
+        mf_raw = None
+        m = self.model_
+        if m is not None and m.config.needs_mf():
+            mu = np.where(u >= 0, self.model_users_[np.maximum(u, 0)], -1) if len(self.model_users_) else np.full(len(u), -1)
+            mi = np.where(i >= 0, self.model_items_[np.maximum(i, 0)], -1) if len(self.model_items_) else np.full(len(i), -1)
+            mf_raw = m.mf_.predict(mu, mi)
+        X, names = agg.features(u, i, t, self.computed_groups, means_raw, mf_raw, self.emotions_)
+        return {"X": X, "names": names, "groups": [agg.groups_of[n] for n in names], "means_raw": means_raw,
+                "mf_raw": mf_raw}
+
+    def _columns(self, design: dict) -> tuple[np.ndarray, list[str], list[str]]:
+        keep = [j for j, g in enumerate(design["groups"]) if g in self.config.groups]
+        return design["X"][:, keep], [design["names"][j] for j in keep], [design["groups"][j] for j in keep]
+
+    def columns(self, design: dict) -> np.ndarray:
+        """The feature columns (:attr:`names_`, groups :attr:`groups_`) of a :meth:`design`."""
+        X, names, _ = self._columns(design)
+        if names != self.names_:
+            raise ArtifactError(f"satisfaction signals give columns {names[:5]}..., fitted with {self.names_[:5]}...")
+        return X
+
+    def p_satisfied(self, design: dict) -> np.ndarray:
+        """``P(satisfied)`` of the pairs of a :meth:`design` (the satisfied rate without a model)."""
+        m = self.model_
+        n = len(design["X"])
+        if m is None:
+            return np.full(n, self.mu_)
+        kind = m.config.model
+        if kind == "lightgbm":
+            return _sigmoid(m._raw_from_design(design))
+        a, b = m.calibration_[kind]
+        return _sigmoid(a * (design["mf_raw"] if kind == "mf" else design["means_raw"]) + b)
+
+    # -- persistence ---------------------------------------------------------------------
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        out = self.agg_.arrays(prefix + "agg.") | {prefix + "now": self.now_, prefix + "user_time": self.user_time_,
+                                                   prefix + "model_users": self.model_users_,
+                                                   prefix + "model_items": self.model_items_}
+        if self.model_ is not None:
+            out |= self.model_._arrays(prefix + "model.")
+            if self.model_.booster_ is not None:
+                text = self.model_.booster_.model_to_string().encode()
+                out[prefix + "model.booster"] = np.frombuffer(text, np.uint8).copy()
+        return out
+
+    def meta(self) -> dict:
+        return {"config": self.config.model_dump(mode="json"), "mu": self.mu_, "emotions": self.emotions_,
+                "agg": self.agg_.meta(), "names": self.names_, "groups": self.groups_,
+                "model": None if self.model_ is None else self.model_._meta()}
+
+    @classmethod
+    def from_arrays(cls, meta: dict, arrays: dict[str, np.ndarray], prefix: str = "") -> SatisfactionSignals:
+        self = cls(SignalsConfig.model_validate(meta["config"]))
+        self.mu_, self.emotions_ = float(meta["mu"]), bool(meta["emotions"])
+        self.names_, self.groups_ = list(meta["names"]), list(meta["groups"])
+        self.agg_ = _Aggregates.from_arrays(self.config.satisfaction, meta["agg"], arrays, prefix + "agg.")
+        self.now_, self.user_time_ = arrays[prefix + "now"], arrays[prefix + "user_time"]
+        self.model_users_, self.model_items_ = arrays[prefix + "model_users"], arrays[prefix + "model_items"]
+        self.model_ = None
+        if meta["model"] is not None:
+            booster = arrays.get(prefix + "model.booster")
+            self.model_ = SatisfactionModel._restore(meta["model"], arrays, None if booster is None else
+                                                     booster.tobytes().decode(), prefix + "model.")
         return self
 
 

@@ -62,7 +62,8 @@ def batch_rows(path: str, n_features: int):
         for frame in batches:
             for b in frame["b"].to_numpy():
                 sl = slice(int(b) * bs, (int(b) + 1) * bs)
-                F, y, pos = training_batch(s["gens"], s["state"], s["features"], s["uid"][sl], s["label"][sl], s["X"], s["E"])
+                F, y, pos = training_batch(s["gens"], s["state"], s["features"], s["uid"][sl], s["label"][sl],
+                                           s["pick"][sl], s["other"], s["X"], s["E"])
                 out = pd.DataFrame(F, columns=[f"f{j}" for j in range(n_features)])
                 out.insert(0, "y", y)
                 out.insert(0, "row", np.arange(len(y), dtype=np.int64))
@@ -87,9 +88,9 @@ def fit_hybrid(spark, data: TrainingData, params, ws: Workspace) -> HybridRanker
     root = ws.parts_dir(PARTS, token)
     model = HybridRanker(params)
 
-    def round_rows(r, gens, state, uid, label, X, E):
-        folder = model.save_stage(root / f"round-{r}", gens, state, X, E, uid, label)
-        n_features = len(gens.features()) + len(state.features())
+    def round_rows(r, gens, state, uid, label, pick, other, X, E):
+        folder = model.save_stage(root / f"round-{r}", gens, state, X, E, uid, label, pick, other)
+        n_features = len(model.feature_specs(gens, state))
         n_batches = -(-len(uid) // model.config.batch_size)
         if not n_batches:
             return []
