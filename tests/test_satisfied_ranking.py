@@ -125,13 +125,13 @@ def test_labels_come_from_the_held_out_reviews_outcome():
     held = pd.DataFrame({"rating": [5.0, 4.0, 3.0, 3.0, 2.0, np.nan, np.nan],
                          "valence": [0.9, -0.9, 0.0, -0.8, 0.5, -0.6, np.nan]})
     # stars decide; 3 stars with clearly negative text is a regret; no stars: the text; nothing: unknown -> neutral
-    graded = HybridRanker(objective="satisfied")._pick_labels(held)
-    assert graded[0].tolist() == [2, 2, 1, 0, 0, 0, 1] and graded[1] == 0
+    graded = HybridRanker(objective="satisfied")
+    assert graded._pick_labels(held).tolist() == [2, 2, 1, 0, 0, 0, 1] and graded._other_label() == 0
     below = HybridRanker(objective="satisfied", outcome_labels={"satisfied": 3, "neutral": 2, "regretted": 0,
-                                                                "not_picked": 1})._pick_labels(held)
-    assert below[0].tolist() == [3, 3, 2, 0, 0, 0, 2] and below[1] == 1
-    nxt = HybridRanker(objective="next")._pick_labels(held)
-    assert nxt[0].tolist() == [1] * 7 and nxt[1] == 0
+                                                                "not_picked": 1})
+    assert below._pick_labels(held).tolist() == [3, 3, 2, 0, 0, 0, 2] and below._other_label() == 1
+    nxt = HybridRanker(objective="next")
+    assert nxt._pick_labels(held).tolist() == [1] * 7 and nxt._other_label() == 0
 
 
 def test_feature_groups_drop_with_one_flag_and_the_model_round_trips(shop, tmp_path):
