@@ -16,7 +16,7 @@ from emorec.recommender.satisfaction import SatisfactionConfig, SatisfactionMode
 
 SIGNALS = ["outcomes", "satisfaction", "polarity", "emotions", "aspects", "monitor", "semantic"]
 SMALL = {"generators": {"ease": {"l2": 50.0}, "markov": {}, "trend": {}}, "n_estimators": 40, "rounds": 2,
-         "candidates": 20, "min_child_samples": 20}
+         "candidates": 20, "min_child_samples": 20, "drop_groups": []}
 
 
 def _truth_scores(shop) -> pd.DataFrame:
@@ -132,6 +132,16 @@ def test_labels_come_from_the_held_out_reviews_outcome():
     assert below._pick_labels(held).tolist() == [3, 3, 2, 0, 0, 0, 2] and below._other_label() == 1
     nxt = HybridRanker(objective="next")
     assert nxt._pick_labels(held).tolist() == [1] * 7 and nxt._other_label() == 0
+
+
+def test_the_default_ranker_reads_no_satisfaction_signal(shop):
+    """The signals did not pay on the Amazon validation splits: the default leaves them out."""
+    _, reviews, scores = shop
+    params = {k: v for k, v in SMALL.items() if k != "drop_groups"}
+    model = RecommendationService(ServiceConfig(model="hybrid", params=params)).fit(reviews, scores=scores).model_
+    assert set(model.config.drop_groups) == set(SIGNALS)
+    assert not set(SIGNALS) & set(model.feature_groups_)
+    assert {"cf", "emotion"} <= set(model.feature_groups_)
 
 
 def test_feature_groups_drop_with_one_flag_and_the_model_round_trips(shop, tmp_path):
