@@ -145,10 +145,7 @@ def conform(df: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     out = {}
     n = len(df)
     for col, dtype in columns.items():
-        if col in df.columns:
-            s = df[col]
-        else:
-            s = pd.Series([None] * n, index=df.index)
+        s = df[col] if col in df.columns else pd.Series([None] * n, index=df.index)
         if dtype.startswith("datetime64"):
             s = pd.to_datetime(s, utc=True)
             if str(s.dtype) != dtype:

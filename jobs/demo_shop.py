@@ -1853,10 +1853,8 @@ def _write_texts(
                 p += 1
             if not (s[p].isalpha() and s[p + 1].isalpha()):
                 break
-            if u4[r, 4] < 0.5 and s[p] != s[p + 1]:
-                typo = s[:p] + s[p + 1] + s[p] + s[p + 2 :]  # swap adjacent letters
-            else:
-                typo = s[:p] + s[p + 1 :]  # drop a letter
+            swap = u4[r, 4] < 0.5 and s[p] != s[p + 1]
+            typo = s[:p] + s[p + 1] + s[p] + s[p + 2 :] if swap else s[:p] + s[p + 1 :]  # swap adjacent letters or drop one
             if not _UNFORTUNATE.search(typo[max(0, p - 8) : p + 8]):
                 s = typo
         text[r] = s

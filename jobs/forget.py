@@ -276,7 +276,7 @@ def forget_users(ws: Workspace, user_ids: Sequence[str], retrain: bool = True) -
             old = ws.read_table(FORGOTTEN_TABLE) if ws.has_table(FORGOTTEN_TABLE) else None
             ws.write_table(FORGOTTEN_TABLE, frame if old is None else pd.concat([old, frame], ignore_index=True),
                            {"hash": "HMAC-SHA256(<workspace>/.forget_key, user_id) hex"})
-    _key_, hashes = forgotten_hashes(ws)
+    _, hashes = forgotten_hashes(ws)
     tainted = _unpublish_tainted_models(ws, key, hashes, state)
     crash_point("forget:tables")
     _erase_from_tables(ws, key, hashes, res)
@@ -297,7 +297,7 @@ def _version_users_tainted(folder: Path, key: bytes, hashes: frozenset[str]) -> 
         return False
     try:
         users = pd.Series(pq.read_table(vocab).column(0).to_pylist(), dtype="string")
-    except Exception:  # noqa: BLE001 - an unreadable vocabulary cannot be proven clean
+    except Exception:  # any failure: an unreadable vocabulary cannot be proven clean
         return True
     return bool(_forgotten_mask(users, key, hashes).any())
 
@@ -377,7 +377,7 @@ def _rebuilt_aggregates(ws: Workspace, reviews: pd.DataFrame, updates: dict, res
                 scores, on="review_id", how="inner", validate="one_to_one")
             out["item_profiles"] = (profiles.build_item_profiles(scored, config, items=items), meta)
             res.rebuilt.append("item_profiles")
-        except Exception as exc:  # noqa: BLE001 - never keep counts that include the person
+        except Exception as exc:  # any failure: never keep counts that include the person
             log.warning("could not rebuild item_profiles without the forgotten users (%s): emptied; run `emorec profile`", exc)
             old = ws.read_table("item_profiles")
             out["item_profiles"] = (old.iloc[0:0], meta)
@@ -390,7 +390,7 @@ def _rebuilt_aggregates(ws: Workspace, reviews: pd.DataFrame, updates: dict, res
             result = monitor(reviews, scores, items, **meta.get("params", {}))
             out["alerts"] = (result.alerts, meta)
             res.rebuilt.append("alerts")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("could not rebuild alerts without the forgotten users (%s): emptied; run `emorec monitor`", exc)
             out["alerts"] = (ws.read_table("alerts").iloc[0:0], meta)
             res.notes.append("alerts could not be rebuilt and were emptied: run `emorec monitor`")
@@ -409,7 +409,7 @@ def _erase_from_evaluations(ws: Workspace, key: bytes, hashes: frozenset[str], r
             if "user_id" not in pq.read_schema(path).names:
                 continue
             df = pq.read_table(path).to_pandas()
-        except Exception as exc:  # noqa: BLE001 - unreadable: cannot be proven clean
+        except Exception as exc:  # any failure: unreadable, so it cannot be proven clean
             log.warning("deleting unreadable evaluation output %s (%s)", path, exc)
             path.unlink()
             continue

@@ -201,10 +201,8 @@ class Workspace:
                     raise WorkspaceError(f"could not write table {name!r} to {path}: {exc.strerror or exc}; {state}") from exc
                 crash_point(f"rename:{name}")
             if staged:
-                try:
+                with contextlib.suppress(OSError):
                     _fsync_dir(staged[0][1].parent)
-                except OSError:
-                    pass
             if journal is not None:
                 journal.unlink(missing_ok=True)
                 journal = None

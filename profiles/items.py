@@ -19,11 +19,11 @@ from .aggregate import (
     category_means,
     check_columns,
     discover_aspects,
-    profile_dtypes,
     feature_rows,
     group_reviews,
     item_lookup,
     pick,
+    profile_dtypes,
     shrink,
 )
 from .config import ProfileConfig

@@ -236,7 +236,7 @@ class SegmentConfig(BaseModel):
     @property
     def names(self) -> tuple[str, ...]:
         """Segment names in evaluation order, ending with ``unassigned``."""
-        return tuple(s.name for s in self.segments) + (UNASSIGNED,)
+        return (*tuple(s.name for s in self.segments), UNASSIGNED)
 
     def descriptions(self) -> dict[str, str]:
         out = {s.name: s.description for s in self.segments}

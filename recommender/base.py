@@ -37,6 +37,7 @@ import scipy.sparse as sp
 from safetensors.numpy import load_file, save_file
 
 from emorec.common.errors import ArtifactError, ConfigError, InputError
+
 from .config import ModelConfig, resolve_config
 from .training_data import TrainingData
 
@@ -178,7 +179,7 @@ class Recommender(ABC):
         """
         raise NotImplementedError(f"the {self.name} model scores candidates only; use recommend()")
 
-    def _rank_batch(self, userid: np.ndarray, rows: sp.csr_matrix, blocked: np.ndarray, N: int,
+    def _rank_batch(self, userid: np.ndarray, rows: sp.csr_matrix, blocked: Any, N: int,
                     explain: bool | str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Top-``N`` ids, scores (and explanations) of one block of users; ``blocked`` items never."""
         s = np.asarray(self.score_items(userid, rows), dtype=np.float32).copy()

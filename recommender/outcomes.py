@@ -36,7 +36,14 @@ from emorec.common.errors import InputError
 from emorec.profiles.config import StrictConfig
 
 __all__ = [
-    "NEUTRAL", "OUTCOMES", "OutcomeConfig", "REGRETTED", "SATISFIED", "UNKNOWN", "outcome_codes", "review_outcomes",
+    "NEUTRAL",
+    "OUTCOMES",
+    "REGRETTED",
+    "SATISFIED",
+    "UNKNOWN",
+    "OutcomeConfig",
+    "outcome_codes",
+    "review_outcomes",
 ]
 
 SATISFIED, NEUTRAL, REGRETTED, UNKNOWN = 1, 0, -1, -2

@@ -27,6 +27,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -310,7 +311,7 @@ class FactorScores(DenseScores):
         ids, vals = np.take_along_axis(ids, order, axis=1), np.take_along_axis(vals, order, axis=1)
         m = min(M, K)
         # exact when the row ran out of eligible items, or its M-th score beats the last one returned
-        exact = ~ok.all(axis=1) | (vals[:, m - 1] > vals[:, K - 1]) | (K == n_items)
+        exact = ~ok.all(axis=1) | (vals[:, m - 1] > vals[:, K - 1]) | (n_items == K)
         out = _finish(ids[:, :M], vals[:, :M], M)
         redo = np.flatnonzero(~exact)
         if len(redo):
@@ -447,9 +448,9 @@ class ListScores(BatchScores):
     pairs.
     """
 
-    def __init__(self, keys: np.ndarray, n_items: int, lists: Callable[[object], tuple[np.ndarray, np.ndarray, bool]],
+    def __init__(self, keys: np.ndarray, n_items: int, lists: Callable[[Any], tuple[np.ndarray, np.ndarray, bool]],
                  pair_scores: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 full: Callable[[object], tuple[np.ndarray, np.ndarray, bool]] | None = None) -> None:
+                 full: Callable[[Any], tuple[np.ndarray, np.ndarray, bool]] | None = None) -> None:
         self.keys, self.n_items, self.lists, self.pair_scores, self.full = keys, n_items, lists, pair_scores, full
 
     def top(self, M: int, blocked: Blocked) -> TopM:
@@ -487,7 +488,7 @@ class ListScores(BatchScores):
         short = np.flatnonzero((take.sum(axis=1) < M) & cut[inv])
         for k in np.unique(inv[short]) if self.full is not None else ():
             rows = short[inv[short] == k]
-            items, vals, _ = self.full(uniq[k])
+            items, vals, _ = self.full(uniq[k])  # type: ignore[misc]  # not None: the loop runs only then
             if allowed is not None:
                 keep = allowed[items]
                 items, vals = items[keep], vals[keep]
@@ -511,7 +512,7 @@ def ranked(values: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np
     pos = np.flatnonzero(values > 0)
     v = values[pos]
     complete = limit is None or len(pos) <= limit
-    if not complete:
+    if limit is not None and not complete:
         kth = -np.partition(-v, limit - 1)[limit - 1]  # the limit-th largest score
         above = v > kth
         tied = np.flatnonzero(v == kth)[: limit - int(above.sum())]  # ties: the lower ids

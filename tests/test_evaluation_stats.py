@@ -9,8 +9,15 @@ import pytest
 from scipy import stats as sps
 
 from emorec.jobs.evaluation.stats import (
-    adjust_pvalues, compare, finalize, mean_ci, minimum_detectable_effect, paired_bootstrap, paired_t_test,
-    randomization_test, wilcoxon_test,
+    adjust_pvalues,
+    compare,
+    finalize,
+    mean_ci,
+    minimum_detectable_effect,
+    paired_bootstrap,
+    paired_t_test,
+    randomization_test,
+    wilcoxon_test,
 )
 
 

@@ -179,9 +179,10 @@ def _kill_when(ws: Path, ready, timeout: float = 60) -> int:
     try:
         while not ready() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
-        proc.send_signal(signal.SIGKILL)
     finally:
-        return proc.wait()
+        proc.send_signal(signal.SIGKILL)  # also when waiting failed: never leave the run behind
+        rc = proc.wait()
+    return rc
 
 
 @pytest.mark.parametrize("point", ["scoring", "training"])
@@ -246,9 +247,10 @@ def test_second_writer_fails_at_once_naming_the_holder(tmp_path, reference, capl
             assert main([argv[0], "-w", str(ws), *argv[1:]]) == 2, argv
             assert time.perf_counter() - t0 < 5  # fails at once, does not hang
             assert f"in use by pid {holder.pid} (emorec run)" in caplog.text, argv
+        import argparse
+
         from emorec.jobs import forget_commands
         from emorec.jobs.cli import _common
-        import argparse
 
         parser = argparse.ArgumentParser()
         forget_commands.add_parsers(parser.add_subparsers(dest="command"), _common())

@@ -10,8 +10,6 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("common", "sentiment", "profiles", "recommender", "jobs")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

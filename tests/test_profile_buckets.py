@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from emorec import profiles
-from emorec import sentiment
+from emorec import profiles, sentiment
 from emorec.jobs.demo_shop import generate_demo_shop
 from emorec.jobs.profile_buckets import bucket_of, build_item_profiles_bucketed, build_user_profiles_bucketed
 

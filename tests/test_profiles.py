@@ -355,7 +355,7 @@ def test_a_users_profile_depends_only_on_their_own_reviews():
 
 
 def test_incremental_update_rejects_stale_previous():
-    rows, items, _ = _random_shop(n=50)
+    rows, _items, _ = _random_shop(n=50)
     df = _frame(rows)
     previous = build_user_profiles(df).drop(columns=["valence_trend"])
     with pytest.raises(ValueError, match="rebuild"):

@@ -28,7 +28,7 @@ def tiny_model(tmp_path_factory):
 
 def test_adapter_is_small_and_roundtrips(tiny_model):
     assert (tiny_model / "adapter.safetensors").stat().st_size < 5_000_000
-    model, tok = EmotionEncoder.from_pretrained(tiny_model)
+    model, _tok = EmotionEncoder.from_pretrained(tiny_model)
     assert model.config.version == "test-untrained" and len(model.config.emotion_labels) == 28
 
 
@@ -84,7 +84,7 @@ def test_labels_follow_the_stored_thresholds(tiny_model, tmp_path):
     assert df.ekman_label[[0, 1, 3, 4]].tolist() == ["neutral"] * 4 and df.ekman_label.isna()[2]
     bad = _with_thresholds(tiny_model, tmp_path / "bad", {"negative": 0.5, "positive": -0.5}, ekman)
     with pytest.raises(ConfigError, match="polarity_thresholds"):
-        TransformerScorer(bad).thresholds
+        _ = TransformerScorer(bad).thresholds
 
 
 def test_progress_threads_and_precision(tiny_model):

@@ -345,7 +345,7 @@ def run_evaluation(inputs: EvaluationInputs, config: ExperimentConfig, show_prog
         per_user[variant.name] = pd.concat([acc, beyond], axis=1)
         recs_by_variant[variant.name] = recs
         entry["list_lengths"] = {"min": int(recs.groupby("user_id").size().reindex(users).fillna(0).min()),
-                                 "users_without_list": int(len(set(users) - set(recs["user_id"].astype(str))))}
+                                 "users_without_list": len(set(users) - set(recs["user_id"].astype(str)))}
         variants_out.append(entry)
         timings[f"variant.{variant.name}"] = time.perf_counter() - t1
     ok = [v["name"] for v in variants_out if v["status"] == "ok"]
