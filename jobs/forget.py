@@ -57,9 +57,7 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +66,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from emorec.common.atomic import atomic_write, atomic_write_text
 from emorec.common.errors import InputError, WorkspaceError
 
 from .ids import secret_key, stored_ids
@@ -214,24 +213,11 @@ def check_no_pending_erasure(ws: Workspace) -> None:
 
 def _write_pending(ws: Workspace, state: dict) -> None:
     path = _pending_path(ws)
-    tmp = ws.root / f".{PENDING_FILE}.{uuid.uuid4().hex}.tmp"
     try:
         ws.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        fd = os.open(ws.root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        atomic_write_text(path, json.dumps(state), mode=0o600)
     except OSError as exc:
         raise WorkspaceError(f"cannot write {path}: {exc.strerror or exc}; nothing was erased") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # --- erasure ---------------------------------------------------------------------------
@@ -415,12 +401,8 @@ def _erase_from_evaluations(ws: Workspace, key: bytes, hashes: frozenset[str], r
             continue
         drop = _forgotten_mask(df["user_id"], key, hashes)
         if drop.any():
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-            try:
-                df.loc[~drop].reset_index(drop=True).to_parquet(tmp, index=False)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            kept = df.loc[~drop].reset_index(drop=True)
+            atomic_write(path, lambda p, kept=kept: kept.to_parquet(p, index=False))
             rel = path.relative_to(ws.root).as_posix()
             res.rows[rel] = int(drop.sum())
 
