@@ -106,12 +106,13 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from emorec.common.config import StrictConfig
 from emorec.common.errors import ConfigError, InputError
 from emorec.jobs.contract import ITEM_COLUMNS, REVIEW_COLUMNS, conform
 
@@ -150,7 +151,7 @@ SOURCE = "demo"
 # --------------------------------------------------------------------------------------
 
 
-class DemoConfig(BaseModel):
+class DemoConfig(StrictConfig):
     """Size, randomness and planted-signal parameters of the demo shop.
 
     Attributes
@@ -207,7 +208,8 @@ class DemoConfig(BaseModel):
         Follow-up items of every item (same category).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
+    section: ClassVar[str] = "demo config"
 
     n_users: int = Field(1000, ge=1)
     n_items: int = Field(300, ge=10)

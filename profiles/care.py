@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from emorec.common.config import StrictConfig
 from emorec.common.errors import ConfigError, InputError
 from emorec.sentiment.aspects import (
     AspectConfig,
@@ -58,7 +59,6 @@ from emorec.sentiment.aspects import (
 from emorec.sentiment.base import review_text
 from emorec.sentiment.text import scrub_pii
 
-from .config import StrictConfig
 from .monitor import join_scores
 
 __all__ = ["CARE_COLUMNS", "COMPLAINT_COLUMNS", "CareConfig", "care_queue", "excerpt", "find_complaints"]

@@ -45,13 +45,14 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from emorec.common.config import StrictConfig
 from emorec.common.errors import ConfigError, InputError
 
 __all__ = [
@@ -99,10 +100,11 @@ def _normalise_op(op: Any) -> str:
     return norm
 
 
-class Rule(BaseModel):
+class Rule(StrictConfig):
     """One condition ``field operator value``; see the module docstring."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
+    section: ClassVar[str] = "segment rule"
 
     field: str = Field(min_length=1, max_length=200)
     op: str
@@ -154,10 +156,11 @@ def _check_scalar(v: Any, field: str) -> None:
         raise ConfigError(f"rule on {field!r}: unsupported value type {type(v).__name__}")
 
 
-class Segment(BaseModel):
+class Segment(StrictConfig):
     """A named segment: a user is in it when every rule holds (and no earlier segment matched)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
+    section: ClassVar[str] = "segment"
 
     name: str
     description: str = ""
@@ -176,7 +179,7 @@ class Segment(BaseModel):
         return v
 
 
-class SegmentConfig(BaseModel):
+class SegmentConfig(StrictConfig):
     """An ordered list of segments (first match wins) plus the ``unassigned`` fallback.
 
     Examples
@@ -187,7 +190,8 @@ class SegmentConfig(BaseModel):
     ('unhappy', 'unassigned')
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    section: ClassVar[str] = "segment config"
 
     segments: tuple[Segment, ...] = Field(alias="segment", min_length=1)
     unassigned_description: str = UNASSIGNED_DESCRIPTION

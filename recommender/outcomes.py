@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from emorec.common.config import StrictConfig
 from emorec.common.errors import InputError
-from emorec.profiles.config import StrictConfig
 
 __all__ = [
     "NEUTRAL",

@@ -97,9 +97,10 @@ import pandas as pd
 from pydantic import Field, field_validator
 from safetensors.numpy import load_file, save_file
 
+from emorec.common.config import StrictConfig
 from emorec.common.errors import ArtifactError, ConfigError, InputError, NothingToLearnError
 from emorec.profiles.aggregate import EKMAN
-from emorec.profiles.config import ProfileConfig, StrictConfig
+from emorec.profiles.config import ProfileConfig
 from emorec.profiles.users import rating_valence
 
 from .history import NO_TIME, PrefixIndex, seconds

@@ -45,11 +45,13 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from emorec.common.config import StrictConfig
 
 __all__ = [
     "DOMAIN_CUES",
@@ -118,7 +120,7 @@ def _normalise_seed(seed: str) -> str:
     return " ".join(s.split())
 
 
-class AspectConfig(BaseModel):
+class AspectConfig(StrictConfig):
     """The aspects to extract: name -> seed words and phrases.
 
     Attributes
@@ -145,7 +147,8 @@ class AspectConfig(BaseModel):
     'sound'
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
+    section: ClassVar[str] = "aspect config"
 
     aspects: dict[str, list[str]] = Field(default_factory=default_aspects)
     ignore: list[str] = Field(default_factory=default_ignore)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from emorec.common.config import dataclass_from_dict
 from emorec.common.progress import Progress
 
 from .encoder import EmotionEncoder, collate, encode_batches, resolve_device, tokenize
@@ -47,6 +48,12 @@ class TrainingConfig:
     max_steps: int | None = None
     #: ``"auto"``: a CUDA GPU when torch sees one, else the CPU (``"cpu"``, ``"cuda:1"``, ...).
     device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainingConfig:
+        """A config from a mapping (e.g. the ``training`` of a saved report); an unknown key
+        raises ``ConfigError`` naming it."""
+        return dataclass_from_dict(cls, d, "training config")
 
 
 @dataclass

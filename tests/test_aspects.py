@@ -244,7 +244,7 @@ def test_config_validation(aspects, needle):
 
 
 def test_config_is_strict():
-    with pytest.raises(ValueError, match="extra"):
+    with pytest.raises(ValueError, match="unknown aspect config field 'seeds'; valid fields: aspects, ignore"):
         AspectConfig(aspects={"a": ["x"]}, seeds={"b": ["y"]})
     with pytest.raises(ValueError, match="ignore"):
         AspectConfig(ignore="white noise")
