@@ -114,6 +114,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from emorec.common.config import StrictConfig
 from emorec.common.errors import ConfigError, InputError
+from emorec.common.time import SECONDS_PER_DAY
 from emorec.jobs.contract import ITEM_COLUMNS, REVIEW_COLUMNS, conform
 
 __all__ = [
@@ -1408,7 +1409,7 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
     n = user.size
     starts = np.concatenate([[0], np.cumsum(users.count)[:-1]])
     pos = np.arange(n) - starts[user]  # 0-based position in the user's history
-    secs_total = cfg.days * 86400
+    secs_total = cfg.days * SECONDS_PER_DAY
     span = secs_total * r_inter.uniform(0.3, 1.0, size=cfg.n_users)
     ustart = r_inter.random(cfg.n_users) * (secs_total - span)
     x = r_inter.random(n)
@@ -1445,8 +1446,8 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
             inc_aspect = _A[cfg.incident_aspect]
         else:
             inc_aspect = _A[("delivery", "durability")[int(r_inc.integers(2))]]
-        win = min(cfg.incident_days, cfg.days) * 86400
-        w_start = max(0, secs_total - 28 * 86400 - win)
+        win = min(cfg.incident_days, cfg.days) * SECONDS_PER_DAY
+        w_start = max(0, secs_total - 28 * SECONDS_PER_DAY - win)
         w_end = min(secs_total, w_start + win)
         in_window = (item == inc_item) & (t >= w_start) & (t < w_end)
         expected = int(in_window.sum())

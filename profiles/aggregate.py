@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from emorec.common.errors import InputError
+from emorec.common.time import NS_PER_DAY
 from emorec.sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS
 
 #: Columns of the scored-review frame every profile builder needs.
@@ -36,7 +37,6 @@ EMOTION_COLUMNS = [f"emo_{label}" for label in EMOTIONS]
 EKMAN_COLUMNS = [f"ekman_{group}" for group in EKMAN]
 
 _ASPECT_MENTIONS = re.compile(r"^asp_(.+)_mentions$")
-_NS_PER_DAY = 86_400 * 10**9
 _TIMESTAMP = "datetime64[ns, UTC]"
 
 
@@ -140,7 +140,7 @@ def recency_weights(timestamps: pd.Series, half_life_days: float, reference=None
 
 
 def _decay(ref_ns: np.ndarray, ts_ns: np.ndarray, missing: np.ndarray, half_life_days: float) -> np.ndarray:
-    age_days = np.where(missing, 0, ref_ns - ts_ns) / _NS_PER_DAY
+    age_days = np.where(missing, 0, ref_ns - ts_ns) / NS_PER_DAY
     return np.where(missing, 1.0, np.power(0.5, np.clip(age_days, 0.0, None) / half_life_days))
 
 

@@ -54,6 +54,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from emorec.common.config import StrictConfig
 from emorec.common.errors import ConfigError, InputError
+from emorec.common.time import days_between
 
 __all__ = [
     "DEFAULT_SEGMENTS_FILE",
@@ -273,8 +274,7 @@ def evaluation_frame(profiles: pd.DataFrame, as_of: Any = None) -> pd.DataFrame:
     df = profiles.copy()
     for col, src in (("days_since_last_review", "last_review"), ("tenure_days", "first_review")):
         if src in df.columns and ref is not None:
-            age = (ref - pd.to_datetime(df[src], utc=True)).dt.total_seconds() / 86400.0
-            df[col] = np.floor(age.to_numpy(dtype=np.float64, na_value=np.nan))
+            df[col] = np.floor(days_between(ref, pd.to_datetime(df[src], utc=True)))
         else:
             df[col] = np.nan
     return df

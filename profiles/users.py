@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from emorec.common.errors import InputError
+from emorec.common.time import days_between
 
 from .aggregate import (
     EKMAN,
@@ -193,7 +194,7 @@ def build_user_profiles(scored: pd.DataFrame, config: ProfileConfig | None = Non
     out: dict[str, object] = {"user_id": g.keys.to_numpy(), "n_reviews": g.counts}
     first, last = g.first_last()
     out["first_review"], out["last_review"] = first, last
-    out["active_days"] = ((last - first).dt.total_seconds() / 86400.0).to_numpy(dtype=np.float64, na_value=np.nan)
+    out["active_days"] = days_between(last, first)
 
     valence = f["valence"].to_numpy(dtype=np.float64, na_value=np.nan)
     rating = f["rating"].to_numpy(dtype=np.float64, na_value=np.nan)

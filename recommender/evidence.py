@@ -52,9 +52,9 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from emorec.common.errors import ArtifactError
+from emorec.common.time import day_numbers
 
 from .config import ModelConfig
-from .training_data import day_numbers
 from .vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)

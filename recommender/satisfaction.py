@@ -99,6 +99,7 @@ from safetensors.numpy import load_file, save_file
 
 from emorec.common.config import StrictConfig
 from emorec.common.errors import ArtifactError, ConfigError, InputError, NothingToLearnError
+from emorec.common.time import SECONDS_PER_DAY as DAY
 from emorec.profiles.aggregate import EKMAN
 from emorec.profiles.config import ProfileConfig
 from emorec.profiles.users import rating_valence
@@ -132,7 +133,6 @@ GroupName = Literal["stars", "polarity", "emotions", "aspects", "monitor", "sema
 GROUPS: tuple[GroupName, ...] = ("stars", "polarity", "emotions", "aspects", "monitor", "semantic")
 ARTIFACT_FORMAT = 1
 USER_EKMAN = ("anger", "disgust", "sadness", "joy")
-DAY = 86_400
 
 
 # --------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .base import top_n
+from .base import blocked_items, top_n
 
 #: Cells (users x items) of one dense score block; bounds a dense generator's working memory.
 CHUNK_CELLS = 1 << 23
@@ -95,15 +95,7 @@ class Blocked:
 
     def chunk(self, lo: int, hi: int) -> np.ndarray:
         """Dense bool ``(n_rows, hi - lo)``: blocked items among columns ``lo:hi``."""
-        out = np.zeros((self.n_rows, hi - lo), bool)
-        if self.allowed is not None:
-            out[:, ~self.allowed[lo:hi]] = True
-        if self.seen is not None and self.seen.nnz:
-            rows = np.repeat(np.arange(self.n_rows), np.diff(self.seen.indptr))
-            cols = self.seen.indices
-            sel = (cols >= lo) & (cols < hi)
-            out[rows[sel], cols[sel] - lo] = True
-        return out
+        return blocked_items(self.n_items, self.seen, self.allowed, self.n_rows, lo, hi)
 
     def at(self, pos: np.ndarray, item: np.ndarray) -> np.ndarray:
         """Bool per pair: is ``item`` blocked for batch row ``pos``."""
