@@ -28,6 +28,7 @@ from emorec import profiles
 from emorec.profiles.aggregate import (
     EKMAN,
     EKMAN_COLUMNS,
+    aspect_rows,
     category_means,
     discover_aspects,
     feature_rows,
@@ -101,8 +102,7 @@ def build_item_profiles_bucketed(scored: pd.DataFrame, config: profiles.ProfileC
     g = group_reviews(narrow, "item_id", config.half_life_days)
     values = feature_rows(g.frame, names[:1 + len(EKMAN)])
     if aspects:
-        mentioned = np.nan_to_num(feature_rows(g.frame, [f"asp_{a}_mentions" for a in aspects]), nan=0.0) > 0
-        values = np.vstack([values, np.where(mentioned, feature_rows(g.frame, names[1 + len(EKMAN):]), np.nan)])
+        values = np.vstack([values, aspect_rows(g.frame, aspects)[1]])
     category = unshrunk["category"].astype("string")
     cat_codes, cat_names = pd.factorize(category, sort=True)
     per_cat, glob = category_means(values, cat_codes[g.codes], len(cat_names))

@@ -51,12 +51,34 @@ def aspect_names(aspects=None) -> tuple[str, ...]:
     return tuple(names) if names is not None else tuple(aspects)
 
 
-def profile_dtypes(head: Mapping[str, str], per_aspect: Mapping[str, str], tail: Mapping[str, str],
-                   aspects=None) -> dict[str, str]:
-    """Column names and dtypes of a profile table, in table order: ``head``, then per aspect
-    ``a`` (in order) one ``<prefix><a>`` column per ``per_aspect`` prefix, then ``tail``."""
-    middle = {f"{prefix}{a}": dtype for a in aspect_names(aspects) for prefix, dtype in per_aspect.items()}
-    return {**head, **middle, **tail}
+@dataclass(frozen=True)
+class ProfileSchema:
+    """The columns of a profile table, in table order: ``head``, then per aspect ``a`` (in
+    order) one ``<prefix><a>`` column per ``per_aspect`` prefix, then ``tail``."""
+
+    head: Mapping[str, str]
+    per_aspect: Mapping[str, str]
+    tail: Mapping[str, str]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The columns that exist whatever the aspect set, in table order."""
+        return (*self.head, *self.tail)
+
+    @property
+    def aspect_prefixes(self) -> tuple[str, ...]:
+        """Prefixes of the per-aspect columns (``<prefix><aspect>``)."""
+        return tuple(self.per_aspect)
+
+    def dtypes(self, aspects=None) -> dict[str, str]:
+        """Column names and dtypes for an aspect set (aspect names in order, an
+        :class:`~sentiment.aspects.AspectConfig`, or ``None`` for the default set)."""
+        middle = {f"{prefix}{a}": dtype for a in aspect_names(aspects) for prefix, dtype in self.per_aspect.items()}
+        return {**self.head, **middle, **self.tail}
+
+    def columns(self, aspects=None) -> list[str]:
+        """Column names for an aspect set (see :meth:`dtypes`)."""
+        return list(self.dtypes(aspects))
 
 
 def discover_aspects(columns: Iterable[str]) -> list[str]:
@@ -94,6 +116,13 @@ def feature_rows(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
         if c in frame.columns:
             out[j] = frame[c].to_numpy(dtype=np.float64, na_value=np.nan)
     return out
+
+
+def aspect_rows(frame: pd.DataFrame, aspects: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per aspect (rows) and review (columns): whether the review mentions the aspect, and its
+    ``asp_<a>_sentiment`` where it does (NaN otherwise)."""
+    mentioned = np.nan_to_num(feature_rows(frame, [f"asp_{a}_mentions" for a in aspects]), nan=0.0) > 0
+    return mentioned, np.where(mentioned, feature_rows(frame, [f"asp_{a}_sentiment" for a in aspects]), np.nan)
 
 
 def to_utc(timestamps: pd.Series) -> pd.Series:
