@@ -49,10 +49,6 @@ from .config import ProfileConfig
 
 USER_PROFILE_VERSION = "2"
 
-#: Per-review features aggregated into both plain and recency-weighted means (kept for
-#: compatibility with v1 callers).
-AGGREGATED_FEATURES = ["p_negative", "p_neutral", "p_positive", "valence"]
-
 _HEAD: dict[str, str] = {
     "user_id": "string",
     "n_reviews": "int64",

@@ -1016,7 +1016,7 @@ class SatisfactionModel:
                 "best_iteration": self.best_iteration_, "n_unknown": self.n_unknown_}
 
     def _arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
-        arrays = {prefix + "format": np.array([ARTIFACT_FORMAT])}
+        arrays: dict[str, np.ndarray] = {}
         if self.config.needs_mf():
             arrays.update(self.mf_.arrays(prefix + "mf."))
         return arrays
@@ -1029,6 +1029,9 @@ class SatisfactionModel:
 
         if meta.get("kind") != "satisfaction":
             raise ArtifactError(f"holds {meta.get('kind')!r}, not a satisfaction model")
+        if meta.get("format") != ARTIFACT_FORMAT:
+            raise ArtifactError(f"is a satisfaction model of format {meta.get('format')!r}, this version reads "
+                                f"{ARTIFACT_FORMAT}; retrain it")
         self = cls(SatisfactionConfig.model_validate(meta["config"]))
         self.mu_ = float(meta["mu"])
         self.calibration_ = {k: tuple(v) for k, v in meta["calibration"].items()}

@@ -181,7 +181,7 @@ class EmotionEncoder(nn.Module):
     def save_pretrained(self, path: str | Path) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        save_file(self.adapter_state(), str(path / ADAPTER_FILE), metadata={"format": "emorec-adapter-1"})
+        save_file(self.adapter_state(), str(path / ADAPTER_FILE))
         (path / CONFIG_FILE).write_text(self.config.to_json())
         return path
 

@@ -400,7 +400,7 @@ def test_a_file_planted_in_a_model_folder_is_refused(ws_copy):
 
 def test_tampered_lightgbm_ranker_fails_with_a_clear_error(tmp_path):
     """The hybrid ranker is LightGBM's text format (no pickle); an edited file is an ArtifactError."""
-    hybrid = pytest.importorskip("emorec.recommender.hybrid")
+    from emorec.recommender import hybrid
     folder = tmp_path / "hybrid"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"format": 2, "model": "hybrid", "config": {}}))

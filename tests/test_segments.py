@@ -127,9 +127,7 @@ def demo_data(n_users: int = 500, seed: int = 42):
 
 
 def test_fixture_matches_profile_v2_contract():
-    users = pytest.importorskip("emorec.profiles.users")
-    if not hasattr(users, "user_profile_columns"):
-        pytest.skip("emorec.profiles.users has no user_profile_columns (profile v1)")
+    from emorec.profiles import users
     assert set(make_profiles(5).columns) == set(users.user_profile_columns(ASPECTS))
 
 
