@@ -136,38 +136,6 @@ def _ns(ts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values.view("int64"), np.isnat(values)
 
 
-def recency_weights(timestamps: pd.Series, half_life_days: float, reference=None) -> np.ndarray:
-    """Exponential-decay weights ``0.5 ** (age / half_life_days)``; missing timestamps weigh 1.
-
-    Parameters
-    ----------
-    timestamps
-        Review timestamps.
-    half_life_days
-        Age in days at which a review counts half.
-    reference
-        "Now": a timestamp, or one per row (array-like aligned with ``timestamps``). Defaults
-        to the newest timestamp, so the weights do not depend on when the job runs. A
-        missing reference gives weight 1.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 weights in (0, 1]; rows newer than their reference weigh 1.
-    """
-    ts = to_utc(pd.Series(timestamps).reset_index(drop=True))
-    if reference is None:
-        reference = ts.max()
-    if np.ndim(reference) == 0:
-        ref = pd.Series(pd.Timestamp(reference) if not pd.isna(reference) else pd.NaT, index=ts.index)
-    else:
-        ref = pd.Series(pd.array(reference) if not isinstance(reference, pd.Series) else reference.to_numpy(), index=ts.index)
-    ref = to_utc(ref)
-    t_ns, t_nat = _ns(ts)
-    r_ns, r_nat = _ns(ref)
-    return _decay(r_ns, t_ns, t_nat | r_nat, half_life_days)
-
-
 def _decay(ref_ns: np.ndarray, ts_ns: np.ndarray, missing: np.ndarray, half_life_days: float) -> np.ndarray:
     age_days = np.where(missing, 0, ref_ns - ts_ns) / NS_PER_DAY
     return np.where(missing, 1.0, np.power(0.5, np.clip(age_days, 0.0, None) / half_life_days))
