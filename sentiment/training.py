@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from emorec.common.config import dataclass_from_dict
 from emorec.common.progress import Progress
 
-from .encoder import EmotionEncoder, collate, encode_batches, resolve_device, tokenize
+from .encoder import EmotionEncoder, collate, encode_batches, length_batches, resolve_device, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +109,7 @@ def _training_batches(lengths: np.ndarray, rng: np.random.Generator, max_tokens:
     batches = []
     for start in range(0, len(order), window):
         chunk = order[start:start + window]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batch, longest = [], 0
-        for i in chunk:
-            if batch and (max(longest, lengths[i]) * (len(batch) + 1) > max_tokens or len(batch) >= max_batch):
-                batches.append(np.asarray(batch))
-                batch, longest = [], 0
-            batch.append(i)
-            longest = max(longest, lengths[i])
-        if batch:
-            batches.append(np.asarray(batch))
+        batches += [chunk[idx] for idx in length_batches(lengths[chunk], max_tokens=max_tokens, max_batch=max_batch)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
