@@ -32,7 +32,6 @@ import argparse
 import gzip
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -115,7 +114,7 @@ def carer_share(features: pd.DataFrame, reviews: pd.DataFrame, users: pd.DataFra
     by_aspect = {
         a: float(strict[cared == k].mean()) if (cared == k).any() else None for k, a in enumerate(aspects)
     }
-    return {"share": float(strict.mean()), "n_carers": int(len(cared)), "per_cared_aspect": by_aspect}
+    return {"share": float(strict.mean()), "n_carers": len(cared), "per_cared_aspect": by_aspect}
 
 
 def demo(n_users: int, seed: int) -> dict:

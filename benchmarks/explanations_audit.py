@@ -226,7 +226,7 @@ class Audit:
         win = self.r[(self.r["day"] >= d - days) & (self.r["day"] <= d - 1)]
         counts = win.groupby("item_id").size()
         c = int(counts.get(row.item_id, 0))
-        rank, active = int(1 + (counts > c).sum()), int(len(counts))
+        rank, active = int(1 + (counts > c).sum()), len(counts)
         self.check(row, (row.evidence_count, row.evidence_rank, row.evidence_total) == (c, rank, active),
                    f"window: stated {row.evidence_count} reviews #{row.evidence_rank} of {row.evidence_total}, "
                    f"recounted {c} #{rank} of {active}")

@@ -25,7 +25,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 from emorec.jobs.train_emotions import (  # noqa: E402
-    EVAL_FILE, evaluate, read_goemotions, read_groups, stored_polarity_thresholds, stored_thresholds,
+    EVAL_FILE,
+    evaluate,
+    read_goemotions,
+    read_groups,
+    stored_polarity_thresholds,
+    stored_thresholds,
 )
 from emorec.sentiment.encoder import EmotionEncoder, tokenize  # noqa: E402
 from emorec.sentiment.training import predict  # noqa: E402

@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+from emorec import profiles, sentiment
+from emorec.jobs.loaders import load_reviews
+from emorec.jobs.pipeline import clean_reviews
 
-from emorec import profiles  # noqa: E402
-from emorec import sentiment  # noqa: E402
-from emorec.jobs.loaders import load_reviews  # noqa: E402
-from emorec.jobs.pipeline import clean_reviews  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
 OUT = ROOT / "benchmarks/results/profiles_amazon.json"

@@ -61,13 +61,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from score_cache import AMAZON, ROOT, data_fingerprint, dataset_name, load_file, review_scores  # noqa: E402
+from score_cache import AMAZON, ROOT, data_fingerprint, dataset_name, load_file, review_scores
 
-from emorec import sentiment  # noqa: E402
-from emorec.recommender import RecommendationService, ServiceConfig  # noqa: E402
-from emorec.recommender.metrics import evaluate_lists  # noqa: E402
-from emorec.recommender.splits import leave_last_out, validation_split  # noqa: E402
-from emorec.recommender.tuning import tune  # noqa: E402
+from emorec import sentiment
+from emorec.recommender import RecommendationService, ServiceConfig
+from emorec.recommender.metrics import evaluate_lists
+from emorec.recommender.splits import leave_last_out, validation_split
+from emorec.recommender.tuning import tune
 
 BASELINES = ("popular", "itemknn", "ease", "als", "bpr")
 K = 10

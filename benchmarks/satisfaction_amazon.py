@@ -58,11 +58,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from score_cache import AMAZON, ROOT, dataset_name, load_file, review_scores  # noqa: E402
+from score_cache import AMAZON, ROOT, dataset_name, load_file, review_scores
 
-from emorec.jobs.evaluation.stats import adjust_pvalues  # noqa: E402
-from emorec.recommender.metrics import auc, log_loss, paired_auc_bootstrap  # noqa: E402
-from emorec.recommender.satisfaction import (  # noqa: E402
+from emorec.jobs.evaluation.stats import adjust_pvalues
+from emorec.recommender.metrics import auc, log_loss, paired_auc_bootstrap
+from emorec.recommender.satisfaction import (
     GROUPS,
     SatisfactionConfig,
     SatisfactionModel,
@@ -70,7 +70,7 @@ from emorec.recommender.satisfaction import (  # noqa: E402
     pair_labels,
     tune,
 )
-from emorec.recommender.splits import cutoff_for_share, global_cutoff, leave_last_out  # noqa: E402
+from emorec.recommender.splits import cutoff_for_share, global_cutoff, leave_last_out
 
 log = logging.getLogger("satisfaction_amazon")
 STAR_ONLY = ("means", "mf", "lightgbm_stars")
@@ -152,8 +152,8 @@ def run_split(name: str, spec: dict, scores: pd.DataFrame, has_emotions: bool, n
               "gain_vs_best_by_validation": vs[best_star]["diff"], "p_vs_best_by_validation": vs[best_star]["p"],
               "strongest_star_only_on_test": weakest, "gain": vs[weakest]["diff"], "p": vs[weakest]["p"],
               "met": bool(all(r["diff"] >= TARGET_GAIN and r["p"] < 0.05 for r in vs.values()))}
-    out = {"train_reviews": len(split.train), "test_pairs": int(len(test)), "test_users": int(len(set(users))),
-           "unsatisfied_test_pairs": int((y == 0).sum()), "validation_pairs": int(len(val.test)),
+    out = {"train_reviews": len(split.train), "test_pairs": len(test), "test_users": len(set(users)),
+           "unsatisfied_test_pairs": int((y == 0).sum()), "validation_pairs": len(val.test),
            "cutoff": spec.get("cutoff"), "validation_cutoff": spec.get("validation_cutoff"),
            "results": results, "paired_tests": tests, "target": target, "skipped": skipped,
            "selected_on_validation": {"groups": selected, "validation_test": tuned["selected"]["validation_test"]},

@@ -65,16 +65,17 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from satisfaction_amazon import make_splits  # noqa: E402
-from score_cache import AMAZON, ROOT, dataset_name, load_file, review_scores  # noqa: E402
+from satisfaction_amazon import make_splits
+from score_cache import AMAZON, ROOT, dataset_name, load_file, review_scores
 
-from emorec.jobs.evaluation.stats import compare  # noqa: E402
-from emorec.recommender import RecommendationService, ServiceConfig  # noqa: E402
-from emorec.recommender.metrics import evaluate_lists, paired_auc_bootstrap, regret_share  # noqa: E402
-from emorec.recommender.outcomes import review_outcomes  # noqa: E402
-from emorec.recommender.satisfaction import GROUPS as SAT_GROUPS  # noqa: E402
-from emorec.recommender.satisfaction import SatisfactionConfig, tune as tune_satisfaction  # noqa: E402
-from emorec.recommender.tuning import tune  # noqa: E402
+from emorec.jobs.evaluation.stats import compare
+from emorec.recommender import RecommendationService, ServiceConfig
+from emorec.recommender.metrics import evaluate_lists, paired_auc_bootstrap, regret_share
+from emorec.recommender.outcomes import review_outcomes
+from emorec.recommender.satisfaction import GROUPS as SAT_GROUPS
+from emorec.recommender.satisfaction import SatisfactionConfig
+from emorec.recommender.satisfaction import tune as tune_satisfaction
+from emorec.recommender.tuning import tune
 
 log = logging.getLogger("satisfied_ranking")
 K = 10

@@ -27,6 +27,7 @@ under 15 minutes on 2 cores; peak memory under 4 GiB (embedded).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -219,7 +220,7 @@ def exponents(rows: dict[str, dict], field: str = "seconds") -> dict[str, dict[s
     consecutive sizes of one engine."""
     sizes = sorted(rows, key=lambda s: rows[s]["data"]["reviews"])
     out: dict[str, dict[str, float]] = {}
-    for a, b in zip(sizes, sizes[1:]):
+    for a, b in itertools.pairwise(sizes):
         na, nb = rows[a]["data"]["reviews"], rows[b]["data"]["reviews"]
         key = f"{a}->{b}"
         out[key] = {}

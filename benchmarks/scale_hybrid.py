@@ -55,7 +55,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale import _other_load, _tree  # noqa: E402
+from scale import _other_load, _tree
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks/results/cache/scale_hybrid"
@@ -173,7 +173,7 @@ def step_one_user(args) -> dict:
     return {"seconds": float(sum(times)), "median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95))}
 
 
-def _evaluate(service, users, test) -> "object":
+def _evaluate(service, users, test) -> object:
     from emorec.recommender.metrics import evaluate_lists
 
     test = test[test["user_id"].isin(set(users))]
@@ -192,7 +192,7 @@ def step_quality(args) -> dict:
 
     t_start = time.perf_counter()
     folder = Path(args.data)
-    train, scores, items = _inputs(folder)
+    train, _scores, _items = _inputs(folder)
     test = pd.read_parquet(folder / "test.parquet")
     rng = np.random.default_rng(args.seed)
     users = np.sort(rng.choice(test["user_id"].unique(), min(args.eval_users, test["user_id"].nunique()), replace=False))
@@ -251,7 +251,6 @@ def step_ease_ablation(args) -> dict:
     """On a catalog where EASE fits: the hybrid with and without its EASE generators (``ease``,
     ``ease_recent``, ``ease_emotion``: what it loses when a catalog is over their memory
     budget), trained on the validation split's training part and measured on its held-out items."""
-    import pandas as pd
 
     from emorec.recommender import RecommendationService, ServiceConfig
     from emorec.recommender.hybrid import HybridConfig

@@ -21,19 +21,18 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
+from emorec import profiles, sentiment
+from emorec.jobs.loaders import load_reviews
+from emorec.jobs.pipeline import clean_reviews
+from emorec.profiles.care import care_queue
+from emorec.profiles.clusters import cluster_users
+from emorec.profiles.monitor import monitor
+from emorec.profiles.report import write_report
+from emorec.profiles.segments import SegmentConfig, assign_segments, segment_summary
+
 ROOT = Path(__file__).resolve().parents[1]
-
-import pandas as pd  # noqa: E402
-
-from emorec import profiles  # noqa: E402
-from emorec import sentiment  # noqa: E402
-from emorec.jobs.loaders import load_reviews  # noqa: E402
-from emorec.jobs.pipeline import clean_reviews  # noqa: E402
-from emorec.profiles.care import care_queue  # noqa: E402
-from emorec.profiles.clusters import cluster_users  # noqa: E402
-from emorec.profiles.monitor import monitor  # noqa: E402
-from emorec.profiles.report import write_report  # noqa: E402
-from emorec.profiles.segments import SegmentConfig, assign_segments, segment_summary  # noqa: E402
 
 AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
 RESULTS = ROOT / "benchmarks/results"

@@ -104,8 +104,8 @@ def main() -> int:
     role = split_by_user(users, seed=training.seed)
     test = np.flatnonzero(role == "test")
     fit_rows = np.flatnonzero(role != "test")
-    results: dict = {"data": AMAZON.name, "n_test_reviews": int(len(test)),
-                     "n_test_users": int(len(set(users[test]))), "class_counts_test": np.bincount(y[test], minlength=3).tolist()}
+    results: dict = {"data": AMAZON.name, "n_test_reviews": len(test),
+                     "n_test_users": len(set(users[test])), "class_counts_test": np.bincount(y[test], minlength=3).tolist()}
 
     def report(name, pred, seconds):
         r = classification_report(y[test], pred, POLARITY_LABELS)

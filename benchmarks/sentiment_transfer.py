@@ -29,7 +29,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 from emorec.jobs.train_emotions import (  # noqa: E402
-    carer_halves, evaluate_carer, evaluate_suite, read_carer, read_phrase_suite, stored_polarity_thresholds, stored_thresholds,
+    carer_halves,
+    evaluate_carer,
+    evaluate_suite,
+    read_carer,
+    read_phrase_suite,
+    stored_polarity_thresholds,
+    stored_thresholds,
 )
 from emorec.sentiment.encoder import EmotionEncoder, tokenize  # noqa: E402
 from emorec.sentiment.lexicon import VADER_THRESHOLDS, vader_compound  # noqa: E402

@@ -9,6 +9,7 @@ with :func:`available_cpus` and :func:`split_threads`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -64,10 +65,8 @@ def cgroup_cpu_limit(root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/s
         if text:
             quota, _, period = text.partition(" ")
             if quota != "max" and period:
-                try:
+                with contextlib.suppress(ValueError, ZeroDivisionError):
                     limits.append(int(quota) / int(period))
-                except (ValueError, ZeroDivisionError):
-                    pass
     v1_dirs = []
     for name in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
         base = root / name
@@ -75,10 +74,10 @@ def cgroup_cpu_limit(root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/s
             v1_dirs.append(base / own["cpu"].lstrip("/"))
         v1_dirs.append(base)
     for folder in v1_dirs:
-        quota, period = _read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")
-        if quota and period:
+        quota_us, period_us = _read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")
+        if quota_us and period_us:
             try:
-                q, p = int(quota), int(period)
+                q, p = int(quota_us), int(period_us)
             except ValueError:
                 continue
             if q > 0 and p > 0:

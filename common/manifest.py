@@ -17,9 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from pathlib import Path
 
+from .atomic import atomic_write_text
 from .errors import ArtifactError
 
 MANIFEST_NAME = "MANIFEST.sha256.json"
@@ -69,17 +69,7 @@ def write_manifest(folder: str | Path) -> Path:
     """Write ``MANIFEST.sha256.json`` listing the SHA-256 of every file in ``folder`` (atomically)."""
     folder = Path(folder)
     manifest = {"algorithm": "sha256", "files": file_digests(folder)}
-    path = folder / MANIFEST_NAME
-    tmp = folder / f".{MANIFEST_NAME}.{uuid.uuid4().hex}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(manifest, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def verify_manifest(folder: str | Path) -> None:

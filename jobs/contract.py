@@ -85,10 +85,8 @@ QUARANTINE_COLUMNS: dict[str, str] = {
     "record": "string",
 }
 
-#: Fields that carry personal data and are never stored, whatever the source layout (examples;
-#: :func:`is_personal_field` recognises every spelling by the words in the name).
-PERSONAL_FIELDS = frozenset({"reviewerName", "reviewer_name", "name", "email", "profileName"})
-#: Words that make a column personal wherever they appear in its name.
+#: Words that make a column personal wherever they appear in its name (:func:`is_personal_field`
+#: recognises every spelling, e.g. ``reviewerName``, ``profile_name``, ``email``).
 _PERSONAL_WORDS = frozenset({
     "email", "mail", "phone", "telephone", "tel", "mobile", "cell", "fax", "address", "addr", "street", "zip",
     "zipcode", "postcode", "postal", "birthday", "birthdate", "dob", "ip", "ssn", "iban", "passport",
@@ -145,10 +143,7 @@ def conform(df: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     out = {}
     n = len(df)
     for col, dtype in columns.items():
-        if col in df.columns:
-            s = df[col]
-        else:
-            s = pd.Series([None] * n, index=df.index)
+        s = df[col] if col in df.columns else pd.Series([None] * n, index=df.index)
         if dtype.startswith("datetime64"):
             s = pd.to_datetime(s, utc=True)
             if str(s.dtype) != dtype:

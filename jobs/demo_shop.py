@@ -106,13 +106,15 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from emorec.common.config import StrictConfig
 from emorec.common.errors import ConfigError, InputError
+from emorec.common.time import SECONDS_PER_DAY
 from emorec.jobs.contract import ITEM_COLUMNS, REVIEW_COLUMNS, conform
 
 __all__ = [
@@ -150,7 +152,7 @@ SOURCE = "demo"
 # --------------------------------------------------------------------------------------
 
 
-class DemoConfig(BaseModel):
+class DemoConfig(StrictConfig):
     """Size, randomness and planted-signal parameters of the demo shop.
 
     Attributes
@@ -207,7 +209,8 @@ class DemoConfig(BaseModel):
         Follow-up items of every item (same category).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
+    section: ClassVar[str] = "demo config"
 
     n_users: int = Field(1000, ge=1)
     n_items: int = Field(300, ge=10)
@@ -1406,7 +1409,7 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
     n = user.size
     starts = np.concatenate([[0], np.cumsum(users.count)[:-1]])
     pos = np.arange(n) - starts[user]  # 0-based position in the user's history
-    secs_total = cfg.days * 86400
+    secs_total = cfg.days * SECONDS_PER_DAY
     span = secs_total * r_inter.uniform(0.3, 1.0, size=cfg.n_users)
     ustart = r_inter.random(cfg.n_users) * (secs_total - span)
     x = r_inter.random(n)
@@ -1443,8 +1446,8 @@ def generate_demo_shop(config: DemoConfig | None = None, **overrides: Any) -> De
             inc_aspect = _A[cfg.incident_aspect]
         else:
             inc_aspect = _A[("delivery", "durability")[int(r_inc.integers(2))]]
-        win = min(cfg.incident_days, cfg.days) * 86400
-        w_start = max(0, secs_total - 28 * 86400 - win)
+        win = min(cfg.incident_days, cfg.days) * SECONDS_PER_DAY
+        w_start = max(0, secs_total - 28 * SECONDS_PER_DAY - win)
         w_end = min(secs_total, w_start + win)
         in_window = (item == inc_item) & (t >= w_start) & (t < w_end)
         expected = int(in_window.sum())
@@ -1853,10 +1856,8 @@ def _write_texts(
                 p += 1
             if not (s[p].isalpha() and s[p + 1].isalpha()):
                 break
-            if u4[r, 4] < 0.5 and s[p] != s[p + 1]:
-                typo = s[:p] + s[p + 1] + s[p] + s[p + 2 :]  # swap adjacent letters
-            else:
-                typo = s[:p] + s[p + 1 :]  # drop a letter
+            swap = u4[r, 4] < 0.5 and s[p] != s[p + 1]
+            typo = s[:p] + s[p + 1] + s[p] + s[p + 2 :] if swap else s[:p] + s[p + 1 :]  # swap adjacent letters or drop one
             if not _UNFORTUNATE.search(typo[max(0, p - 8) : p + 8]):
                 s = typo
         text[r] = s

@@ -174,7 +174,7 @@ def run_command(args, ws: Workspace, out) -> int:
                           "`emorec evaluate --init variants.toml` writes a commented example to start from")
     overrides = {k: getattr(args, k) for k in ("split", "cutoff", "fraction", "seed", "ks", "max_users", "baseline", "primary")}
     with ws.lock(f"emorec {args.command}"), recorded_run(ws, args.command, _config(args)) as run:
-        text, paths, report = evaluate(ws, args.config, out=args.out, reviews=args.reviews, items=args.items,
+        text, _paths, report = evaluate(ws, args.config, out=args.out, reviews=args.reviews, items=args.items,
                                        run_id=run.run_id, show_progress=None if not getattr(args, "quiet", False) else False,
                                        **overrides)
         run.data_fingerprint = report["reproducibility"]["data_fingerprint"]

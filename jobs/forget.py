@@ -57,9 +57,7 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +66,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from emorec.common.atomic import atomic_write, atomic_write_text
 from emorec.common.errors import InputError, WorkspaceError
 
 from .ids import secret_key, stored_ids
@@ -214,24 +213,11 @@ def check_no_pending_erasure(ws: Workspace) -> None:
 
 def _write_pending(ws: Workspace, state: dict) -> None:
     path = _pending_path(ws)
-    tmp = ws.root / f".{PENDING_FILE}.{uuid.uuid4().hex}.tmp"
     try:
         ws.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        fd = os.open(ws.root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        atomic_write_text(path, json.dumps(state), mode=0o600)
     except OSError as exc:
         raise WorkspaceError(f"cannot write {path}: {exc.strerror or exc}; nothing was erased") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # --- erasure ---------------------------------------------------------------------------
@@ -276,7 +262,7 @@ def forget_users(ws: Workspace, user_ids: Sequence[str], retrain: bool = True) -
             old = ws.read_table(FORGOTTEN_TABLE) if ws.has_table(FORGOTTEN_TABLE) else None
             ws.write_table(FORGOTTEN_TABLE, frame if old is None else pd.concat([old, frame], ignore_index=True),
                            {"hash": "HMAC-SHA256(<workspace>/.forget_key, user_id) hex"})
-    _key_, hashes = forgotten_hashes(ws)
+    _, hashes = forgotten_hashes(ws)
     tainted = _unpublish_tainted_models(ws, key, hashes, state)
     crash_point("forget:tables")
     _erase_from_tables(ws, key, hashes, res)
@@ -297,7 +283,7 @@ def _version_users_tainted(folder: Path, key: bytes, hashes: frozenset[str]) -> 
         return False
     try:
         users = pd.Series(pq.read_table(vocab).column(0).to_pylist(), dtype="string")
-    except Exception:  # noqa: BLE001 - an unreadable vocabulary cannot be proven clean
+    except Exception:  # any failure: an unreadable vocabulary cannot be proven clean
         return True
     return bool(_forgotten_mask(users, key, hashes).any())
 
@@ -377,7 +363,7 @@ def _rebuilt_aggregates(ws: Workspace, reviews: pd.DataFrame, updates: dict, res
                 scores, on="review_id", how="inner", validate="one_to_one")
             out["item_profiles"] = (profiles.build_item_profiles(scored, config, items=items), meta)
             res.rebuilt.append("item_profiles")
-        except Exception as exc:  # noqa: BLE001 - never keep counts that include the person
+        except Exception as exc:  # any failure: never keep counts that include the person
             log.warning("could not rebuild item_profiles without the forgotten users (%s): emptied; run `emorec profile`", exc)
             old = ws.read_table("item_profiles")
             out["item_profiles"] = (old.iloc[0:0], meta)
@@ -390,7 +376,7 @@ def _rebuilt_aggregates(ws: Workspace, reviews: pd.DataFrame, updates: dict, res
             result = monitor(reviews, scores, items, **meta.get("params", {}))
             out["alerts"] = (result.alerts, meta)
             res.rebuilt.append("alerts")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("could not rebuild alerts without the forgotten users (%s): emptied; run `emorec monitor`", exc)
             out["alerts"] = (ws.read_table("alerts").iloc[0:0], meta)
             res.notes.append("alerts could not be rebuilt and were emptied: run `emorec monitor`")
@@ -409,18 +395,14 @@ def _erase_from_evaluations(ws: Workspace, key: bytes, hashes: frozenset[str], r
             if "user_id" not in pq.read_schema(path).names:
                 continue
             df = pq.read_table(path).to_pandas()
-        except Exception as exc:  # noqa: BLE001 - unreadable: cannot be proven clean
+        except Exception as exc:  # any failure: unreadable, so it cannot be proven clean
             log.warning("deleting unreadable evaluation output %s (%s)", path, exc)
             path.unlink()
             continue
         drop = _forgotten_mask(df["user_id"], key, hashes)
         if drop.any():
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-            try:
-                df.loc[~drop].reset_index(drop=True).to_parquet(tmp, index=False)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            kept = df.loc[~drop].reset_index(drop=True)
+            atomic_write(path, lambda p, kept=kept: kept.to_parquet(p, index=False))
             rel = path.relative_to(ws.root).as_posix()
             res.rows[rel] = int(drop.sum())
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
+from emorec.common.atomic import atomic_write_bytes
 from emorec.common.errors import ConfigError, WorkspaceError
 
 from .store import Workspace
@@ -44,19 +44,11 @@ def secret_key(ws: Workspace, name: str, create: bool, what: str) -> bytes | Non
         if not create:
             return None
     key = secrets.token_bytes(32)
-    tmp = ws.root / f".{name}.{secrets.token_hex(6)}.tmp"
     try:
         ws.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write_bytes(path, key, mode=0o600)
     except OSError as exc:
         raise WorkspaceError(f"cannot create {what} {path}: {exc.strerror or exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     return key
 
 

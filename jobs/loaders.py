@@ -42,9 +42,9 @@ import re
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -96,7 +96,7 @@ ITEM_ALIASES: dict[str, tuple[str, ...]] = {
     "price": ("price",),
 }
 _SHORT_NAMES = {"user": "user_id", "item": "item_id"}
-_REVIEW_REQUIRED = tuple((f,) for f in REQUIRED_REVIEW_FIELDS) + (TEXT_FIELDS,)
+_REVIEW_REQUIRED = (*tuple((f,) for f in REQUIRED_REVIEW_FIELDS), TEXT_FIELDS)
 
 _SCHEMA_SAMPLE = 1000  # JSON objects inspected for the file-level column check
 _MAX_RECORD = 10_000  # characters of a quarantined record that are kept
@@ -105,7 +105,7 @@ _OPTIONAL_FIELDS = ("rating", "timestamp", "title", "text")  # warned about when
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 _MAX_VOTES = 10**12  # more helpful votes than that is not a count
 _NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HASH_KEYS = ("emorec-dedup-k01", "emorec-dedup-k02")  # two 64-bit hashes make a 16-byte digest
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d*)?")
@@ -634,7 +634,7 @@ def _datetime_ns(value: date | np.datetime64) -> int:
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return (value - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
@@ -675,10 +675,8 @@ def _parse_timestamp(value: Any, latest_ns: int) -> int:
 def _parse_votes(value: Any) -> int | None:
     raw = value
     if isinstance(value, str) and value.lstrip().startswith("["):  # a 2014 "helpful" pair written to CSV
-        try:
+        with suppress(ValueError):
             value = json.loads(value)
-        except ValueError:
-            pass
     if isinstance(value, (list, tuple, np.ndarray)):  # Amazon 2014: [helpful, total]
         value = value[0] if len(value) else None
     if _blank(value):
@@ -906,7 +904,7 @@ def _raw_user_ids(values: np.ndarray) -> list[str | None]:
 def _user_id_in_text(raw: str, keys: Sequence[str]) -> str | None:
     """The user id in a line too broken to parse: the string value of the first user-id key found."""
     for key in keys:
-        m = re.search(r'"%s"\s*:\s*"((?:[^"\\]|\\.)*)"' % re.escape(key), raw, flags=re.IGNORECASE)
+        m = re.search(rf'"{re.escape(key)}"\s*:\s*"((?:[^"\\]|\\.)*)"', raw, flags=re.IGNORECASE)
         if m:
             try:
                 return json.loads(f'"{m.group(1)}"')

@@ -8,6 +8,7 @@ prints summaries.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -17,23 +18,20 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from tqdm.auto import tqdm
 
-from emorec.common.errors import NothingToLearnError
-from emorec import profiles
-from emorec import sentiment
-from emorec.sentiment.parallel import score_chunks
+from emorec import profiles, sentiment
+from emorec.common.errors import ConfigError, InputError, NothingToLearnError
 from emorec.recommender import RECOMMENDATION_COLUMNS, ModelConfig, RecommendationService, ServiceConfig, model_class
-from pydantic import Field
-
-from emorec.common.errors import ConfigError, InputError
+from emorec.sentiment.parallel import score_chunks
 
 from .contract import QUARANTINE_COLUMNS, REVIEW_COLUMNS, conform
 from .forget import drop_forgotten
 from .ids import META_KEY as PSEUDONYMIZED_KEY
 from .ids import check_consistent, pseudonymize
-from .profile_buckets import build_user_profiles_bucketed
 from .loaders import EmptyFileError, LoadResult, iter_review_chunks, load_items, quarantine_record
+from .profile_buckets import build_user_profiles_bucketed
 from .store import Workspace, WorkspaceError, crash_point
 
 log = logging.getLogger(__name__)
@@ -248,16 +246,13 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
     overriding aspects. ``threads``: the transformer's torch threads (default: the cores this
     process may use); the lexicon takes its worker processes from :func:`score`.
     """
-    from emorec.sentiment.transformer import SHIPPED_MODEL
-
     from emorec.sentiment.aspects import AspectConfig
+    from emorec.sentiment.transformer import SHIPPED_MODEL
 
     aspect_config = AspectConfig.from_toml(aspects) if aspects else AspectConfig()
     tuned = None
-    try:
+    with contextlib.suppress(WorkspaceError):
         tuned = ws.model_path(SENTIMENT_MODEL)
-    except WorkspaceError:
-        pass
     if name == "auto":
         if model_path or tuned or (SHIPPED_MODEL / "config.json").exists():
             name = "transformer"

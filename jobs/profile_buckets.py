@@ -10,13 +10,9 @@ CPU: 0.16 s at 100k reviews, 4.1 s at 1M); buckets of ~100,000 reviews keep it l
 (:mod:`jobs.spark.profiles`, one bucket per task).
 
 Item profiles also depend on their category's mean over *all* reviews (the shrinkage
-prior). :func:`build_item_profiles_bucketed` builds each bucket without shrinkage, computes
-the category means once over all reviews - with :func:`profiles.aggregate.category_means`
-on the rows in :func:`profiles.aggregate.group_reviews`' canonical order, so the very same
-sums as one build - and shrinks with :func:`shrink_item_profiles`, which the Spark engine
-uses too (with category means from Spark SQL). For items the global canonical sort this
-needs costs about what bucketing saves (3.4 s vs 3.6 s CPU at 1M): its gain is the bounded
-memory of the per-bucket arrays, not speed.
+prior), which no bucket sees: the embedded pipeline builds them in one call, and the Spark
+engine builds each bucket without shrinkage, computes the category means with Spark SQL and
+shrinks with :func:`shrink_item_profiles`.
 """
 
 from __future__ import annotations
@@ -28,10 +24,6 @@ from emorec import profiles
 from emorec.profiles.aggregate import (
     EKMAN,
     EKMAN_COLUMNS,
-    category_means,
-    discover_aspects,
-    feature_rows,
-    group_reviews,
     pick,
     shrink,
 )
@@ -74,43 +66,6 @@ def build_user_profiles_bucketed(scored: pd.DataFrame, config: profiles.ProfileC
     parts = [profiles.build_user_profiles(scored.iloc[rows], config, items=items)
              for rows in _buckets(scored["user_id"], len(scored), bucket_rows)]
     return _sorted_by(pd.concat(parts, ignore_index=True), "user_id")
-
-
-def item_prior_columns(aspects) -> list[str]:
-    """The per-review values whose category means are the item shrinkage priors, in order."""
-    return ["valence", *EKMAN_COLUMNS, *[f"asp_{a}_sentiment" for a in aspects]]
-
-
-def build_item_profiles_bucketed(scored: pd.DataFrame, config: profiles.ProfileConfig | None = None,
-                                 items: pd.DataFrame | None = None, bucket_rows: int = BUCKET_ROWS) -> pd.DataFrame:
-    """:func:`profiles.build_item_profiles`, computed on buckets of about ``bucket_rows``
-    reviews (whole items each) and shrunk with priors over all reviews: the same table."""
-    config = config or profiles.ProfileConfig()
-    if len(scored) <= bucket_rows or scored["item_id"].isna().any():
-        return profiles.build_item_profiles(scored, config, items=items)
-    aspects = discover_aspects(scored.columns)
-    own = config.model_copy(update={"item_prior_strength": 0.0})
-    unshrunk = _sorted_by(pd.concat([profiles.build_item_profiles(scored.iloc[rows], own, items=items)
-                                     for rows in _buckets(scored["item_id"], len(scored), bucket_rows)],
-                                    ignore_index=True), "item_id")
-    # the priors, from the rows in the builder's canonical order (the same sums)
-    names = item_prior_columns(aspects)
-    narrow = scored[["item_id", "timestamp", *(["review_id"] if "review_id" in scored.columns else []),
-                     "valence", *[c for c in EKMAN_COLUMNS if c in scored.columns],
-                     *[f"asp_{a}_{k}" for a in aspects for k in ("mentions", "sentiment")]]]
-    g = group_reviews(narrow, "item_id", config.half_life_days)
-    values = feature_rows(g.frame, names[:1 + len(EKMAN)])
-    if aspects:
-        mentioned = np.nan_to_num(feature_rows(g.frame, [f"asp_{a}_mentions" for a in aspects]), nan=0.0) > 0
-        values = np.vstack([values, np.where(mentioned, feature_rows(g.frame, names[1 + len(EKMAN):]), np.nan)])
-    category = unshrunk["category"].astype("string")
-    cat_codes, cat_names = pd.factorize(category, sort=True)
-    per_cat, glob = category_means(values, cat_codes[g.codes], len(cat_names))
-    per_category = pd.DataFrame(per_cat, index=pd.Index(cat_names, dtype=object), columns=names)
-    valid = g.sum((~np.isnan(values[:1 + len(EKMAN)])).astype(np.float64))
-    for j, c in enumerate(names[:1 + len(EKMAN)]):
-        unshrunk[VALID_PREFIX + c] = valid[:, j].astype(np.int64)
-    return shrink_item_profiles(unshrunk, per_category, glob, config, aspects)
 
 
 def shrink_item_profiles(frame: pd.DataFrame, per_category: pd.DataFrame, global_prior: np.ndarray,

@@ -52,6 +52,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from emorec.common.atomic import atomic_write, atomic_write_text, fsync_dir, temp_path, write_synced
 from emorec.common.errors import ArtifactError, ConfigError, EmorecError, InputError, WorkspaceError
 from emorec.common.manifest import verify_manifest, write_manifest
 
@@ -121,14 +122,6 @@ def crash_point(tag: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Workspace:
     """A folder holding every stage's outputs.
 
@@ -182,11 +175,11 @@ class Workspace:
                 meta = dict(table.schema.metadata or {})
                 meta[METADATA_KEY] = json.dumps(metadata or {}, sort_keys=True, default=str).encode()
                 table = table.replace_schema_metadata(meta)
-                tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+                tmp = temp_path(path)
                 staged.append((name, path, tmp))
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    _write_parquet(table, tmp)
+                    write_synced(tmp, lambda p, table=table: _write_parquet(table, p))
                 except OSError as exc:
                     raise WorkspaceError(f"could not write table {name!r} to {path}: {exc.strerror or exc}; "
                                          "the previous version is intact") from exc
@@ -201,10 +194,8 @@ class Workspace:
                     raise WorkspaceError(f"could not write table {name!r} to {path}: {exc.strerror or exc}; {state}") from exc
                 crash_point(f"rename:{name}")
             if staged:
-                try:
-                    _fsync_dir(staged[0][1].parent)
-                except OSError:
-                    pass
+                with contextlib.suppress(OSError):
+                    fsync_dir(staged[0][1].parent)
             if journal is not None:
                 journal.unlink(missing_ok=True)
                 journal = None
@@ -217,16 +208,9 @@ class Workspace:
     def _write_journal(self, renames: list[tuple[Path, Path]]) -> Path:
         """Durably record the renames of a multi-table write (``tables/.publish.json``)."""
         journal = self.tables_dir / PUBLISH_JOURNAL
-        tmp = journal.with_name(f"{journal.name}.{uuid.uuid4().hex}.tmp")
         try:
-            with open(tmp, "w") as fh:
-                json.dump([{"tmp": t.name, "table": p.name} for p, t in renames], fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, journal)
-            _fsync_dir(journal.parent)
+            atomic_write_text(journal, json.dumps([{"tmp": t.name, "table": p.name} for p, t in renames]))
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise WorkspaceError(f"could not write the publish journal {journal}: {exc.strerror or exc}; "
                                  "the previous tables are intact") from exc
         return journal
@@ -253,7 +237,7 @@ class Workspace:
                     raise WorkspaceError(f"could not complete the interrupted write of table {path.stem!r} "
                                          f"({exc.strerror or exc}); the journal {journal} is kept for the next try") from exc
                 done.append(path.stem)
-        _fsync_dir(self.tables_dir)
+        fsync_dir(self.tables_dir)
         journal.unlink()
         if done:
             log.warning("completed the publication of table(s) %s, interrupted when a run was killed", ", ".join(done))
@@ -286,15 +270,11 @@ class Workspace:
         folder = self.parts_dir(name, key)
         self._check_not_linked(folder)
         path = folder / f"part-{index:06d}.parquet"
-        tmp = folder / f".{path.name}.{uuid.uuid4().hex}.tmp"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            _write_parquet(pa.Table.from_pandas(df, preserve_index=False), tmp)
-            os.replace(tmp, path)
+            atomic_write(path, lambda p: _write_parquet(pa.Table.from_pandas(df, preserve_index=False), p))
         except OSError as exc:
             raise WorkspaceError(f"could not checkpoint part {index} of {name!r} to {path}: {exc.strerror or exc}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
         return path
 
     def part_paths(self, name: str, key: str) -> list[Path]:
@@ -362,10 +342,7 @@ class Workspace:
             if target.exists() or target.is_symlink():  # the same version again (e.g. "latest"): replace it
                 _remove_tree(target)
             os.replace(tmp, target)
-            pointer = base / f".CURRENT.{uuid.uuid4().hex}.tmp"
-            pointer.write_text(version)
-            os.replace(pointer, base / "CURRENT")
-            _fsync_dir(base)
+            atomic_write_text(base / "CURRENT", version)  # also flushes the rename of the version above
         except OSError as exc:
             raise WorkspaceError(f"could not write model {name!r} version {version!r} in {base}: "
                                  f"{exc.strerror or exc}; the previous version is intact") from exc
@@ -541,12 +518,9 @@ class Workspace:
                 _remove_tree(path)
 
 
-def _write_parquet(table: pa.Table, tmp: Path) -> None:
-    """Write ``table`` to ``tmp`` and flush it to disk."""
-    with open(tmp, "wb") as fh:
-        pq.write_table(table, fh, compression="zstd")
-        fh.flush()
-        os.fsync(fh.fileno())
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    """Write ``table`` to ``path`` as the workspace stores tables (zstd)."""
+    pq.write_table(table, path, compression="zstd")
 
 
 _READ_STATEMENTS = frozenset(

@@ -41,7 +41,11 @@ import torch
 from emorec.common.errors import InputError
 from emorec.sentiment.augment import AugmentConfig, generate, normalize
 from emorec.sentiment.calibration import (
-    check_polarity_thresholds, choose_label_thresholds, choose_polarity_band, ekman_decision, polarity_decision,
+    check_polarity_thresholds,
+    choose_label_thresholds,
+    choose_polarity_band,
+    ekman_decision,
+    polarity_decision,
 )
 from emorec.sentiment.encoder import EmotionEncoder, EncoderConfig, load_base, tokenize
 from emorec.sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS, POLARITY_LABELS

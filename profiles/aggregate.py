@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from emorec.common.errors import InputError
+from emorec.common.time import NS_PER_DAY
 from emorec.sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS
 
 #: Columns of the scored-review frame every profile builder needs.
@@ -36,7 +37,6 @@ EMOTION_COLUMNS = [f"emo_{label}" for label in EMOTIONS]
 EKMAN_COLUMNS = [f"ekman_{group}" for group in EKMAN]
 
 _ASPECT_MENTIONS = re.compile(r"^asp_(.+)_mentions$")
-_NS_PER_DAY = 86_400 * 10**9
 _TIMESTAMP = "datetime64[ns, UTC]"
 
 
@@ -51,12 +51,34 @@ def aspect_names(aspects=None) -> tuple[str, ...]:
     return tuple(names) if names is not None else tuple(aspects)
 
 
-def profile_dtypes(head: Mapping[str, str], per_aspect: Mapping[str, str], tail: Mapping[str, str],
-                   aspects=None) -> dict[str, str]:
-    """Column names and dtypes of a profile table, in table order: ``head``, then per aspect
-    ``a`` (in order) one ``<prefix><a>`` column per ``per_aspect`` prefix, then ``tail``."""
-    middle = {f"{prefix}{a}": dtype for a in aspect_names(aspects) for prefix, dtype in per_aspect.items()}
-    return {**head, **middle, **tail}
+@dataclass(frozen=True)
+class ProfileSchema:
+    """The columns of a profile table, in table order: ``head``, then per aspect ``a`` (in
+    order) one ``<prefix><a>`` column per ``per_aspect`` prefix, then ``tail``."""
+
+    head: Mapping[str, str]
+    per_aspect: Mapping[str, str]
+    tail: Mapping[str, str]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The columns that exist whatever the aspect set, in table order."""
+        return (*self.head, *self.tail)
+
+    @property
+    def aspect_prefixes(self) -> tuple[str, ...]:
+        """Prefixes of the per-aspect columns (``<prefix><aspect>``)."""
+        return tuple(self.per_aspect)
+
+    def dtypes(self, aspects=None) -> dict[str, str]:
+        """Column names and dtypes for an aspect set (aspect names in order, an
+        :class:`~sentiment.aspects.AspectConfig`, or ``None`` for the default set)."""
+        middle = {f"{prefix}{a}": dtype for a in aspect_names(aspects) for prefix, dtype in self.per_aspect.items()}
+        return {**self.head, **middle, **self.tail}
+
+    def columns(self, aspects=None) -> list[str]:
+        """Column names for an aspect set (see :meth:`dtypes`)."""
+        return list(self.dtypes(aspects))
 
 
 def discover_aspects(columns: Iterable[str]) -> list[str]:
@@ -96,6 +118,13 @@ def feature_rows(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return out
 
 
+def aspect_rows(frame: pd.DataFrame, aspects: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per aspect (rows) and review (columns): whether the review mentions the aspect, and its
+    ``asp_<a>_sentiment`` where it does (NaN otherwise)."""
+    mentioned = np.nan_to_num(feature_rows(frame, [f"asp_{a}_mentions" for a in aspects]), nan=0.0) > 0
+    return mentioned, np.where(mentioned, feature_rows(frame, [f"asp_{a}_sentiment" for a in aspects]), np.nan)
+
+
 def to_utc(timestamps: pd.Series) -> pd.Series:
     """Timestamps as ``datetime64[ns, UTC]`` (naive ones are taken as UTC)."""
     return pd.to_datetime(timestamps, utc=True).astype(_TIMESTAMP)
@@ -107,40 +136,8 @@ def _ns(ts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values.view("int64"), np.isnat(values)
 
 
-def recency_weights(timestamps: pd.Series, half_life_days: float, reference=None) -> np.ndarray:
-    """Exponential-decay weights ``0.5 ** (age / half_life_days)``; missing timestamps weigh 1.
-
-    Parameters
-    ----------
-    timestamps
-        Review timestamps.
-    half_life_days
-        Age in days at which a review counts half.
-    reference
-        "Now": a timestamp, or one per row (array-like aligned with ``timestamps``). Defaults
-        to the newest timestamp, so the weights do not depend on when the job runs. A
-        missing reference gives weight 1.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 weights in (0, 1]; rows newer than their reference weigh 1.
-    """
-    ts = to_utc(pd.Series(timestamps).reset_index(drop=True))
-    if reference is None:
-        reference = ts.max()
-    if np.ndim(reference) == 0:
-        ref = pd.Series(pd.Timestamp(reference) if not pd.isna(reference) else pd.NaT, index=ts.index)
-    else:
-        ref = pd.Series(pd.array(reference) if not isinstance(reference, pd.Series) else reference.to_numpy(), index=ts.index)
-    ref = to_utc(ref)
-    t_ns, t_nat = _ns(ts)
-    r_ns, r_nat = _ns(ref)
-    return _decay(r_ns, t_ns, t_nat | r_nat, half_life_days)
-
-
 def _decay(ref_ns: np.ndarray, ts_ns: np.ndarray, missing: np.ndarray, half_life_days: float) -> np.ndarray:
-    age_days = np.where(missing, 0, ref_ns - ts_ns) / _NS_PER_DAY
+    age_days = np.where(missing, 0, ref_ns - ts_ns) / NS_PER_DAY
     return np.where(missing, 1.0, np.power(0.5, np.clip(age_days, 0.0, None) / half_life_days))
 
 

@@ -47,7 +47,9 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from emorec.common.config import StrictConfig
 from emorec.common.errors import ConfigError, InputError
+from emorec.common.time import days_between
 from emorec.sentiment.aspects import (
     AspectConfig,
     AspectExtractor,
@@ -58,7 +60,6 @@ from emorec.sentiment.aspects import (
 from emorec.sentiment.base import review_text
 from emorec.sentiment.text import scrub_pii
 
-from .config import StrictConfig
 from .monitor import join_scores
 
 __all__ = ["CARE_COLUMNS", "COMPLAINT_COLUMNS", "CareConfig", "care_queue", "excerpt", "find_complaints"]
@@ -195,7 +196,7 @@ def _window(df: pd.DataFrame, as_of: Any, window_days: float) -> tuple[pd.DataFr
         ref = ref.tz_localize("UTC") if ref.tzinfo is None else ref.tz_convert("UTC")
     if df.empty or pd.isna(ref):
         return df.iloc[:0], np.zeros(0)
-    age = ((ref - ts).dt.total_seconds() / 86400.0).to_numpy(dtype=np.float64, na_value=np.nan)
+    age = days_between(ref, ts)
     inside = np.isfinite(age) & (age >= 0) & (age <= window_days)
     return df.loc[inside].reset_index(drop=True), age[inside]
 

@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
-
-class StrictConfig(BaseModel):
-    """A pydantic config that rejects unknown fields with a message naming them and listing the
-    valid ones (``section`` names the config in the message). Every emorec config builds on it."""
-
-    model_config = ConfigDict(extra="forbid")
-    section: ClassVar[str] = "config"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _reject_unknown_fields(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            unknown = [k for k in data if k not in cls.model_fields]
-            if unknown:
-                raise ValueError(unknown_field_message(unknown, list(cls.model_fields), what=cls.config_name()))
-        return data
-
-    @classmethod
-    def config_name(cls) -> str:
-        """How error messages name this config."""
-        return cls.section
+from emorec.common.config import StrictConfig
 
 
 class ProfileConfig(StrictConfig):
@@ -74,26 +53,3 @@ class ProfileConfig(StrictConfig):
     negative_valence: float = Field(0.05, ge=0, le=1)
     trend_window: int = Field(5, ge=2)
     min_aspect_mentions: int = Field(3, ge=1)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None) -> ProfileConfig:
-        """Build a config from a mapping (a parsed TOML/JSON section); ``None`` gives the defaults.
-
-        Raises
-        ------
-        ValueError
-            On an unknown field (the message lists the valid ones) or an invalid value.
-        """
-        return cls.model_validate(dict(data or {}))
-
-
-def unknown_field_message(unknown: list[str], valid: list[str], what: str = "profile config") -> str:
-    """``unknown <what> field 'x' (did you mean 'y'?); valid fields: a, b, c``."""
-    import difflib
-
-    parts = []
-    for name in unknown:
-        close = difflib.get_close_matches(str(name), valid, n=1)
-        parts.append(repr(name) + (f" (did you mean {close[0]!r}?)" if close else ""))
-    plural = "s" if len(unknown) > 1 else ""
-    return f"unknown {what} field{plural} {', '.join(parts)}; valid fields: {', '.join(valid)}"

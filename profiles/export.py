@@ -33,13 +33,13 @@ import hashlib
 import hmac
 import json
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from emorec.common.atomic import atomic_write
 from emorec.common.errors import ConfigError
 
 from .segments import NAME_PATTERN, evaluation_frame
@@ -147,15 +147,6 @@ def _defuse_formulas(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def export_segments(
     assignments: pd.DataFrame,
     profiles: pd.DataFrame,
@@ -232,9 +223,9 @@ def export_segments(
             for c in part.columns:
                 if isinstance(part[c].dtype, pd.DatetimeTZDtype):
                     part[c] = part[c].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-            _atomic_write(path, lambda p, df=part: df.to_csv(p, index=False, float_format="%.6g"))
+            atomic_write(path, lambda p, df=part: df.to_csv(p, index=False, float_format="%.6g"))
         else:
-            _atomic_write(path, lambda p, df=part: df.to_parquet(p, index=False))
+            atomic_write(path, lambda p, df=part: df.to_parquet(p, index=False))
         written[name] = path
         counts[name] = len(part)
     manifest = {
@@ -244,6 +235,6 @@ def export_segments(
         "fields": cols,
         "segments": {name: {"file": written[name].name, "rows": counts[name]} for name in written},
     }
-    _atomic_write(folder / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=2)))
+    atomic_write(folder / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=2)))
     return written
 

@@ -17,7 +17,7 @@ import jinja2
 from .charts import Chart
 from .metric_directions import Tone
 
-__all__ = ["GOOD", "BAD", "environment", "num", "pct", "readable_on", "render", "sentiment_color", "svg", "tone_class"]
+__all__ = ["BAD", "GOOD", "environment", "num", "pct", "readable_on", "render", "sentiment_color", "svg", "tone_class"]
 
 GOOD, BAD, NEUTRAL = "#1b7f4b", "#b3261e", "#52606d"
 DASH = "\u2013"

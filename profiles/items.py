@@ -16,10 +16,11 @@ from .aggregate import (
     EKMAN_COLUMNS,
     EMOTION_COLUMNS,
     EMOTIONS,
+    ProfileSchema,
+    aspect_rows,
     category_means,
     check_columns,
     discover_aspects,
-    profile_dtypes,
     feature_rows,
     group_reviews,
     item_lookup,
@@ -47,30 +48,21 @@ _HEAD: dict[str, str] = {
     **{f"recent_emo_{e}": "float64" for e in EMOTIONS},
 }
 _TAIL: dict[str, str] = {"top_strength": "string", "top_weakness": "string"}
+ITEM_PROFILE = ProfileSchema(_HEAD, {"aspect_mentions_": "int64", "aspect_strength_": "float64"}, _TAIL)
 #: The item-profile columns that exist whatever the aspect set, in table order (the
 #: per-aspect columns ``aspect_mentions_<a>``, ``aspect_strength_<a>`` sit before
 #: ``top_strength``; see :func:`item_profile_columns`).
-ITEM_PROFILE_FIELDS: tuple[str, ...] = (*_HEAD, *_TAIL)
-_PER_ASPECT: dict[str, str] = {"aspect_mentions_": "int64", "aspect_strength_": "float64"}
-#: Prefixes of the per-aspect item-profile columns (``<prefix><aspect>``).
-ITEM_ASPECT_PREFIXES: tuple[str, ...] = tuple(_PER_ASPECT)
+ITEM_PROFILE_FIELDS: tuple[str, ...] = ITEM_PROFILE.fields
+ITEM_ASPECT_PREFIXES: tuple[str, ...] = ITEM_PROFILE.aspect_prefixes
+#: Column names and dtypes / names of the item-profile table for an aspect set.
+item_profile_dtypes = ITEM_PROFILE.dtypes
+item_profile_columns = ITEM_PROFILE.columns
 
 
-def item_profile_dtypes(aspects=None) -> dict[str, str]:
-    """Column names and dtypes of the item-profile table, in table order.
-
-    Parameters
-    ----------
-    aspects
-        Aspect names in order, an :class:`~sentiment.aspects.AspectConfig`, or ``None`` for
-        the default aspect set.
-    """
-    return profile_dtypes(_HEAD, _PER_ASPECT, _TAIL, aspects)
-
-
-def item_profile_columns(aspects=None) -> list[str]:
-    """Column names of the item-profile table for an aspect set."""
-    return list(item_profile_dtypes(aspects))
+def _item_prior(per_category: np.ndarray, global_mean: np.ndarray, cat_codes: np.ndarray) -> np.ndarray:
+    """Each item's prior: its category's mean (the global mean for an item without a category)."""
+    category_mean = per_category[np.maximum(cat_codes, 0)] if len(per_category) else global_mean
+    return np.where((cat_codes >= 0)[:, None], category_mean, global_mean)
 
 
 def _categories(keys: pd.Index, items: pd.DataFrame | None) -> pd.Series:
@@ -168,7 +160,7 @@ def build_item_profiles(scored: pd.DataFrame, config: ProfileConfig | None = Non
 
     # category (else global) means of valence and Ekman emotions over reviews
     per_cat, glob = category_means(np.vstack([valence, ekman]), review_cat, len(cat_names))
-    item_prior = np.where((cat_codes >= 0)[:, None], per_cat[np.maximum(cat_codes, 0)] if len(cat_names) else glob, glob)
+    item_prior = _item_prior(per_cat, glob, cat_codes)
     valid_counts = g.sum((~np.isnan(np.vstack([valence, ekman]))).astype(np.float64))
     shrunk = shrink(np.column_stack([plain[:, 3], recent[:, 1:1 + len(EKMAN)]]), valid_counts, item_prior, prior)
     out["valence_shrunk"] = shrunk[:, 0]
@@ -178,13 +170,11 @@ def build_item_profiles(scored: pd.DataFrame, config: ProfileConfig | None = Non
         out[f"recent_emo_{e}"] = recent[:, 1 + len(EKMAN) + j]
 
     if aspects:
-        mentions = feature_rows(f, [f"asp_{a}_mentions" for a in aspects])
-        mentioned = np.nan_to_num(mentions, nan=0.0) > 0
-        sentiment = np.where(mentioned, feature_rows(f, [f"asp_{a}_sentiment" for a in aspects]), np.nan)
+        mentioned, sentiment = aspect_rows(f, aspects)
         m = g.sum(mentioned.astype(np.float64))
         item_mean = g.mean(sentiment)
         a_cat, a_glob = category_means(sentiment, review_cat, len(cat_names))
-        a_prior = np.where((cat_codes >= 0)[:, None], a_cat[np.maximum(cat_codes, 0)] if len(cat_names) else a_glob, a_glob)
+        a_prior = _item_prior(a_cat, a_glob, cat_codes)
         strength = shrink(item_mean, m, a_prior, prior)
     else:
         m = strength = np.zeros((g.n_groups, 0))

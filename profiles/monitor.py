@@ -177,10 +177,7 @@ def monitor(
         if len(flagged):
             alert_parts.append(_describe_alerts(flagged, part, aspects, emotions))
     series = pd.concat(series_parts, ignore_index=True) if series_parts else pd.DataFrame()
-    if alert_parts:
-        alerts = _rank(pd.concat(alert_parts, ignore_index=True), df, levels)
-    else:
-        alerts = _empty_alerts(emotions)
+    alerts = _rank(pd.concat(alert_parts, ignore_index=True), df, levels) if alert_parts else _empty_alerts(emotions)
     if item_meta is not None and len(alerts):
         is_item = alerts["level"] == "item"
         for c in ("title", "category"):
@@ -319,7 +316,7 @@ def _level_series(part: pd.DataFrame, level: str, last_ord: int, emotions: list[
 def _describe_alerts(flagged: pd.DataFrame, part: pd.DataFrame, aspects: list[str], emotions: list[str]) -> pd.DataFrame:
     cols = ["level", "key", "period", "period_end", "n_reviews", "n_negative", "share_negative", "baseline_mean",
             "baseline_std", "baseline_periods", "z", "mean_valence", *emotions]
-    out = flagged[cols + ["_ord"]].reset_index(drop=True).copy()
+    out = flagged[[*cols, "_ord"]].reset_index(drop=True).copy()
     asp_name, asp_sent, asp_neg = [], [], []
     keyed = part.set_index(["_key", "_ord"]).sort_index()
     for key, o in zip(out["key"].astype(str), out["_ord"]):

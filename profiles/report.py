@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from emorec.common.atomic import atomic_write_text
 from emorec.sentiment.text import scrub_pii
 
 from . import charts
@@ -387,7 +388,4 @@ def write_report(path: str | Path, *args, **kwargs) -> Path:
     """Write :func:`build_report` to ``path`` (UTF-8) and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(build_report(*args, **kwargs), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, build_report(*args, **kwargs))

@@ -45,14 +45,16 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from emorec.common.config import StrictConfig
 from emorec.common.errors import ConfigError, InputError
+from emorec.common.time import days_between
 
 __all__ = [
     "DEFAULT_SEGMENTS_FILE",
@@ -99,10 +101,11 @@ def _normalise_op(op: Any) -> str:
     return norm
 
 
-class Rule(BaseModel):
+class Rule(StrictConfig):
     """One condition ``field operator value``; see the module docstring."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
+    section: ClassVar[str] = "segment rule"
 
     field: str = Field(min_length=1, max_length=200)
     op: str
@@ -154,10 +157,11 @@ def _check_scalar(v: Any, field: str) -> None:
         raise ConfigError(f"rule on {field!r}: unsupported value type {type(v).__name__}")
 
 
-class Segment(BaseModel):
+class Segment(StrictConfig):
     """A named segment: a user is in it when every rule holds (and no earlier segment matched)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
+    section: ClassVar[str] = "segment"
 
     name: str
     description: str = ""
@@ -176,7 +180,7 @@ class Segment(BaseModel):
         return v
 
 
-class SegmentConfig(BaseModel):
+class SegmentConfig(StrictConfig):
     """An ordered list of segments (first match wins) plus the ``unassigned`` fallback.
 
     Examples
@@ -187,7 +191,8 @@ class SegmentConfig(BaseModel):
     ('unhappy', 'unassigned')
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    section: ClassVar[str] = "segment config"
 
     segments: tuple[Segment, ...] = Field(alias="segment", min_length=1)
     unassigned_description: str = UNASSIGNED_DESCRIPTION
@@ -236,7 +241,7 @@ class SegmentConfig(BaseModel):
     @property
     def names(self) -> tuple[str, ...]:
         """Segment names in evaluation order, ending with ``unassigned``."""
-        return tuple(s.name for s in self.segments) + (UNASSIGNED,)
+        return (*tuple(s.name for s in self.segments), UNASSIGNED)
 
     def descriptions(self) -> dict[str, str]:
         out = {s.name: s.description for s in self.segments}
@@ -269,8 +274,7 @@ def evaluation_frame(profiles: pd.DataFrame, as_of: Any = None) -> pd.DataFrame:
     df = profiles.copy()
     for col, src in (("days_since_last_review", "last_review"), ("tenure_days", "first_review")):
         if src in df.columns and ref is not None:
-            age = (ref - pd.to_datetime(df[src], utc=True)).dt.total_seconds() / 86400.0
-            df[col] = np.floor(age.to_numpy(dtype=np.float64, na_value=np.nan))
+            df[col] = np.floor(days_between(ref, pd.to_datetime(df[src], utc=True)))
         else:
             df[col] = np.nan
     return df

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from emorec.common.errors import InputError
+from emorec.common.time import days_between
 
 from .aggregate import (
     EKMAN,
@@ -35,21 +36,18 @@ from .aggregate import (
     EMOTIONS,
     POLARITY,
     Grouped,
+    ProfileSchema,
+    aspect_rows,
     check_columns,
     discover_aspects,
     feature_rows,
     group_reviews,
     item_lookup,
     pick,
-    profile_dtypes,
 )
 from .config import ProfileConfig
 
 USER_PROFILE_VERSION = "2"
-
-#: Per-review features aggregated into both plain and recency-weighted means (kept for
-#: compatibility with v1 callers).
-AGGREGATED_FEATURES = ["p_negative", "p_neutral", "p_positive", "valence"]
 
 _HEAD: dict[str, str] = {
     "user_id": "string",
@@ -76,36 +74,15 @@ _TAIL: dict[str, str] = {
     "spend": "float64",
     "monetary": "float64",
 }
+USER_PROFILE = ProfileSchema(_HEAD, {"aspect_share_": "float64", "aspect_sentiment_": "float64"}, _TAIL)
 #: The user-profile columns that exist whatever the aspect set, in table order (the
 #: per-aspect columns ``aspect_share_<a>``, ``aspect_sentiment_<a>`` sit between
 #: ``recent_ekman_neutral`` and ``top_aspect``; see :func:`user_profile_columns`).
-USER_PROFILE_FIELDS: tuple[str, ...] = (*_HEAD, *_TAIL)
-_PER_ASPECT: dict[str, str] = {"aspect_share_": "float64", "aspect_sentiment_": "float64"}
-#: Prefixes of the per-aspect user-profile columns (``<prefix><aspect>``).
-USER_ASPECT_PREFIXES: tuple[str, ...] = tuple(_PER_ASPECT)
-
-
-def user_profile_dtypes(aspects=None) -> dict[str, str]:
-    """Column names and dtypes of the user-profile table, in table order.
-
-    Parameters
-    ----------
-    aspects
-        Aspect names in order, an :class:`~sentiment.aspects.AspectConfig`, or ``None`` for
-        the default aspect set.
-
-    Returns
-    -------
-    dict of str to str
-        :data:`USER_PROFILE_FIELDS` with, per aspect ``a``, ``aspect_share_<a>`` and
-        ``aspect_sentiment_<a>`` inserted before ``top_aspect``.
-    """
-    return profile_dtypes(_HEAD, _PER_ASPECT, _TAIL, aspects)
-
-
-def user_profile_columns(aspects=None) -> list[str]:
-    """Column names of the user-profile table for an aspect set (see :func:`user_profile_dtypes`)."""
-    return list(user_profile_dtypes(aspects))
+USER_PROFILE_FIELDS: tuple[str, ...] = USER_PROFILE.fields
+USER_ASPECT_PREFIXES: tuple[str, ...] = USER_PROFILE.aspect_prefixes
+#: Column names and dtypes / names of the user-profile table for an aspect set.
+user_profile_dtypes = USER_PROFILE.dtypes
+user_profile_columns = USER_PROFILE.columns
 
 
 def rating_valence(rating: pd.Series) -> pd.Series:
@@ -193,7 +170,7 @@ def build_user_profiles(scored: pd.DataFrame, config: ProfileConfig | None = Non
     out: dict[str, object] = {"user_id": g.keys.to_numpy(), "n_reviews": g.counts}
     first, last = g.first_last()
     out["first_review"], out["last_review"] = first, last
-    out["active_days"] = ((last - first).dt.total_seconds() / 86400.0).to_numpy(dtype=np.float64, na_value=np.nan)
+    out["active_days"] = days_between(last, first)
 
     valence = f["valence"].to_numpy(dtype=np.float64, na_value=np.nan)
     rating = f["rating"].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -219,9 +196,7 @@ def build_user_profiles(scored: pd.DataFrame, config: ProfileConfig | None = Non
         out[f"recent_ekman_{grp}"] = recent[:, 4 + len(EMOTIONS) + j]
 
     if aspects:
-        mentions = feature_rows(f, [f"asp_{a}_mentions" for a in aspects])
-        mentioned = np.nan_to_num(mentions, nan=0.0) > 0
-        sentiment = np.where(mentioned, feature_rows(f, [f"asp_{a}_sentiment" for a in aspects]), np.nan)
+        mentioned, sentiment = aspect_rows(f, aspects)
         share = g.mean(mentioned.astype(np.float64))
         feeling = g.mean(sentiment, w)
     else:

@@ -6,8 +6,8 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import Field
 from implicit.cpu.als import AlternatingLeastSquares
+from pydantic import Field
 from threadpoolctl import threadpool_limits
 
 from .base import FactorModel, register

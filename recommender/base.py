@@ -37,6 +37,7 @@ import scipy.sparse as sp
 from safetensors.numpy import load_file, save_file
 
 from emorec.common.errors import ArtifactError, ConfigError, InputError
+
 from .config import ModelConfig, resolve_config
 from .training_data import TrainingData
 
@@ -113,15 +114,20 @@ def item_mask(n_items: int, filter_items: np.ndarray | None = None, items: np.nd
     return allowed
 
 
-def blocked_items(n_items: int, seen: sp.csr_matrix | None, allowed: np.ndarray | None, n_rows: int) -> np.ndarray:
-    """``(n_rows, n_items)`` bool, True where an item must not be listed: the stored entries of
-    ``seen`` (explicit zeros included; ``None`` = no seen filter) and items outside ``allowed``."""
-    blocked = np.zeros((n_rows, n_items), bool)
+def blocked_items(n_items: int, seen: sp.csr_matrix | None, allowed: np.ndarray | None, n_rows: int,
+                  lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """``(n_rows, hi - lo)`` bool (every item by default), True where an item of columns
+    ``lo:hi`` must not be listed: the stored entries of ``seen`` (explicit zeros included;
+    ``None`` = no seen filter) and items outside ``allowed``."""
+    hi = n_items if hi is None else hi
+    blocked = np.zeros((n_rows, hi - lo), bool)
     if allowed is not None:
-        blocked[:, ~allowed] = True
-    if seen is not None:
-        r = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
-        blocked[r, seen.indices] = True
+        blocked[:, ~allowed[lo:hi]] = True
+    if seen is not None and seen.nnz:
+        rows = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
+        cols = seen.indices
+        sel = (cols >= lo) & (cols < hi)
+        blocked[rows[sel], cols[sel] - lo] = True
     return blocked
 
 
@@ -178,7 +184,7 @@ class Recommender(ABC):
         """
         raise NotImplementedError(f"the {self.name} model scores candidates only; use recommend()")
 
-    def _rank_batch(self, userid: np.ndarray, rows: sp.csr_matrix, blocked: np.ndarray, N: int,
+    def _rank_batch(self, userid: np.ndarray, rows: sp.csr_matrix, blocked: Any, N: int,
                     explain: bool | str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Top-``N`` ids, scores (and explanations) of one block of users; ``blocked`` items never."""
         s = np.asarray(self.score_items(userid, rows), dtype=np.float32).copy()

@@ -70,8 +70,21 @@ from .ease import EASE, ease_memory_gb
 from .features import Feature, FeatureState, Pairs
 from .itemknn import ItemKNN
 from .popularity import MostPopular
-from .topk import (BatchScores, Blocked, DenseScores, FactorScores, ListScores, SparseIndex, SparseScores, TopM,
-                   csr_keys, lookup, ranked, sorted_csr, topk_items)
+from .topk import (
+    BatchScores,
+    Blocked,
+    DenseScores,
+    FactorScores,
+    ListScores,
+    SparseIndex,
+    SparseScores,
+    TopM,
+    csr_keys,
+    lookup,
+    ranked,
+    sorted_csr,
+    topk_items,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +144,10 @@ class Generator(ABC):
         """Why this generator cannot be fitted on a catalog of ``n_items`` (``None``: it can)."""
         return None
 
-    def fit(self, user_items: sp.csr_matrix, emotion_items: sp.csr_matrix | None, peers: dict[str, Generator]) -> None:
+    def fit(self, user_items: sp.csr_matrix, emotion_items: sp.csr_matrix | None, peers: dict[str, Generator]) -> None:  # noqa: B027 - an optional hook: most generators need none
         """Learn from the interactions (generators computed from the feature state learn nothing)."""
 
-    def prepare(self, state: FeatureState, M: int) -> None:
+    def prepare(self, state: FeatureState, M: int) -> None:  # noqa: B027 - an optional hook: most generators need none
         """Precompute what serving needs from the fitted feature state (e.g. top-``M`` lists)."""
 
     @abstractmethod
@@ -158,10 +171,10 @@ class Generator(ABC):
         return []
 
     # persistence: model-backed generators save their model, list generators their lists
-    def save(self, path: Path) -> None:
+    def save(self, path: Path) -> None:  # noqa: B027 - an optional hook: most generators need none
         pass
 
-    def load(self, path: Path) -> None:
+    def load(self, path: Path) -> None:  # noqa: B027 - an optional hook: most generators need none
         pass
 
 

@@ -13,8 +13,8 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import ValidationError
 
+from emorec.common.config import StrictConfig
 from emorec.common.errors import ConfigError
-from emorec.profiles.config import StrictConfig
 
 C = TypeVar("C", bound="ModelConfig")
 

@@ -52,9 +52,9 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from emorec.common.errors import ArtifactError
+from emorec.common.time import day_numbers
 
 from .config import ModelConfig
-from .training_data import day_numbers
 from .vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ class Evidence:
             cands = sorted(zip(g["clause"], g["valence"], g["row"]),
                            key=lambda c: (_quote_order(c[0], c[1]), str(review_ids[c[2]]), c[0]))
             used: set = set()
-            for c, x, r in cands:
+            for c, _x, r in cands:
                 rid = None if review_ids[r] is None else str(review_ids[r])
                 if len(used) >= cfg.quotes:
                     break

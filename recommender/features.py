@@ -55,9 +55,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from emorec.common.errors import InputError
+from emorec.common.time import day_numbers
 
 from .topk import ranked
-from .training_data import day_numbers
 from .vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)

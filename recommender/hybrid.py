@@ -402,7 +402,7 @@ class HybridRanker(Recommender):
             ranker.fit(Xall, yall, group=sizes, feature_name=names)
         self.booster_ = ranker.booster_
         self.best_iteration_ = int(ranker.best_iteration_ or c.n_estimators) if n_eval else c.n_estimators
-        self.training_ = {"queries": int(n_q), "rows": int(len(yall)), "eval_queries": int(n_eval),
+        self.training_: dict[str, Any] = {"queries": int(n_q), "rows": len(yall), "eval_queries": int(n_eval),
                           "best_iteration": self.best_iteration_, "round_queries": sampled,
                           "dropped_generators": self.dropped_}
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
@@ -521,7 +521,7 @@ class HybridRanker(Recommender):
             return ids, scores, expl
         # OpenMP start-up dominates small batches
         threads = 1 if len(X) < 20_000 else (self.config.predict_threads or os.cpu_count() or 1)
-        s = (self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=threads)
+        s = (np.asarray(self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=threads))
              + self._satisfied_head(pairs)).astype(np.float32)
         # per user: best score first, ties by the lower item index (as top_n on a dense row)
         order = np.lexsort((pairs.item, -s, pairs.pos))
@@ -533,7 +533,7 @@ class HybridRanker(Recommender):
         if expl is not None:
             rows_expl = explain_rows(self, X[xi], pairs.item[xi], pairs.ctx, rr, known=userid[rr] >= 0,
                                      method="shap" if explain == "shap" else "fast")
-            expl[rr, slot] = np.array(rows_expl + [None], dtype=object)[:-1]
+            expl[rr, slot] = np.array([*rows_expl, None], dtype=object)[:-1]
         return ids, scores, expl
 
     def _stored_emotion_rows(self, userid: np.ndarray, rows: sp.csr_matrix) -> sp.csr_matrix:

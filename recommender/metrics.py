@@ -72,7 +72,7 @@ def _check_recommended(recommended: np.ndarray, ks: Sequence[int]) -> tuple[np.n
     ks = [int(k) for k in ks]
     if not ks or min(ks) < 1:
         raise ValueError(f"ks must be positive integers, got {ks}")
-    n_users, width = rec.shape
+    _n_users, width = rec.shape
     if width:
         s = np.sort(np.where(rec >= 0, rec, -np.arange(1, width + 1)[None, :] - 1), axis=1)
         dup = (s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)
@@ -419,4 +419,4 @@ def paired_auc_bootstrap(y, score_a, score_b, users, n_boot: int = 2000, alpha: 
     n = len(d)
     p = min(1.0, 2 * min((1 + int((d <= 0).sum())) / (1 + n), (1 + int((d >= 0).sum())) / (1 + n))) if n else float("nan")
     return {"auc_a": auc_a, "auc_b": auc_b, "diff": auc_b - auc_a, "ci_low": float(lo), "ci_high": float(hi),
-            "p": float(p), "n_pairs": int(len(y)), "n_users": int(n_u), "n_boot": int(n)}
+            "p": float(p), "n_pairs": len(y), "n_users": int(n_u), "n_boot": int(n)}

@@ -32,11 +32,18 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from emorec.common.config import StrictConfig
 from emorec.common.errors import InputError
-from emorec.profiles.config import StrictConfig
 
 __all__ = [
-    "NEUTRAL", "OUTCOMES", "OutcomeConfig", "REGRETTED", "SATISFIED", "UNKNOWN", "outcome_codes", "review_outcomes",
+    "NEUTRAL",
+    "OUTCOMES",
+    "REGRETTED",
+    "SATISFIED",
+    "UNKNOWN",
+    "OutcomeConfig",
+    "outcome_codes",
+    "review_outcomes",
 ]
 
 SATISFIED, NEUTRAL, REGRETTED, UNKNOWN = 1, 0, -1, -2

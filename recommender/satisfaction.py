@@ -88,17 +88,20 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 from safetensors.numpy import load_file, save_file
 
+from emorec.common.config import StrictConfig
 from emorec.common.errors import ArtifactError, ConfigError, InputError, NothingToLearnError
+from emorec.common.time import SECONDS_PER_DAY as DAY
 from emorec.profiles.aggregate import EKMAN
-from emorec.profiles.config import ProfileConfig, StrictConfig
+from emorec.profiles.config import ProfileConfig
 from emorec.profiles.users import rating_valence
 
 from .history import NO_TIME, PrefixIndex, seconds
@@ -108,17 +111,28 @@ from .vocabulary import Vocabulary
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "GROUPS", "BiasedMF", "HistoryTable", "LightGBMConfig", "MFConfig", "MonitorFeatureConfig", "SatisfactionConfig",
-    "DEFAULT_GRID", "SatisfactionModel", "SatisfactionSignals", "SignalsConfig", "fit_rounds", "pair_labels", "tune",
+    "DEFAULT_GRID",
+    "GROUPS",
+    "BiasedMF",
+    "HistoryTable",
+    "LightGBMConfig",
+    "MFConfig",
+    "MonitorFeatureConfig",
+    "SatisfactionConfig",
+    "SatisfactionModel",
+    "SatisfactionSignals",
+    "SignalsConfig",
+    "fit_rounds",
+    "pair_labels",
+    "tune",
 ]
 
-#: Feature groups of the LightGBM model, in column order.
-GROUPS = ("stars", "polarity", "emotions", "aspects", "monitor", "semantic")
 #: Literal names of the groups (config fields).
 GroupName = Literal["stars", "polarity", "emotions", "aspects", "monitor", "semantic"]
+#: Feature groups of the LightGBM model, in column order.
+GROUPS: tuple[GroupName, ...] = ("stars", "polarity", "emotions", "aspects", "monitor", "semantic")
 ARTIFACT_FORMAT = 1
 USER_EKMAN = ("anger", "disgust", "sadness", "joy")
-DAY = 86_400
 
 
 # --------------------------------------------------------------------------------------
@@ -443,6 +457,11 @@ class _Aggregates:
 
     BASE_COLS = ("n", "has_r", "r", "r2", "has_y", "y", "reg", "has_v", "v", "neg", "pn", "pp", "gap", "has_gap", "has_ek")
 
+    hist: HistoryTable | None
+    #: (monitor index, z-scores, (alert index, alert times)) once built; None before
+    _monitor: Any
+    groups_of: dict[str, str]
+
     def __init__(self, hist: HistoryTable, config: SatisfactionConfig, mu: float) -> None:
         self.hist, self.config, self.mu = hist, config, mu
         n = len(hist)
@@ -489,7 +508,7 @@ class _Aggregates:
         # the user's unsatisfied and satisfied reviews, each with its count
         self.D = hist.embedding.shape[1]
         if self.D:
-            has_e = np.isfinite(hist.embedding).all(axis=1)
+            has_e = np.asarray(np.isfinite(hist.embedding).all(axis=1))
             e0 = np.where(has_e[:, None], np.nan_to_num(hist.embedding), 0.0)
             unsat = (has_e & (hist.y == 0)).astype(np.float64)
             sat = (has_e & (hist.y == 1)).astype(np.float64)
@@ -558,7 +577,7 @@ class _Aggregates:
         return self.mu + np.where(np.isfinite(b_i), b_i, 0.0) + np.where(np.isfinite(b_u), b_u, 0.0)
 
     # -- feature groups ------------------------------------------------------------------
-    def features(self, u, i, t, groups: list[str], means_pred: np.ndarray, mf_pred: np.ndarray | None,
+    def features(self, u, i, t, groups: Sequence[str], means_pred: np.ndarray, mf_pred: np.ndarray | None,
                  emotions: bool) -> tuple[np.ndarray, list[str]]:
         c = self.config
         U = self.users.sums(u, t)
@@ -795,8 +814,8 @@ class SatisfactionModel:
         """
         history = pairs if history is None else history
         design = self._fit_state(pairs, scores, history)
-        self.booster_ = None
-        self.best_iteration_ = None
+        self.booster_: Any = None  # lightgbm.Booster once fitted
+        self.best_iteration_: int | None = None
         if self.config.model == "lightgbm":
             valid = None
             if eval_pairs is not None:
@@ -903,7 +922,7 @@ class SatisfactionModel:
         if kind == "none":
             return None
         a, b = self.calibration_[kind]
-        return a * (means_raw if kind == "means" else mf_raw) + b
+        return a * cast(np.ndarray, means_raw if kind == "means" else mf_raw) + b
 
     def _fit_booster(self, X: np.ndarray, y: np.ndarray, margin: np.ndarray | None,
                      valid: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None) -> None:
@@ -911,7 +930,8 @@ class SatisfactionModel:
 
         g = self.config.lightgbm
         train = lgb.Dataset(X, y, feature_name=self.feature_names_, init_score=margin, free_raw_data=True)
-        callbacks, sets = [], []
+        callbacks: list[Callable[..., Any]] = []
+        sets: list[Any] = []
         if valid is not None and len(np.unique(valid[1])) == 2:
             sets = [lgb.Dataset(valid[0], valid[1], init_score=valid[2], reference=train)]
             callbacks = [lgb.early_stopping(g.early_stopping_rounds, verbose=False)]
@@ -996,7 +1016,7 @@ class SatisfactionModel:
                 "best_iteration": self.best_iteration_, "n_unknown": self.n_unknown_}
 
     def _arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
-        arrays = {prefix + "format": np.array([ARTIFACT_FORMAT])}
+        arrays: dict[str, np.ndarray] = {}
         if self.config.needs_mf():
             arrays.update(self.mf_.arrays(prefix + "mf."))
         return arrays
@@ -1009,6 +1029,9 @@ class SatisfactionModel:
 
         if meta.get("kind") != "satisfaction":
             raise ArtifactError(f"holds {meta.get('kind')!r}, not a satisfaction model")
+        if meta.get("format") != ARTIFACT_FORMAT:
+            raise ArtifactError(f"is a satisfaction model of format {meta.get('format')!r}, this version reads "
+                                f"{ARTIFACT_FORMAT}; retrain it")
         self = cls(SatisfactionConfig.model_validate(meta["config"]))
         self.mu_ = float(meta["mu"])
         self.calibration_ = {k: tuple(v) for k, v in meta["calibration"].items()}

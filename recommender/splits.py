@@ -25,12 +25,13 @@ column or when the split leaves no test users.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Split", "cutoff_for_share", "global_cutoff", "leave_last_out", "random_holdout", "validation_split", "SPLITS"]
+__all__ = ["SPLITS", "Split", "cutoff_for_share", "global_cutoff", "leave_last_out", "random_holdout", "validation_split"]
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def random_holdout(reviews: pd.DataFrame, fraction: float = 0.2, seed: int = 0, 
     return _finish(reviews, test_mask, excluded, what)
 
 
-SPLITS = {"leave_last_out": leave_last_out, "global_cutoff": global_cutoff, "random_holdout": random_holdout}
+SPLITS: dict[str, Callable[..., Split]] = {"leave_last_out": leave_last_out, "global_cutoff": global_cutoff, "random_holdout": random_holdout}
 
 
 def validation_split(train: pd.DataFrame, method: str = "leave_last_out", **kw) -> Split:

@@ -27,11 +27,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from .base import top_n
+from .base import blocked_items, top_n
 
 #: Cells (users x items) of one dense score block; bounds a dense generator's working memory.
 CHUNK_CELLS = 1 << 23
@@ -94,15 +95,7 @@ class Blocked:
 
     def chunk(self, lo: int, hi: int) -> np.ndarray:
         """Dense bool ``(n_rows, hi - lo)``: blocked items among columns ``lo:hi``."""
-        out = np.zeros((self.n_rows, hi - lo), bool)
-        if self.allowed is not None:
-            out[:, ~self.allowed[lo:hi]] = True
-        if self.seen is not None and self.seen.nnz:
-            rows = np.repeat(np.arange(self.n_rows), np.diff(self.seen.indptr))
-            cols = self.seen.indices
-            sel = (cols >= lo) & (cols < hi)
-            out[rows[sel], cols[sel] - lo] = True
-        return out
+        return blocked_items(self.n_items, self.seen, self.allowed, self.n_rows, lo, hi)
 
     def at(self, pos: np.ndarray, item: np.ndarray) -> np.ndarray:
         """Bool per pair: is ``item`` blocked for batch row ``pos``."""
@@ -310,7 +303,7 @@ class FactorScores(DenseScores):
         ids, vals = np.take_along_axis(ids, order, axis=1), np.take_along_axis(vals, order, axis=1)
         m = min(M, K)
         # exact when the row ran out of eligible items, or its M-th score beats the last one returned
-        exact = ~ok.all(axis=1) | (vals[:, m - 1] > vals[:, K - 1]) | (K == n_items)
+        exact = ~ok.all(axis=1) | (vals[:, m - 1] > vals[:, K - 1]) | (n_items == K)
         out = _finish(ids[:, :M], vals[:, :M], M)
         redo = np.flatnonzero(~exact)
         if len(redo):
@@ -447,9 +440,9 @@ class ListScores(BatchScores):
     pairs.
     """
 
-    def __init__(self, keys: np.ndarray, n_items: int, lists: Callable[[object], tuple[np.ndarray, np.ndarray, bool]],
+    def __init__(self, keys: np.ndarray, n_items: int, lists: Callable[[Any], tuple[np.ndarray, np.ndarray, bool]],
                  pair_scores: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 full: Callable[[object], tuple[np.ndarray, np.ndarray, bool]] | None = None) -> None:
+                 full: Callable[[Any], tuple[np.ndarray, np.ndarray, bool]] | None = None) -> None:
         self.keys, self.n_items, self.lists, self.pair_scores, self.full = keys, n_items, lists, pair_scores, full
 
     def top(self, M: int, blocked: Blocked) -> TopM:
@@ -487,7 +480,7 @@ class ListScores(BatchScores):
         short = np.flatnonzero((take.sum(axis=1) < M) & cut[inv])
         for k in np.unique(inv[short]) if self.full is not None else ():
             rows = short[inv[short] == k]
-            items, vals, _ = self.full(uniq[k])
+            items, vals, _ = self.full(uniq[k])  # type: ignore[misc]  # not None: the loop runs only then
             if allowed is not None:
                 keep = allowed[items]
                 items, vals = items[keep], vals[keep]
@@ -511,7 +504,7 @@ def ranked(values: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np
     pos = np.flatnonzero(values > 0)
     v = values[pos]
     complete = limit is None or len(pos) <= limit
-    if not complete:
+    if limit is not None and not complete:
         kth = -np.partition(-v, limit - 1)[limit - 1]  # the limit-th largest score
         above = v > kth
         tied = np.flatnonzero(v == kth)[: limit - int(above.sum())]  # ties: the lower ids

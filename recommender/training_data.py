@@ -19,6 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from emorec.common.errors import InputError
+from emorec.common.time import day_numbers
 
 from .interactions import InteractionConfig, interaction_matrix, interaction_weights
 from .vocabulary import Vocabulary
@@ -27,14 +28,6 @@ log = logging.getLogger(__name__)
 
 #: Columns that identify a review; the rest of a score table is joined onto the reviews.
 SCORE_KEY = "review_id"
-
-
-def day_numbers(ts: pd.Series) -> np.ndarray:
-    """Timestamps as float days since the epoch (NaN for a missing timestamp)."""
-    t = pd.to_datetime(ts, utc=True)
-    ns = np.asarray(t.dt.as_unit("ns").array.asi8, dtype=np.float64)
-    ns[t.isna().to_numpy()] = np.nan
-    return ns / 86400e9
 
 
 def join_scores(reviews: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:

@@ -25,6 +25,16 @@ def get_scorer(name: str = "lexicon", **kwargs) -> Scorer:
 
 
 __all__ = [
-    "FEATURE_COLUMNS", "SCHEMA_VERSION", "SCORERS", "score_columns", "LexiconScorer", "Scorer",
-    "clean_text", "get_scorer", "prepare_for_storage", "review_text", "scrub_pii", "text_hash",
+    "FEATURE_COLUMNS",
+    "SCHEMA_VERSION",
+    "SCORERS",
+    "LexiconScorer",
+    "Scorer",
+    "clean_text",
+    "get_scorer",
+    "prepare_for_storage",
+    "review_text",
+    "score_columns",
+    "scrub_pii",
+    "text_hash",
 ]

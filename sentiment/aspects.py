@@ -45,11 +45,13 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from emorec.common.config import StrictConfig
 
 __all__ = [
     "DOMAIN_CUES",
@@ -118,7 +120,7 @@ def _normalise_seed(seed: str) -> str:
     return " ".join(s.split())
 
 
-class AspectConfig(BaseModel):
+class AspectConfig(StrictConfig):
     """The aspects to extract: name -> seed words and phrases.
 
     Attributes
@@ -145,7 +147,8 @@ class AspectConfig(BaseModel):
     'sound'
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
+    section: ClassVar[str] = "aspect config"
 
     aspects: dict[str, list[str]] = Field(default_factory=default_aspects)
     ignore: list[str] = Field(default_factory=default_ignore)
@@ -286,9 +289,7 @@ class AspectConfig(BaseModel):
 
 #: Words of a phrase that are never inflected.
 _FUNCTION_WORDS = frozenset(
-    "a an the to of for in on at by with as is it its it's was be been are and or not no "
-    "too so up out off all this that my your our than very from into after before over "
-    "under per".split()
+    ["a", "an", "the", "to", "of", "for", "in", "on", "at", "by", "with", "as", "is", "it", "its", "it's", "was", "be", "been", "are", "and", "or", "not", "no", "too", "so", "up", "out", "off", "all", "this", "that", "my", "your", "our", "than", "very", "from", "into", "after", "before", "over", "under", "per"]
 )
 _VOWELS = set("aeiou")
 _MAX_FORMS_PER_SEED = 64
@@ -329,7 +330,7 @@ def _surface_forms(seed: str) -> set[str]:
     content = [i for i, w in enumerate(words) if w not in _FUNCTION_WORDS]
     for i in content:
         for f in _word_forms(words[i]):
-            forms.add(" ".join(words[:i] + [f] + words[i + 1 :]))
+            forms.add(" ".join([*words[:i], f, *words[i + 1:]]))
         if len(forms) > _MAX_FORMS_PER_SEED:
             break
     return forms
@@ -672,8 +673,7 @@ DOMAIN_CUES: dict[str, float] = {
 }
 
 _NEGATORS = frozenset(
-    "not no never none nothing neither nor without hardly barely cannot cant dont doesnt "
-    "didnt isnt wasnt arent werent wont wouldnt couldnt shouldnt hasnt havent hadnt aint".split()
+    ["not", "no", "never", "none", "nothing", "neither", "nor", "without", "hardly", "barely", "cannot", "cant", "dont", "doesnt", "didnt", "isnt", "wasnt", "arent", "werent", "wont", "wouldnt", "couldnt", "shouldnt", "hasnt", "havent", "hadnt", "aint"]
 )
 _NEGATION_SCALAR = -0.74  # VADER's N_SCALAR
 _VADER_NO = 1.2  # minus VADER's valence of a bare "no"

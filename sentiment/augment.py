@@ -21,9 +21,12 @@ Everything is seeded: the same config gives the same examples on every machine.
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from emorec.common.config import StrictConfig
 
 from .labels import GOEMOTIONS_LABELS, POLARITY_LABELS, SENTIMENT_GROUPS
 
@@ -272,7 +275,7 @@ NEUTRAL_FACTS: tuple[str, ...] = (
 )
 
 
-class AugmentConfig(BaseModel):
+class AugmentConfig(StrictConfig):
     """How many synthetic examples of each kind :func:`generate` writes.
 
     Attributes
@@ -289,7 +292,8 @@ class AugmentConfig(BaseModel):
         Random seed.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
+    section: ClassVar[str] = "augment config"
 
     phrases: int = Field(4000, ge=0)
     reviews: int = Field(3000, ge=0)

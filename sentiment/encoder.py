@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from emorec.common.config import dataclass_from_dict
 from emorec.common.errors import ArtifactError
 
 from .labels import EKMAN_GROUPS, GOEMOTIONS_LABELS, POLARITY_LABELS  # noqa: F401  (re-exported)
@@ -113,8 +114,8 @@ class EncoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> EncoderConfig:
-        known = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        """The config saved by :meth:`to_json`; an unknown key raises ``ConfigError`` naming it."""
+        return dataclass_from_dict(cls, {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}, "encoder config")
 
 
 def _lora_modules(model: nn.Module, targets: Sequence[str]) -> list[tuple[str, nn.Linear]]:
@@ -180,7 +181,7 @@ class EmotionEncoder(nn.Module):
     def save_pretrained(self, path: str | Path) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        save_file(self.adapter_state(), str(path / ADAPTER_FILE), metadata={"format": "emorec-adapter-1"})
+        save_file(self.adapter_state(), str(path / ADAPTER_FILE))
         (path / CONFIG_FILE).write_text(self.config.to_json())
         return path
 

@@ -44,7 +44,6 @@ from .labels import EKMAN_GROUPS, GOEMOTIONS_LABELS
 
 SCHEMA_VERSION = "3"
 
-POLARITY_COLUMNS = ("p_negative", "p_neutral", "p_positive")
 CORE_COLUMNS: dict[str, str] = {
     "p_negative": "float32",
     "p_neutral": "float32",

@@ -19,9 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from emorec.common.config import dataclass_from_dict
 from emorec.common.progress import Progress
 
-from .encoder import EmotionEncoder, collate, encode_batches, resolve_device, tokenize
+from .encoder import EmotionEncoder, collate, encode_batches, length_batches, resolve_device, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,12 @@ class TrainingConfig:
     max_steps: int | None = None
     #: ``"auto"``: a CUDA GPU when torch sees one, else the CPU (``"cpu"``, ``"cuda:1"``, ...).
     device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainingConfig:
+        """A config from a mapping (e.g. the ``training`` of a saved report); an unknown key
+        raises ``ConfigError`` naming it."""
+        return dataclass_from_dict(cls, d, "training config")
 
 
 @dataclass
@@ -102,16 +109,7 @@ def _training_batches(lengths: np.ndarray, rng: np.random.Generator, max_tokens:
     batches = []
     for start in range(0, len(order), window):
         chunk = order[start:start + window]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batch, longest = [], 0
-        for i in chunk:
-            if batch and (max(longest, lengths[i]) * (len(batch) + 1) > max_tokens or len(batch) >= max_batch):
-                batches.append(np.asarray(batch))
-                batch, longest = [], 0
-            batch.append(i)
-            longest = max(longest, lengths[i])
-        if batch:
-            batches.append(np.asarray(batch))
+        batches += [chunk[idx] for idx in length_batches(lengths[chunk], max_tokens=max_tokens, max_batch=max_batch)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 

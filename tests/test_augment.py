@@ -71,7 +71,7 @@ def test_suite_file_is_valid_and_large_enough():
 def test_dev_and_heldout_phrases_never_reach_training():
     suite = read_phrase_suite(SUITE)
     goemotions = Examples(["a reddit comment"], np.array([NEU]), np.zeros((1, len(GOEMOTIONS_LABELS)), np.float32))
-    train, composition, generated = assemble_training(goemotions, suite, AugmentConfig())
+    train, composition, _generated = assemble_training(goemotions, suite, AugmentConfig())
     seen = {normalize(t) for t in train.texts}
     reserved = {normalize(t) for t, s in zip(suite.texts, suite.split) if s != "train"}
     assert not seen & reserved

@@ -9,7 +9,12 @@ import pytest
 
 from emorec.common.errors import ConfigError
 from emorec.sentiment.calibration import (
-    check_polarity_thresholds, choose_label_thresholds, choose_polarity_band, ekman_decision, label_names, polarity_decision,
+    check_polarity_thresholds,
+    choose_label_thresholds,
+    choose_polarity_band,
+    ekman_decision,
+    label_names,
+    polarity_decision,
 )
 
 

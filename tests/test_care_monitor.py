@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import io
 import inspect
+import io
 
 import numpy as np
 import pandas as pd
 import pytest
+from test_segments import ASPECTS, demo_data, make_profiles
 
 from emorec.common.errors import ConfigError
 from emorec.jobs import profile_commands
 from emorec.jobs.store import Workspace
-from emorec.common.errors import ConfigError
 from emorec.profiles.care import CareConfig, care_queue, excerpt, find_complaints
 from emorec.profiles.monitor import monitor
-from test_segments import ASPECTS, demo_data, make_profiles
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 

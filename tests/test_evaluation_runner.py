@@ -12,21 +12,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-pytest.importorskip("emorec.recommender.splits", reason="recommender/splits.py (issue 5) is not there yet")
-pytest.importorskip("emorec.recommender.metrics", reason="recommender/metrics.py (issue 5) is not there yet")
-if "params" not in __import__("emorec.recommender.service", fromlist=["ServiceConfig"]).ServiceConfig.model_fields:
-    pytest.skip("emorec.recommender.service.ServiceConfig(model=..., params=...) (issue 5) is not there yet", allow_module_level=True)
-
 from emorec.common.errors import ConfigError
-from emorec.jobs.evaluation import runner as runner_mod  # noqa: E402
-from emorec.jobs.evaluation.config import load_config  # noqa: E402
-from emorec.jobs.evaluation.runner import VOLATILE_KEYS, EvaluationInputs, run_evaluation, write_outputs  # noqa: E402
+from emorec.jobs.evaluation import runner as runner_mod
+from emorec.jobs.evaluation.config import load_config
+from emorec.jobs.evaluation.runner import VOLATILE_KEYS, EvaluationInputs, run_evaluation, write_outputs
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "jobs" / "evaluation" / "example_variants.toml"
 FAST_STATS = {"bootstrap": 300, "permutations": 500}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _demo(n_users: int = 200, seed: int = 3):
     from emorec import sentiment
     from emorec.jobs.demo_shop import generate_demo_shop
@@ -352,8 +347,9 @@ def test_command_line_overrides_are_validated():
 
 
 def test_yaml_and_json_configs_match_toml(tmp_path):
-    yaml = pytest.importorskip("yaml")
     import tomllib
+
+    import yaml
 
     data = tomllib.loads(EXAMPLE.read_text())
     (tmp_path / "v.yaml").write_text(yaml.safe_dump(data))

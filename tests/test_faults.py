@@ -7,6 +7,11 @@ either at an exact point (the test-only hook ``EMOREC_TEST_KILL_AT``, see
 After the kill the workspace must hold only complete tables, and a rerun must resume (scores
 already checkpointed are not recomputed) and end with exactly the tables of an uninterrupted
 run (compared table by table; only the ``runs`` table and model version names differ).
+
+Every test that runs the pipeline in a subprocess is marked ``slow`` (``python -m pytest -m slow``):
+the default run keeps one end-to-end pipeline run (tests/test_pipeline.py); the atomic
+publication these tests exercise is also covered in-process (tests/test_store.py,
+tests/test_atomic.py).
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ def reference(tmp_path_factory) -> dict[str, pd.DataFrame]:
 
 
 # --- SIGKILL --------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_kill_mid_scoring_resumes_without_rescoring(tmp_path, reference):
     ws = tmp_path / "ws"
     res = cli(ws, *RUN, kill_at="score:part#3")  # SIGKILL right after the 3rd chunk is checkpointed
@@ -110,6 +116,7 @@ def test_kill_mid_scoring_resumes_without_rescoring(tmp_path, reference):
     assert "killed" in r.error.iloc[0] and r.error.iloc[1] == ""
 
 
+@pytest.mark.slow
 def test_kill_mid_table_write_keeps_previous_tables(tmp_path, reference):
     ws = tmp_path / "ws"
     assert cli(ws, *RUN).returncode == 0
@@ -133,6 +140,7 @@ def test_kill_mid_table_write_keeps_previous_tables(tmp_path, reference):
     assert not leftovers(ws)  # stale temporary files are removed by the next writer
 
 
+@pytest.mark.slow
 def test_kill_between_the_renames_of_one_stage_is_completed_by_the_next_writer(tmp_path, reference):
     ws = tmp_path / "ws"
     assert cli(ws, *RUN).returncode == 0
@@ -154,6 +162,7 @@ def test_kill_between_the_renames_of_one_stage_is_completed_by_the_next_writer(t
     assert_same_outputs(snapshot(ws), reference)
 
 
+@pytest.mark.slow
 def test_kill_while_publishing_a_model_keeps_the_current_one(tmp_path, reference):
     ws = tmp_path / "ws"
     assert cli(ws, *RUN).returncode == 0
@@ -179,11 +188,13 @@ def _kill_when(ws: Path, ready, timeout: float = 60) -> int:
     try:
         while not ready() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
-        proc.send_signal(signal.SIGKILL)
     finally:
-        return proc.wait()
+        proc.send_signal(signal.SIGKILL)  # also when waiting failed: never leave the run behind
+        rc = proc.wait()
+    return rc
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["scoring", "training"])
 def test_sigkill_from_outside_at_an_observed_stage(tmp_path, reference, point):
     """No hook: the test watches the workspace and kills the process once it is scoring
@@ -226,6 +237,7 @@ WRITERS = [
 ]
 
 
+@pytest.mark.slow
 def test_second_writer_fails_at_once_naming_the_holder(tmp_path, reference, caplog):
     ws = tmp_path / "ws"
     assert cli(ws, *RUN).returncode == 0
@@ -246,9 +258,10 @@ def test_second_writer_fails_at_once_naming_the_holder(tmp_path, reference, capl
             assert main([argv[0], "-w", str(ws), *argv[1:]]) == 2, argv
             assert time.perf_counter() - t0 < 5  # fails at once, does not hang
             assert f"in use by pid {holder.pid} (emorec run)" in caplog.text, argv
+        import argparse
+
         from emorec.jobs import forget_commands
         from emorec.jobs.cli import _common
-        import argparse
 
         parser = argparse.ArgumentParser()
         forget_commands.add_parsers(parser.add_subparsers(dest="command"), _common())
@@ -269,6 +282,7 @@ def _file_size_limit(limit: int):
     return pre
 
 
+@pytest.mark.slow
 def test_full_disk_is_a_clear_error_and_keeps_outputs(tmp_path, reference):
     """RLIMIT_FSIZE makes the kernel refuse writes past 40 kB, as a full disk would."""
     ws = tmp_path / "ws"
@@ -316,6 +330,7 @@ def _drop_root_file_powers():
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
+@pytest.mark.slow
 def test_read_only_workspace_is_a_clear_error(tmp_path, reference):
     ws = tmp_path / "ws"
     assert cli(ws, *RUN).returncode == 0

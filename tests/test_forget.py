@@ -112,7 +112,8 @@ def test_forget_is_complete(tmp_path, shop):
     assert mentions(ws) == {} and JANE not in load_service(w).users_
 
 
-@pytest.mark.parametrize("kill_at", ["model:recommender", pytest.param("forget:tables", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", ["model:recommender", "forget:tables"])
 def test_a_killed_forget_never_serves_the_person_and_completes_on_rerun(tmp_path, shop, kill_at, caplog):
     ws = tmp_path / "ws"
     run_shop(ws, shop)

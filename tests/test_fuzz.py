@@ -16,7 +16,6 @@ from __future__ import annotations
 import atexit
 import gzip
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -214,13 +213,12 @@ def test_deep_and_huge_json_are_quarantined_with_reason(tmp_path):
     path.write_text(deep_json(100_000) + "\n" + '{"user_id": "u", "item_id": "i", "text": "' + "x" * 300_000 + '"}\n'
                     + '{"user_id": "u", "item_id": "i", "rating": NaN, "text": "ok"}\n'
                     + '{"user_id": "u", "item_id": "j", "rating": Infinity, "text": "ok"}\n')
-    res = list(iter_review_chunks(path))[0]
+    res = next(iter(iter_review_chunks(path)))
     assert res.n_read == 4 and len(res.reviews) + len(res.quarantine) == 4
     q = res.quarantine.set_index("line")
     assert "unparsable JSON" in q.loc[1, "reason"] or "text" in q.loc[1, "reason"]
     assert "rating not finite" in q.loc[3, "reason"] and "rating not finite" in q.loc[4, "reason"]
     assert len(q.loc[1, "record"]) <= 10_100  # a huge record is truncated in the quarantine
-    kept = res.reviews.set_index("line")
     # a review over MAX_REVIEW_CHARS is quarantined with its size; its user id is kept for `forget`
     assert "text too long: 300,000 characters" in q.loc[2, "reason"] and q.loc[2, "user_id"] == "u"
     assert len(q.loc[2, "record"]) <= 10_100 and '"user_id": "u"' in q.loc[2, "record"]

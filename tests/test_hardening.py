@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -115,10 +116,8 @@ def test_scoring_workers_exit_with_their_parent(tmp_path, sig):
         assert not [p for p in workers if Path(f"/proc/{p}").exists() and _running(p)]
     finally:
         for p in _descendants(marker):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def _running(pid: int) -> bool:

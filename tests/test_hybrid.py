@@ -8,8 +8,21 @@ import pytest
 import scipy.sparse as sp
 
 from emorec.common.errors import ConfigError
-from emorec.recommender import (BPR, EASE, ArtifactError, InteractionConfig, ItemKNN, MostPopular, RecommendationService,
-                                Recommender, ServiceConfig, TrainingData, Vocabulary, interaction_matrix, interaction_weights)
+from emorec.recommender import (
+    BPR,
+    EASE,
+    ArtifactError,
+    InteractionConfig,
+    ItemKNN,
+    MostPopular,
+    RecommendationService,
+    Recommender,
+    ServiceConfig,
+    TrainingData,
+    Vocabulary,
+    interaction_matrix,
+    interaction_weights,
+)
 from emorec.recommender.metrics import evaluate_lists
 from emorec.recommender.splits import leave_last_out
 from emorec.recommender.tuning import sample_grid
@@ -160,9 +173,9 @@ def test_service_every_model_same_interface(shop, model):
 
 
 def test_service_config_errors_name_the_culprit():
-    with pytest.raises(ValueError, match="unknown model 'nope'.*ease"):
+    with pytest.raises(ValueError, match=r"unknown model 'nope'.*ease"):
         ServiceConfig(model="nope")
-    with pytest.raises(ConfigError, match="model 'ease'.*unknown ease field 'lambda_'.*valid fields: l2"):
+    with pytest.raises(ConfigError, match=r"model 'ease'.*unknown ease field 'lambda_'.*valid fields: l2"):
         ServiceConfig(model="ease", params={"lambda_": 3})
     with pytest.raises(ConfigError, match="l2: Input should be greater than 0"):
         ServiceConfig(model="ease", params={"l2": -1})
@@ -172,7 +185,7 @@ def test_service_config_errors_name_the_culprit():
 
 
 def test_service_filters_and_unknown_ids(shop):
-    rv, sc = shop
+    rv, _sc = shop
     items = pd.DataFrame({"item_id": [f"i{i:03d}" for i in range(40)], "category": ["even" if i % 2 == 0 else "odd" for i in range(40)]})
     svc = RecommendationService(ServiceConfig(model="ease")).fit(rv, items=items)
     recs = svc.recommend(["u000"], n=5, categories=["odd"])
@@ -313,9 +326,9 @@ def test_generator_configs_are_validated_like_every_config():
     with pytest.raises(ConfigError, match=r"generator 'markov'.*unknown .* field 'decya' \(did you mean 'decay'\?\); "
                                           r"valid fields: decay"):
         HybridConfig(generators={"markov": {"decya": 0.3}})
-    with pytest.raises(ConfigError, match="unknown candidate generator 'svd'; valid: als, bpr, ease, .*trend_now"):
+    with pytest.raises(ConfigError, match=r"unknown candidate generator 'svd'; valid: als, bpr, ease, .*trend_now"):
         HybridConfig(generators={"ease": {}, "svd": {}})
-    with pytest.raises(ConfigError, match="generator 'ease'.*unknown ease field 'lambda'"):
+    with pytest.raises(ConfigError, match=r"generator 'ease'.*unknown ease field 'lambda'"):
         ServiceConfig(model="hybrid", params={"generators": {"ease": {"lambda": 3}}})
     assert HybridConfig(generators={"markov": {"decay": 0.3}}).generators == {"markov": {"decay": 0.3}}
 
@@ -351,8 +364,8 @@ def test_hybrid_bad_requests(hybrid):
 
 @pytest.mark.slow
 def test_pipeline_trains_and_serves_the_hybrid(tmp_path):
-    from emorec.jobs.cli import main
     from emorec.jobs import pipeline
+    from emorec.jobs.cli import main
     from emorec.jobs.store import Workspace
 
     ws_path = tmp_path / "ws"
@@ -477,7 +490,7 @@ def test_recent_scores_weigh_the_newest_items_most():
 
 
 def test_new_users_recent_items_come_from_their_row_order():
-    state, users, items, _ = _sequence_state()
+    state, _users, items, _ = _sequence_state()
     i0, i2 = items.index(["i0", "i2"])
     rows = sp.csr_matrix((np.ones(2), np.array([i2, i0]), np.array([0, 2])), shape=(1, len(items)))
     ctx = state.user_context(np.array([-1]), rows)
@@ -511,7 +524,7 @@ def test_feature_only_generators_score_but_add_no_candidates(shop, hybrid):
         ServiceConfig(model="hybrid", params={"feature_only": ["nope"]})
     with pytest.raises(ConfigError, match="the ease_recent generator reads the fitted ease generator"):
         CandidateGenerators({"ease_recent": {}, "itemknn": {}})
-    with pytest.raises(ConfigError, match="generator 'markov'.*decay: Input should be greater than 0"):
+    with pytest.raises(ConfigError, match=r"generator 'markov'.*decay: Input should be greater than 0"):
         CandidateGenerators({"markov": {"decay": 0.0}})
 
 

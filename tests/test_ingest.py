@@ -126,7 +126,7 @@ def test_personal_columns_are_never_kept(tmp_path):
     path.write_text("user_id,item_id,text,ReviewerName,customer_name,shipping_address,E-Mail,colour\n"
                     "u1,i1,fine,Jane Roe,Jane Roe,1 Main St Springfield,jane@example.com,red\n")
     ws = tmp_path / "ws"
-    rc, text = ingest(ws, "--reviews", str(path))
+    rc, _text = ingest(ws, "--reviews", str(path))
     assert rc == 0
     w = Workspace(ws)
     stored = w.read_table("reviews").to_json() + w.read_table("quarantine").to_json()

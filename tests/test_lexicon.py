@@ -87,12 +87,7 @@ def test_windowed_vader_matches_the_stock_analyzer():
     from emorec.sentiment.lexicon import _analyzer
 
     demo = generate_demo_shop(DemoConfig(n_users=60, seed=3)).reviews
-    texts = (demo["title"].fillna("") + ". " + demo["text"].fillna("")).tolist() + [
-        "not good", "never so good", "never this bad", "without doubt great", "kind of bad", "sort of nice",
-        "not bad at all", "no good", "NO problems at all", "least good", "at least good", "very least helpful",
-        "it's the bomb", "the shit", "yeah right", "cut the mustard", "hand to mouth", "it was not the best but not bad",
-        "a b c d e f not good at all but great sound", "great " * 200 + "but not good " * 50,
-    ]
+    texts = [*(demo["title"].fillna("") + ". " + demo["text"].fillna("")).tolist(), "not good", "never so good", "never this bad", "without doubt great", "kind of bad", "sort of nice", "not bad at all", "no good", "NO problems at all", "least good", "at least good", "very least helpful", "it's the bomb", "the shit", "yeah right", "cut the mustard", "hand to mouth", "it was not the best but not bad", "a b c d e f not good at all but great sound", "great " * 200 + "but not good " * 50]
     stock = SentimentIntensityAnalyzer()
     fast = _analyzer()
     assert type(fast) is not SentimentIntensityAnalyzer

@@ -131,7 +131,7 @@ def test_stable_review_ids(tmp_path):
 def test_non_utf8_line_is_quarantined(tmp_path):
     good = [json.dumps(amazon14(i)).encode() for i in range(4)]
     bad = json.dumps(amazon14(9, reviewText="caf\u00e9")).encode().replace(b"\\u00e9", b"\xe9")
-    res = load(write_jsonl(tmp_path / "r.json", good[:2] + [bad] + good[2:]))
+    res = load(write_jsonl(tmp_path / "r.json", [*good[:2], bad, *good[2:]]))
     assert len(res.reviews) == 4 and reasons(res) == [(3, "", "not valid UTF-8")]
     assert "caf\\xe9" in res.quarantine["record"][0]
 
@@ -229,8 +229,8 @@ def test_missing_required_key_in_json_fails_at_once(tmp_path):
 def test_key_check_looks_at_the_first_1000_objects(tmp_path):
     good = [{"user_id": f"u{i}", "item_id": "i", "text": "t"} for i in range(1000)]
     no_item = [{"user_id": f"v{i}", "text": "t"} for i in range(1500)]
-    with pytest.raises(SchemaError, match="first 1000 JSON objects.*field .item_id."):
-        next(iter_review_chunks(write_jsonl(tmp_path / "a.json", ["[]"] + no_item), chunk_size=10))
+    with pytest.raises(SchemaError, match=r"first 1000 JSON objects.*field .item_id."):
+        next(iter_review_chunks(write_jsonl(tmp_path / "a.json", ["[]", *no_item]), chunk_size=10))
     chunks = [checked(c) for c in iter_review_chunks(write_jsonl(tmp_path / "b.json", good + no_item[:5]),
                                                      chunk_size=300)]
     assert [c.n_read for c in chunks] == [1000, 5]  # the first chunk waits for 1000 objects
@@ -335,7 +335,7 @@ def test_parse_mapping():
     assert parse_mapping(["user=customer_id", " text = body ", "Item_ID=sku"]) == {
         "user_id": "customer_id", "text": "body", "item_id": "sku"}
     assert parse_mapping([]) == {}
-    with pytest.raises(ValueError, match="unknown field 'colour'.*valid fields: review_id, user_id"):
+    with pytest.raises(ValueError, match=r"unknown field 'colour'.*valid fields: review_id, user_id"):
         parse_mapping(["colour=c"])
     with pytest.raises(ValueError, match="mapped twice"):
         parse_mapping(["user=a", "user_id=b"])
@@ -358,10 +358,10 @@ def test_load_items(tmp_path):
     with pytest.raises(ValueError, match=r"row 2: price unparsable: '12 EUR'"):
         load_items(tmp_path / "bad.csv")
     (tmp_path / "noid.csv").write_text("name,price\na,1\n")
-    with pytest.raises(SchemaError, match="'item_id'.*found columns: name, price"):
+    with pytest.raises(SchemaError, match=r"'item_id'.*found columns: name, price"):
         load_items(tmp_path / "noid.csv")
     (tmp_path / "twice.csv").write_text("item_id\na\nb\na\n")
-    with pytest.raises(ValueError, match="'a' appears more than once .rows 1 and 3."):
+    with pytest.raises(ValueError, match=r"'a' appears more than once .rows 1 and 3."):
         load_items(tmp_path / "twice.csv")
 
 

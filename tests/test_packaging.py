@@ -10,8 +10,6 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("common", "sentiment", "profiles", "recommender", "jobs")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -106,3 +104,38 @@ def test_wheel_installs_only_the_emorec_namespace(tmp_path):
         assert data in names, f"{data} is missing from the wheel"
     entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "emorec = emorec.jobs.cli:main" in entry
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_stage_uses_another_stages_private_names():
+    """What one stage shares with another is public (or lives in ``common/``): no module imports
+    a ``_name`` (or a ``_module``) of another top-level stage, nor reads ``module._name`` of one."""
+    bad = []
+    for stage in STAGES:
+        for p in _python_files(stage):
+            other_modules = set()  # local names bound to another stage's modules
+            for node in ast.walk(ast.parse(p.read_text(), str(p))):
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    parts = node.module.split(".")
+                    if parts[0] != "emorec" or len(parts) < 2 or parts[1] == stage:
+                        continue
+                    for a in node.names:
+                        if _private(a.name) or any(_private(x) for x in parts[2:]):
+                            bad.append(f"{p.relative_to(ROOT)}:{node.lineno}: from {node.module} import {a.name}")
+                        other_modules.add(a.asname or a.name)
+                elif isinstance(node, ast.Import):
+                    for a in node.names:
+                        parts = a.name.split(".")
+                        if parts[0] == "emorec" and len(parts) > 1 and parts[1] != stage:
+                            if any(_private(x) for x in parts[2:]):
+                                bad.append(f"{p.relative_to(ROOT)}:{node.lineno}: import {a.name}")
+                            if a.asname:
+                                other_modules.add(a.asname)
+            for node in ast.walk(ast.parse(p.read_text(), str(p))):
+                if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                        and node.value.id in other_modules and _private(node.attr)):
+                    bad.append(f"{p.relative_to(ROOT)}:{node.lineno}: {node.value.id}.{node.attr}")
+    assert not bad, "private names used across stages:\n" + "\n".join(bad)

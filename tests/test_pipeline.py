@@ -168,6 +168,7 @@ def test_missing_required_column_fails_naming_it(tmp_path, caplog):
     assert main(["ingest", "-w", str(tmp_path / "ws"), "--reviews", str(path), "--map", "user=customer"]) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_amazon_end_to_end(amazon_file, tmp_path, capsys):
     ws = Workspace(tmp_path / "ws")

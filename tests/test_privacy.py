@@ -206,6 +206,7 @@ def user_rows(ws: Path, user: str, review_ids: set[str]) -> dict[str, int]:
     return found
 
 
+@pytest.mark.slow  # a whole run and a forget; tests/test_forget.py::test_forget_is_complete is the default one
 def test_forget_removes_the_user_everywhere_and_the_next_run_keeps_them_out(shop, tmp_path):
     ws = tmp_path / "ws"
     run_all(ws, shop, tmp_path)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from emorec import profiles
-from emorec import sentiment
+from emorec import profiles, sentiment
 from emorec.jobs.demo_shop import generate_demo_shop
-from emorec.jobs.profile_buckets import bucket_of, build_item_profiles_bucketed, build_user_profiles_bucketed
+from emorec.jobs.profile_buckets import bucket_of, build_user_profiles_bucketed
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +41,3 @@ def test_missing_user_id_still_raises(scored):
     bad.loc[3, "user_id"] = None
     with pytest.raises(ValueError, match="no user_id"):
         build_user_profiles_bucketed(bad, bucket_rows=100)
-
-
-@pytest.mark.parametrize("bucket_rows", [40, 500])
-@pytest.mark.parametrize("with_items", [True, False])
-def test_bucketed_items_equal_whole(scored, bucket_rows, with_items):
-    frame, items = scored
-    config = profiles.ProfileConfig(item_prior_strength=7, min_aspect_mentions=2)
-    catalog = items if with_items else None
-    expected = profiles.build_item_profiles(frame, config, items=catalog)
-    got = build_item_profiles_bucketed(frame.sample(frac=1.0, random_state=2), config, items=catalog, bucket_rows=bucket_rows)
-    assert got["top_strength"].notna().any() and got["top_weakness"].notna().any()
-    pd.testing.assert_frame_equal(got, expected, check_exact=True)

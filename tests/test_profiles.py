@@ -22,7 +22,6 @@ from emorec.profiles import (
     update_user_profiles,
     user_profile_columns,
 )
-from emorec.profiles.aggregate import recency_weights
 from emorec.sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS
 from emorec.sentiment.schema import score_columns
 
@@ -85,12 +84,6 @@ def _scored():
 
 
 # --- recency, trend, gap ---------------------------------------------------------------------
-def test_recency_weights_half_life():
-    ts = pd.Series(pd.to_datetime(["2022-01-01", "2021-07-05", None], utc=True))
-    w = recency_weights(ts, half_life_days=180)
-    assert w[0] == 1.0 and w[1] == pytest.approx(0.5) and w[2] == 1.0
-
-
 def test_recent_valence_is_relative_to_the_users_own_last_review():
     rows = [
         {"user": "u1", "day": 0, "valence": 1.0, "rating": 5},
@@ -355,7 +348,7 @@ def test_a_users_profile_depends_only_on_their_own_reviews():
 
 
 def test_incremental_update_rejects_stale_previous():
-    rows, items, _ = _random_shop(n=50)
+    rows, _items, _ = _random_shop(n=50)
     df = _frame(rows)
     previous = build_user_profiles(df).drop(columns=["valence_trend"])
     with pytest.raises(ValueError, match="rebuild"):

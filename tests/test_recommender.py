@@ -3,8 +3,17 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from emorec.recommender import (ALS, ArtifactError, MostPopular, RecommendationService, Recommender, ServiceConfig,
-                         Vocabulary, interaction_matrix, top_n)
+from emorec.recommender import (
+    ALS,
+    ArtifactError,
+    MostPopular,
+    RecommendationService,
+    Recommender,
+    ServiceConfig,
+    Vocabulary,
+    interaction_matrix,
+    top_n,
+)
 
 
 def _reviews(n_users=60, n_items=40, per_user=6, seed=0):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_segments import _planted, demo_data, make_profiles
 
 from emorec.jobs.evaluation.report import build_html
 from emorec.profiles.care import care_queue
@@ -24,7 +25,6 @@ from emorec.profiles.monitor import monitor
 from emorec.profiles.quotes import segment_quotes
 from emorec.profiles.report import build_report, write_report
 from emorec.profiles.segments import SegmentConfig, assign_segments
-from test_segments import _planted, demo_data, make_profiles
 
 _ATTR_URL = re.compile(r"""\b(?:src|href|xlink:href|action|poster|data)\s*=\s*["']?\s*([^"'\s>]*)""", re.IGNORECASE)
 PII = " Terrible support, write to jane.doe@example.com or call +44 20 7946 0958, see https://evil.example.com/x"

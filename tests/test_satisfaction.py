@@ -57,10 +57,7 @@ def _synthetic(seed: int = 0, n_users: int = 400, n_items: int = 60, per_user: i
             items = rng.permutation(n_items)[:per_user]
         for it, d in zip(items, days):
             regret = sensitive[u] and fragile[it] and rng.random() < 0.9
-            if regret:
-                rating = float(rng.choice([1, 2]))
-            else:
-                rating = float(rng.choice([3, 4, 5], p=[0.12, 0.3, 0.58]))
+            rating = float(rng.choice([1, 2])) if regret else float(rng.choice([3, 4, 5], p=[0.12, 0.3, 0.58]))
             mention = rng.random() < (0.8 if sensitive[u] else 0.15)
             sentiment = (-0.8 if fragile[it] else 0.6) if mention else np.nan
             valence = (rating - 3) / 2 * 0.8 + rng.normal(0, 0.15)
@@ -79,7 +76,7 @@ def _synthetic(seed: int = 0, n_users: int = 400, n_items: int = 60, per_user: i
 
 @pytest.fixture(scope="module")
 def shop():
-    reviews, scores, sensitive, fragile = _synthetic()
+    reviews, scores, _sensitive, _fragile = _synthetic()
     cut = pd.Timestamp("2021-01-01", tz="UTC") + pd.Timedelta(days=500)
     train = reviews[reviews["timestamp"] <= cut].reset_index(drop=True)
     test = reviews[reviews["timestamp"] > cut].reset_index(drop=True)
@@ -139,7 +136,7 @@ def test_biased_mf_recovers_a_low_rank_matrix():
 
 
 def test_aspect_features_find_the_planted_regrets(shop):
-    reviews, scores, train, test = shop
+    _reviews, scores, train, test = shop
     fragile = _synthetic()[3]
     y = pair_labels(test, scores)
     stars = SatisfactionModel(model="lightgbm", groups=["stars"], lightgbm={"n_estimators": 150}).fit(train, scores)

@@ -102,10 +102,9 @@ def make_profiles(n: int = 60, seed: int = 0, emotions: bool = True, **overrides
     return df[v2_columns()]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _demo(n_users: int, seed: int):
-    from emorec import profiles
-    from emorec import sentiment
+    from emorec import profiles, sentiment
     from emorec.jobs.demo_shop import generate_demo_shop
 
     shop = generate_demo_shop(n_users=n_users, seed=seed)
@@ -128,9 +127,7 @@ def demo_data(n_users: int = 500, seed: int = 42):
 
 
 def test_fixture_matches_profile_v2_contract():
-    users = pytest.importorskip("emorec.profiles.users")
-    if not hasattr(users, "user_profile_columns"):
-        pytest.skip("emorec.profiles.users has no user_profile_columns (profile v1)")
+    from emorec.profiles import users
     assert set(make_profiles(5).columns) == set(users.user_profile_columns(ASPECTS))
 
 
@@ -304,7 +301,7 @@ def _planted(n_per: int = 70, seed: int = 1) -> pd.DataFrame:
     df.loc[g == 2, "aspect_share_value"] = rng.uniform(0.7, 0.9, n_per)
     df["recent_valence"] = np.where(g == 1, rng.uniform(-0.8, -0.6, n), rng.uniform(0.6, 0.8, n))
     df["share_negative"] = np.where(g == 1, rng.uniform(0.7, 0.9, n), rng.uniform(0.0, 0.05, n))
-    for c in ("rating_text_gap", "n_reviews", "active_days") + tuple(f"recent_ekman_{e}" for e in EKMAN):
+    for c in ("rating_text_gap", "n_reviews", "active_days", *tuple(f"recent_ekman_{e}" for e in EKMAN)):
         df[c] = 3 if c == "n_reviews" else 0.0
     return df.assign(_group=g)
 
@@ -345,7 +342,7 @@ def test_kmeans_is_seeded_and_k_is_chosen_on_a_sample_for_many_users():
     assert len(set(labels[:20])) == 1 and len(set(labels[20:])) == 1 and labels[0] != labels[-1]
     assert inertia == pytest.approx(sum(((X[labels == c] - X[labels == c].mean(0)) ** 2).sum() for c in (0, 1)))
     assert (kmeans(X, 2, seed=1)[0] == labels).all()
-    with pytest.raises(ConfigError, match="1..40"):
+    with pytest.raises(ConfigError, match=r"1\.\.40"):
         kmeans(X, 41)
     # more users than fit_sample: k is chosen on a seeded sample, then fitted on everyone
     df = _planted()
@@ -438,7 +435,7 @@ def test_csv_export_defuses_spreadsheet_formulas(tmp_path):
 
 
 def test_demo_shop_segments_and_clusters():
-    shop, scores, users = demo_data()
+    _shop, _scores, users = demo_data()
     seg = assign_segments(users)
     assert len(seg) == users["user_id"].nunique() == len(users)
     counts = seg["segment"].value_counts()

@@ -2,6 +2,10 @@
 
 One session-scoped ``local[2]`` SparkSession (UI off, 4 shuffle partitions, local dirs in
 the test's temp folder). Skips when PySpark or Java is absent.
+
+The default run keeps one Spark run (the session fixture ``runs``: ingest, score and profile on
+Spark and embedded, compared table by table) and one Spark recommend (ALS); the tests that run
+Spark again (other models, resumption, forgetting, quality) are marked ``slow``.
 """
 
 from __future__ import annotations
@@ -142,6 +146,7 @@ def test_item_profiles_equal_to_float_tolerance(runs):
     assert spk.table_metadata("item_profiles") == emb.table_metadata("item_profiles")
 
 
+@pytest.mark.slow
 def test_item_shrinkage_without_catalog_uses_global_mean(spark, runs, tmp_path):
     """Without an item table every item shrinks toward the global mean; still equal."""
     emb, spk, _ = runs
@@ -158,6 +163,7 @@ def test_item_shrinkage_without_catalog_uses_global_mean(spark, runs, tmp_path):
     _assert_same(a, b, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_score_reuses_unchanged_rows(spark, runs):
     _, spk, _ = runs
     before = spk.read_table("review_scores")
@@ -166,6 +172,7 @@ def test_score_reuses_unchanged_rows(spark, runs):
     _assert_same(before, spk.read_table("review_scores"))
 
 
+@pytest.mark.slow
 def test_recommendation_quality_within_noise(spark, shop, tmp_path):
     """Leave-last-out on the demo shop: MLlib ALS vs implicit's ALS, HR@10 within noise."""
     from emorec.recommender.metrics import evaluate_lists
@@ -197,7 +204,7 @@ def test_recommendation_quality_within_noise(spark, shop, tmp_path):
     assert hs > 10 / n_items, scores  # above the hit rate of random lists
 
 
-@pytest.mark.parametrize("model", ["als", "popular", "hybrid"])
+@pytest.mark.parametrize("model", ["als", pytest.param("popular", marks=pytest.mark.slow), pytest.param("hybrid", marks=pytest.mark.slow)])
 def test_spark_recommend_equals_embedded_on_the_same_model(spark, runs, model):
     """The Spark-trained artifact is the standard one, and the Spark recommend stage writes
     exactly the lists the embedded stage writes from it."""
@@ -215,6 +222,7 @@ def test_spark_recommend_equals_embedded_on_the_same_model(spark, runs, model):
     pd.testing.assert_frame_equal(got, embedded)
 
 
+@pytest.mark.slow
 def test_hybrid_trained_on_spark_is_the_embedded_one(spark, runs):
     """Training candidates made per partition (several batches and partitions, a sampled round):
     the Spark-trained hybrid learns from the very rows the embedded engine makes, so the ranker
@@ -254,6 +262,7 @@ def test_bad_review_file_raises_naming_it(spark, tmp_path):
         SparkPipeline(spark).ingest(Workspace(tmp_path / "ws"), [bad])
 
 
+@pytest.mark.slow
 def test_forgotten_users_stay_out(spark, inputs, tmp_path):
     """A forgotten user's reviews are dropped by the Spark ingest too (right to erasure)."""
     from emorec.jobs.forget import forget_users
@@ -297,6 +306,7 @@ class _Killed(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_spark_scoring_checkpoints_waves_and_resumes(spark, runs, inputs, tmp_path, monkeypatch):
     """A driver killed mid-scoring keeps its scored waves; Spark and the embedded stage resume them."""
     import emorec.jobs.spark.score as spark_score

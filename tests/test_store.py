@@ -36,7 +36,7 @@ def test_failed_write_keeps_previous_table(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("emorec.jobs.store.os.replace", boom)
-    with pytest.raises(WorkspaceError, match="No space left.*previous version is intact"):
+    with pytest.raises(WorkspaceError, match=r"No space left.*previous version is intact"):
         ws.write_table("reviews", pd.DataFrame({"a": [2]}))
     monkeypatch.undo()
     assert ws.read_table("reviews").a.tolist() == [1]
@@ -47,10 +47,9 @@ def test_model_versions_publish_only_on_success(tmp_path):
     ws = Workspace(tmp_path)
     with ws.new_model_version("recommender", "v1") as folder:
         (folder / "f").write_text("one")
-    with pytest.raises(RuntimeError):
-        with ws.new_model_version("recommender", "v2") as folder:
-            (folder / "f").write_text("half")
-            raise RuntimeError("crash while training")
+    with pytest.raises(RuntimeError), ws.new_model_version("recommender", "v2") as folder:
+        (folder / "f").write_text("half")
+        raise RuntimeError("crash while training")
     assert (ws.model_path("recommender") / "f").read_text() == "one"
     for v in ("v2", "v3", "v4"):
         with ws.new_model_version("recommender", v) as folder:
@@ -73,9 +72,8 @@ def test_second_writer_fails_naming_holder(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(WorkspaceBusy, match=rf"pid {holder.pid} \(emorec run\)"):
-            with ws.lock("emorec score"):
-                pass
+        with pytest.raises(WorkspaceBusy, match=rf"pid {holder.pid} \(emorec run\)"), ws.lock("emorec score"):
+            pass
     finally:
         holder.kill()
         holder.wait()
@@ -87,9 +85,8 @@ def test_runs_are_recorded_with_status(tmp_path):
     ws = Workspace(tmp_path)
     with recorded_run(ws, "ingest", {"x": 1}) as run:
         run.counts["reviews"] = 3
-    with pytest.raises(ValueError):
-        with recorded_run(ws, "score"):
-            raise ValueError("bad scorer")
+    with pytest.raises(ValueError), recorded_run(ws, "score"):
+        raise ValueError("bad scorer")
     runs = ws.read_table("runs")
     assert runs.command.tolist() == ["ingest", "score"]
     assert runs.status.tolist() == ["ok", "failed"]
@@ -114,7 +111,7 @@ def test_multi_table_write_is_completed_after_a_failed_rename(tmp_path, monkeypa
         return real_replace(src, dst)
 
     monkeypatch.setattr(store.os, "replace", flaky)
-    with pytest.raises(WorkspaceError, match="table 'b'.*completes the others from the publish journal"):
+    with pytest.raises(WorkspaceError, match=r"table 'b'.*completes the others from the publish journal"):
         ws.write_tables({"a": (new_a, None), "b": (new_b, None)})
     monkeypatch.setattr(store.os, "replace", real_replace)
     # half published: a is new, b still old, and the journal says how to finish

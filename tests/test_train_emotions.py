@@ -12,7 +12,14 @@ import pytest
 
 from emorec.common.errors import InputError
 from emorec.jobs.train_emotions import (
-    DEFAULT_TRAINING, EVAL_FILE, carer_halves, main, read_carer, read_goemotions, read_groups, train_emotion_model,
+    DEFAULT_TRAINING,
+    EVAL_FILE,
+    carer_halves,
+    main,
+    read_carer,
+    read_goemotions,
+    read_groups,
+    train_emotion_model,
 )
 from emorec.sentiment.augment import AugmentConfig
 from emorec.sentiment.encoder import ADAPTER_FILE, EmotionEncoder
@@ -77,7 +84,7 @@ def test_reader_names_file_and_line_of_a_bad_row(tmp_path, bad, message):
 def test_reader_checks_label_order(tmp_path):
     folder = write_folder(tmp_path, {"train": ["x\t0\tid"]})
     (folder / "labels.txt").write_text("\n".join(reversed(GOEMOTIONS_LABELS)))
-    with pytest.raises(ValueError, match="labels.txt"):
+    with pytest.raises(ValueError, match=r"labels\.txt"):
         read_goemotions(folder, splits=("train",))
 
 
@@ -130,7 +137,7 @@ def test_carer_reader_and_halves(tmp_path):
     y, labelled = data.ekman_targets()
     assert y[0, list(EKMAN_GROUPS).index("joy")] == 1 and not labelled[list(EKMAN_GROUPS).index("disgust")]
     path.write_text("fine;joy\nno label here\n")
-    with pytest.raises(InputError, match="val.txt, line 2"):
+    with pytest.raises(InputError, match=r"val\.txt, line 2"):
         read_carer(path)
     path.write_text("fine;joy\nworse;boredom\n")
     with pytest.raises(InputError, match="unknown label 'boredom'"):

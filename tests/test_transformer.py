@@ -14,6 +14,7 @@ from emorec.common.errors import ArtifactError, ConfigError, InputError
 from emorec.sentiment.aspects import AspectConfig
 from emorec.sentiment.encoder import EmotionEncoder, EncoderConfig, load_base
 from emorec.sentiment.finetune import SHOP_TRAINING, finetune_polarity, split_by_user
+from emorec.sentiment.labels import EKMAN_GROUPS
 from emorec.sentiment.schema import EKMAN_COLUMNS, EMOTION_COLUMNS, FEATURE_COLUMNS
 from emorec.sentiment.transformer import TransformerScorer
 
@@ -28,7 +29,7 @@ def tiny_model(tmp_path_factory):
 
 def test_adapter_is_small_and_roundtrips(tiny_model):
     assert (tiny_model / "adapter.safetensors").stat().st_size < 5_000_000
-    model, tok = EmotionEncoder.from_pretrained(tiny_model)
+    model, _tok = EmotionEncoder.from_pretrained(tiny_model)
     assert model.config.version == "test-untrained" and len(model.config.emotion_labels) == 28
 
 
@@ -46,8 +47,12 @@ def test_scorer_schema_and_bad_inputs(tiny_model):
     assert df.loc[~nonempty, list(EMOTION_COLUMNS)].isna().all().all()
     assert df.asp_sound_mentions[0] == 1 and df.asp_durability_mentions[0] == 1
     assert df.asp_sound_sentiment.between(-1, 1).sum() == 1
-    # Ekman groups are the max of their members
-    assert np.allclose(df.loc[nonempty, "ekman_disgust"], df.loc[nonempty, "emo_disgust"])
+    # Ekman groups are the max of their members: every group, the many-member ones included
+    for group, members in EKMAN_GROUPS.items():
+        members_max = df.loc[nonempty, [f"emo_{m}" for m in members]].max(axis=1)
+        np.testing.assert_allclose(df.loc[nonempty, f"ekman_{group}"], members_max, rtol=1e-6, err_msg=group)
+    # so a group is not just its namesake label: joy's 12 members lift it above emo_joy on some text
+    assert (df.loc[nonempty, "ekman_joy"] > df.loc[nonempty, "emo_joy"] + 1e-6).any()
     # a model saved without thresholds: the argmax of the head decides, no Ekman label
     assert scorer.thresholds["polarity"] is None
     probs = df.loc[nonempty, ["p_negative", "p_neutral", "p_positive"]].to_numpy()
@@ -84,7 +89,7 @@ def test_labels_follow_the_stored_thresholds(tiny_model, tmp_path):
     assert df.ekman_label[[0, 1, 3, 4]].tolist() == ["neutral"] * 4 and df.ekman_label.isna()[2]
     bad = _with_thresholds(tiny_model, tmp_path / "bad", {"negative": 0.5, "positive": -0.5}, ekman)
     with pytest.raises(ConfigError, match="polarity_thresholds"):
-        TransformerScorer(bad).thresholds
+        _ = TransformerScorer(bad).thresholds
 
 
 def test_progress_threads_and_precision(tiny_model):

@@ -33,7 +33,6 @@ from .stats import compare, finalize
 __all__ = ["NO_PROFILE", "activity_labels", "compare_groups", "popularity_labels", "segment_labels"]
 
 NO_PROFILE = "no_profile"
-POPULARITY_CLASSES = ("head", "long tail", "unseen")
 
 
 def activity_labels(train: pd.DataFrame, users: Sequence[str], edges: Sequence[int]) -> pd.Series:

@@ -35,8 +35,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from emorec.common.config import StrictConfig, unknown_field_message
 from emorec.common.errors import ConfigError
-from emorec.profiles.config import StrictConfig, unknown_field_message
 from emorec.recommender.outcomes import OutcomeConfig
 
 __all__ = [

@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from emorec.common.atomic import atomic_write, atomic_write_text
+
 from ..runs import fingerprint, package_versions
 from .beyond import BeyondContext, beyond_metrics, catalog_coverage
 from .breakdown import activity_labels, compare_groups, popularity_labels, segment_labels
@@ -345,7 +347,7 @@ def run_evaluation(inputs: EvaluationInputs, config: ExperimentConfig, show_prog
         per_user[variant.name] = pd.concat([acc, beyond], axis=1)
         recs_by_variant[variant.name] = recs
         entry["list_lengths"] = {"min": int(recs.groupby("user_id").size().reindex(users).fillna(0).min()),
-                                 "users_without_list": int(len(set(users) - set(recs["user_id"].astype(str))))}
+                                 "users_without_list": len(set(users) - set(recs["user_id"].astype(str)))}
         variants_out.append(entry)
         timings[f"variant.{variant.name}"] = time.perf_counter() - t1
     ok = [v["name"] for v in variants_out if v["status"] == "ok"]
@@ -472,7 +474,6 @@ OUTPUT_FILES = {"report": "report.json", "per_user": "per_user.parquet", "html":
 
 def write_outputs(result: EvaluationResult, out_dir: str | Path, run_id: str | None = None) -> dict[str, Path]:
     """Write ``report.json``, ``per_user.parquet``, ``report.html`` and ``verdict.txt`` into ``out_dir``."""
-    from emorec.profiles.export import _atomic_write
 
     from .report import build_html
 
@@ -481,8 +482,8 @@ def write_outputs(result: EvaluationResult, out_dir: str | Path, run_id: str | N
     if run_id is not None:
         result.report["run_id"] = run_id
     paths = {k: out_dir / name for k, name in OUTPUT_FILES.items()}
-    _atomic_write(paths["report"], lambda p: Path(p).write_text(json.dumps(result.report, indent=2, sort_keys=False), encoding="utf-8"))
-    _atomic_write(paths["per_user"], lambda p: result.per_user.to_parquet(p, index=False))
-    _atomic_write(paths["html"], lambda p: Path(p).write_text(build_html(result.report), encoding="utf-8"))
-    _atomic_write(paths["verdict"], lambda p: Path(p).write_text(result.verdict, encoding="utf-8"))
+    atomic_write_text(paths["report"], json.dumps(result.report, indent=2, sort_keys=False))
+    atomic_write(paths["per_user"], lambda p: result.per_user.to_parquet(p, index=False))
+    atomic_write_text(paths["html"], build_html(result.report))
+    atomic_write_text(paths["verdict"], result.verdict)
     return paths

@@ -117,7 +117,7 @@ def mean_ci(x: Sequence[float], n_boot: int = 2000, alpha: float = 0.05, seed: i
         return {"mean": nan, "ci_low": nan, "ci_high": nan, "n": 0}
     means = np.concatenate([x[idx].mean(axis=1) for idx in _resamples(len(x), n_boot, seed)])
     lo, hi = np.percentile(means, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return {"mean": float(x.mean()), "ci_low": float(lo), "ci_high": float(hi), "n": int(len(x))}
+    return {"mean": float(x.mean()), "ci_low": float(lo), "ci_high": float(hi), "n": len(x)}
 
 
 def paired_t_test(a: Sequence[float], b: Sequence[float]) -> float:

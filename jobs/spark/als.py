@@ -36,8 +36,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from emorec.common.errors import NothingToLearnError
-from emorec.recommender import (ALS, RECOMMENDATION_COLUMNS, HybridRanker, MostPopular, RecommendationService,
-                                Recommender, ServiceConfig, TrainingData, model_class)
+from emorec.recommender import (
+    ALS,
+    RECOMMENDATION_COLUMNS,
+    HybridRanker,
+    MostPopular,
+    RecommendationService,
+    Recommender,
+    ServiceConfig,
+    TrainingData,
+    model_class,
+)
 from emorec.recommender.explain import EXPLANATION_COLUMNS
 
 from ..pipeline import model_notes, training_inputs

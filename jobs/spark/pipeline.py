@@ -15,8 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from emorec import profiles
-from emorec import sentiment
+from emorec import profiles, sentiment
 from emorec.recommender import ServiceConfig
 
 from ..pipeline import StageResult, resolve_scorer

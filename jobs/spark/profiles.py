@@ -82,29 +82,40 @@ def _mini_items(pdf: pd.DataFrame, column: str, dtype: str) -> pd.DataFrame:
     return pdf[["item_id", column]].drop_duplicates("item_id").astype({"item_id": "string", column: dtype})
 
 
-def user_profiles(spark, ws: Workspace, config: profiles.ProfileConfig, scored=None):
-    """User profiles (Spark DataFrame, timestamps as int64 ns) and their pandas dtypes.
+def _per_bucket(spark, ws: Workspace, scored, key: str, column: str, column_dtype: str, dtypes_of, build_profiles):
+    """Profiles per hash bucket of ``key`` (each bucket holds whole users or items), built by
+    ``build_profiles(frame, catalog)`` with the item table's ``column`` as ``catalog``.
 
-    ``scored`` is the output of :func:`scored_reviews` when the caller has it already.
+    Returns the Spark DataFrame, its pandas dtypes (``dtypes_of(aspects)``), the aspects and
+    the scored reviews (``scored`` or :func:`scored_reviews`).
     """
     from pyspark.sql import functions as F
 
     scored, dtypes = scored or scored_reviews(spark, ws)
     aspects = discover_aspects(dtypes)
-    out_dtypes = profiles.user_profile_dtypes(aspects)
+    out_dtypes = dtypes_of(aspects)
     has_items = ws.has_table("items")
     items = tables.read_table(spark, ws, "items") if has_items else None
-    rows = _with_items(scored, items, "price")
+    rows = _with_items(scored, items, column)
     n = pq.ParquetFile(ws.table_path("reviews")).metadata.num_rows
 
     def build(pdf: pd.DataFrame) -> pd.DataFrame:
         frame = tables.to_pandas_dtypes(pdf, dtypes)
-        catalog = _mini_items(frame, "price", "float64") if has_items else None
-        users = profiles.build_user_profiles(frame[list(dtypes)], config, items=catalog)
-        return tables.to_spark_pandas(users, out_dtypes)
+        catalog = _mini_items(frame, column, column_dtype) if has_items else None
+        return tables.to_spark_pandas(build_profiles(frame[list(dtypes)], catalog), out_dtypes)
 
-    bucketed = rows.withColumn(BUCKET, F.pmod(F.xxhash64("user_id"), F.lit(_n_buckets(spark, n))))
-    return bucketed.groupBy(BUCKET).applyInPandas(build, tables.spark_schema(out_dtypes)), out_dtypes
+    bucketed = rows.withColumn(BUCKET, F.pmod(F.xxhash64(key), F.lit(_n_buckets(spark, n))))
+    return bucketed.groupBy(BUCKET).applyInPandas(build, tables.spark_schema(out_dtypes)), out_dtypes, aspects, scored
+
+
+def user_profiles(spark, ws: Workspace, config: profiles.ProfileConfig, scored=None):
+    """User profiles (Spark DataFrame, timestamps as int64 ns) and their pandas dtypes.
+
+    ``scored`` is the output of :func:`scored_reviews` when the caller has it already.
+    """
+    users, out_dtypes, _, _ = _per_bucket(spark, ws, scored, "user_id", "price", "float64", profiles.user_profile_dtypes,
+                                          lambda frame, catalog: profiles.build_user_profiles(frame, config, items=catalog))
+    return users, out_dtypes
 
 
 def item_profiles(spark, ws: Workspace, config: profiles.ProfileConfig, scored=None):
@@ -112,23 +123,12 @@ def item_profiles(spark, ws: Workspace, config: profiles.ProfileConfig, scored=N
     persisted intermediate table (unpersist it once the profiles are written)."""
     from pyspark.sql import functions as F
 
-    scored, dtypes = scored or scored_reviews(spark, ws)
-    aspects = discover_aspects(dtypes)
-    out_dtypes = profiles.item_profile_dtypes(aspects)
-    has_items = ws.has_table("items")
-    items = tables.read_table(spark, ws, "items") if has_items else None
-    rows = _with_items(scored, items, "category")
-    n = pq.ParquetFile(ws.table_path("reviews")).metadata.num_rows
     unshrunk_config = config.model_copy(update={"item_prior_strength": 0.0})
-
     # 1. each item's own aggregates, by the embedded code, without shrinkage
-    def build(pdf: pd.DataFrame) -> pd.DataFrame:
-        frame = tables.to_pandas_dtypes(pdf, dtypes)
-        catalog = _mini_items(frame, "category", "string") if has_items else None
-        return tables.to_spark_pandas(profiles.build_item_profiles(frame[list(dtypes)], unshrunk_config, items=catalog), out_dtypes)
-
-    bucketed = rows.withColumn(BUCKET, F.pmod(F.xxhash64("item_id"), F.lit(_n_buckets(spark, n))))
-    unshrunk = bucketed.groupBy(BUCKET).applyInPandas(build, tables.spark_schema(out_dtypes)).persist()
+    built, out_dtypes, aspects, scored = _per_bucket(
+        spark, ws, scored, "item_id", "category", "string", profiles.item_profile_dtypes,
+        lambda frame, catalog: profiles.build_item_profiles(frame, unshrunk_config, items=catalog))
+    unshrunk = built.persist()
 
     # 2. priors: category and global NaN-skipping means over all reviews (Spark SQL)
     def valid(c):

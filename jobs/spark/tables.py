@@ -20,7 +20,6 @@ pandas functions run per partition convert with :func:`to_pandas_dtypes` /
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Mapping, Sequence
@@ -31,7 +30,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..store import METADATA_KEY, Workspace, WorkspaceError, _fsync_dir
+from emorec.common.atomic import atomic_write
+
+from ..store import METADATA_KEY, Workspace, WorkspaceError
 
 TIMESTAMP = "datetime64[ns, UTC]"
 #: Records per Spark part file (bounds the memory of one batch of :func:`write_table`).
@@ -145,7 +146,6 @@ def write_table(ws: Workspace, name: str, df, dtypes: Mapping[str, str], metadat
     path.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
     parts_dir = path.with_name(f".{name}.spark-{token}.tmp")  # a killed run's parts are swept by Workspace.lock
-    tmp = path.with_name(f".{path.name}.{token}.tmp")
     frame = df.select(*dtypes)
     if order_by:
         frame = frame.orderBy(*order_by)
@@ -153,18 +153,16 @@ def write_table(ws: Workspace, name: str, df, dtypes: Mapping[str, str], metadat
     try:
         frame.write.option("maxRecordsPerFile", RECORDS_PER_FILE).parquet(uri(parts_dir))
         parts = sorted(parts_dir.glob("part-*.parquet"))
-        with open(tmp, "wb") as fh:
-            with pq.ParquetWriter(fh, schema, compression="zstd") as writer:
+
+        def concatenate(tmp: Path) -> None:
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
                 for part in parts:
                     for batch in pq.ParquetFile(part).iter_batches(batch_size=READ_BATCH):
                         pdf = to_pandas_dtypes(batch.to_pandas(), dtypes)[list(dtypes)]
                         writer.write_table(pa.Table.from_pandas(pdf, schema=schema, preserve_index=False))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+
+        atomic_write(path, concatenate)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise WorkspaceError(f"could not write table {name!r} to {path}: {exc.strerror or exc}; "
                              "the previous version is intact") from exc
     finally:
