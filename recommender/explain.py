@@ -186,26 +186,34 @@ def _group_contributions(model, X: np.ndarray, method: str = "fast") -> tuple[li
     return groups, G
 
 
-def _popularity(model, item: np.ndarray, t_ref: np.ndarray, known: np.ndarray, block: int = 64) -> tuple[np.ndarray, ...]:
+def _popularity(model, item: np.ndarray, t_ref: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per row: reviews of the item in the window, its rank and the items reviewed in the window.
 
     Known users: the ``popular_days`` days before the day of their last review; new users:
-    the latest ``popular_days`` days of the training reviews (up to the newest one). Windows
-    are counted ``block`` distinct end days at a time (memory: ``block`` x items)."""
+    the latest ``popular_days`` days of the training reviews (up to the newest one). The item's
+    count is two binary searches per row; its rank (1 + the items reviewed more often in the
+    window) and the number of items reviewed then come from a histogram of the window's counts
+    per end day, made by one sweep over the reviews for the days not seen before and kept with
+    the feature state (a few hundred numbers per day), so serving every user of a big shop
+    counts each day once."""
     days = model.config.evidence.popular_days
     state = model.state_
-    end = np.where(known, np.floor(t_ref) - 1, state.max_day_[0])
+    end = np.where(known, np.floor(t_ref) - 1, state.max_day_[0]).astype(np.int64)
+    count = state.window_counts(item, end, days).astype(np.int64)
+    hist: dict[int, tuple[np.ndarray, np.ndarray]] = state.__dict__.setdefault("_window_histograms", {})
     uniq, inv = np.unique(end, return_inverse=True)
-    count, rank, active = (np.zeros(len(item), np.int64) for _ in range(3))
-    for s in range(0, len(uniq), block):
-        counts = state.window_matrix(uniq[s:s + block], days)
-        ordered = np.sort(counts, axis=1)
-        rows = np.flatnonzero((inv >= s) & (inv < s + block))
-        b = inv[rows] - s
-        c = counts[b, item[rows]]
-        greater = np.array([counts.shape[1] - np.searchsorted(ordered[k], x, side="right") for k, x in zip(b, c)],
-                           dtype=np.int64)
-        count[rows], rank[rows], active[rows] = c, 1 + greater, (counts > 0).sum(axis=1)[b]
+    need = np.array([d for d in uniq.tolist() if (d, days) not in hist], np.int64)
+    for d, (_, counts, _) in zip(need.tolist(), state.window_lists(need, days)):
+        values, freq = np.unique(counts.astype(np.int64), return_counts=True)  # positive counts, ascending
+        hist[(d, days)] = (values, np.cumsum(freq))  # items reviewed at most values[j] times
+    rank, active = np.zeros(len(item), np.int64), np.zeros(len(item), np.int64)
+    for k, d in enumerate(uniq.tolist()):
+        rows = np.flatnonzero(inv == k)
+        values, at_most = hist[(d, days)]
+        n_active = int(at_most[-1]) if len(at_most) else 0
+        j = np.searchsorted(values, count[rows], side="right")
+        not_more = np.where(j > 0, at_most[np.maximum(j - 1, 0)], 0) if len(at_most) else np.zeros(len(rows), np.int64)
+        rank[rows], active[rows] = 1 + n_active - not_more, n_active
     return count, rank, active
 
 
