@@ -395,7 +395,8 @@ def checks(r: dict) -> dict:
         q = r["quality"]
         h, b = q["models"]["hybrid"]["ndcg@10"], q["models"][q["best_baseline"]]["ndcg@10"]
         out[f"hybrid NDCG@10 >= {TARGETS['lift']}x {q['best_baseline']}"] = h >= TARGETS["lift"] * b
-        out[f"paired Wilcoxon p < {TARGETS['p']}"] = (q["paired"]["wilcoxon_p"] or 1.0) < TARGETS["p"]
+        p = q["paired"]["wilcoxon_p"]  # 0.0 is a p-value (below float precision), not a missing one
+        out[f"paired Wilcoxon p < {TARGETS['p']}"] = p is not None and p < TARGETS["p"]
     return out
 
 

@@ -186,29 +186,42 @@ def _group_contributions(model, X: np.ndarray, method: str = "fast") -> tuple[li
     return groups, G
 
 
+#: Fewer new end days than this are counted directly (a few ms each); more are swept once and kept.
+SWEEP_MIN_DAYS = 16
+
+
 def _popularity(model, item: np.ndarray, t_ref: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per row: reviews of the item in the window, its rank and the items reviewed in the window.
 
     Known users: the ``popular_days`` days before the day of their last review; new users:
     the latest ``popular_days`` days of the training reviews (up to the newest one). The item's
-    count is two binary searches per row; its rank (1 + the items reviewed more often in the
-    window) and the number of items reviewed then come from a histogram of the window's counts
-    per end day, made by one sweep over the reviews for the days not seen before and kept with
-    the feature state (a few hundred numbers per day), so serving every user of a big shop
-    counts each day once."""
+    count is two binary searches per row. Its rank (1 + the items reviewed more often in the
+    window) and the number of items reviewed then need every item's count on that end day: for
+    a few new end days (one user's list) they are counted directly; for many (serving every
+    user of a big shop) one sweep over the reviews makes a histogram of the counts per day,
+    kept with the feature state (a few hundred numbers per day), so each day is counted once."""
     days = model.config.evidence.popular_days
     state = model.state_
     end = np.where(known, np.floor(t_ref) - 1, state.max_day_[0]).astype(np.int64)
     count = state.window_counts(item, end, days).astype(np.int64)
-    hist: dict[int, tuple[np.ndarray, np.ndarray]] = state.__dict__.setdefault("_window_histograms", {})
+    hist: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = state.__dict__.setdefault("_window_histograms", {})
     uniq, inv = np.unique(end, return_inverse=True)
     need = np.array([d for d in uniq.tolist() if (d, days) not in hist], np.int64)
-    for d, (_, counts, _) in zip(need.tolist(), state.window_lists(need, days)):
-        values, freq = np.unique(counts.astype(np.int64), return_counts=True)  # positive counts, ascending
-        hist[(d, days)] = (values, np.cumsum(freq))  # items reviewed at most values[j] times
+    direct: dict[int, np.ndarray] = {}
+    if len(need) >= SWEEP_MIN_DAYS:
+        for d, (_, counts, _) in zip(need.tolist(), state.window_lists(need, days)):
+            values, freq = np.unique(counts.astype(np.int64), return_counts=True)  # positive counts, ascending
+            hist[(d, days)] = (values, np.cumsum(freq))  # items reviewed at most values[j] times
+    elif len(need):
+        direct = dict(zip(need.tolist(), state.window_matrix(need.astype(np.float64), days)))
     rank, active = np.zeros(len(item), np.int64), np.zeros(len(item), np.int64)
     for k, d in enumerate(uniq.tolist()):
         rows = np.flatnonzero(inv == k)
+        if d in direct:
+            counts = direct[d]
+            rank[rows] = 1 + (counts[None, :] > count[rows, None]).sum(axis=1)
+            active[rows] = int((counts > 0).sum())
+            continue
         values, at_most = hist[(d, days)]
         n_active = int(at_most[-1]) if len(at_most) else 0
         j = np.searchsorted(values, count[rows], side="right")
