@@ -246,6 +246,9 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
         name, sep, column = (part.strip() for part in str(pair).partition("="))
         if not (sep and name and column):
             raise InputError(f"malformed column mapping {pair!r}: expected FIELD=COLUMN, e.g. user=customer_id")
+        if "," in column and "=" in column:
+            raise InputError(f"column mapping {pair!r} holds several pairs: give one --map per field, e.g. "
+                             f"--map {' --map '.join(p.strip() for p in str(pair).split(','))}")
         field_name = _field_name(name)
         if mapping.get(field_name, column) != column:
             raise InputError(f"field {field_name!r} is mapped twice ({mapping[field_name]!r} and {column!r})")

@@ -342,6 +342,10 @@ def test_parse_mapping():
     for bad in ("user", "user=", "=col"):
         with pytest.raises(ValueError, match=f"malformed column mapping {bad!r}"):
             parse_mapping([bad])
+    # several pairs in one --map (a first user's guess) say how to write them, not "no column 'kunde,item_id=...'"
+    with pytest.raises(ValueError, match=r"give one --map per field, e\.g\. --map user_id=kunde --map item_id=artikel"):
+        parse_mapping(["user_id=kunde,item_id=artikel"])
+    assert parse_mapping(["text=body, with a comma"]) == {"text": "body, with a comma"}  # a column name may hold a comma
     with pytest.raises(ValueError, match="personal data"):
         load_reviews_frame(pd.DataFrame({"u": ["a"], "item_id": ["b"], "text": ["c"]}), "x", {"user": "reviewerName"})
 
