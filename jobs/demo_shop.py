@@ -394,7 +394,10 @@ class DemoShop:
             "reviews": out / "reviews.csv",
             "items": out / "items.csv",
         }
-        self.reviews.to_csv(paths["reviews"], index=False, encoding="utf-8", lineterminator="\n")
+        # the input contract's columns only: source, line and extra are the store's own bookkeeping
+        # (an ingest of the file would list them as columns no field uses)
+        reviews = self.reviews.drop(columns=["source", "line", "extra"], errors="ignore")
+        reviews.to_csv(paths["reviews"], index=False, encoding="utf-8", lineterminator="\n")
         self.items.to_csv(paths["items"], index=False, encoding="utf-8", lineterminator="\n")
         frames = {
             "users": self.users,
