@@ -190,13 +190,20 @@ def make_data(n_reviews: int, folder: Path) -> dict:
     shop = generate_demo_shop(n_users=max(50, n_reviews // REVIEWS_PER_USER),
                               n_items=max(300, n_reviews // REVIEWS_PER_ITEM), seed=42)
     gen_s = time.perf_counter() - t
+    reviews = write_shards(shop, folder)
+    return {"reviews": len(reviews), "users": int(reviews["user_id"].nunique()), "items": len(shop.items),
+            "generate_seconds": round(gen_s, 2), "shards": math.ceil(len(reviews) / SHARD_ROWS)}
+
+
+def write_shards(shop, folder: Path):
+    """A demo shop as review CSV shards of ``SHARD_ROWS`` rows (the Spark ingest reads one file
+    per task; the input contract's columns only) and ``items.csv``; returns the reviews written."""
     folder.mkdir(parents=True, exist_ok=True)
-    reviews = shop.reviews.drop(columns=["source", "line"])
+    reviews = shop.reviews.drop(columns=["source", "line", "extra"], errors="ignore")
     for k, start in enumerate(range(0, len(reviews), SHARD_ROWS)):
         reviews.iloc[start:start + SHARD_ROWS].to_csv(folder / f"reviews-{k:04d}.csv", index=False)
     shop.items.to_csv(folder / "items.csv", index=False)
-    return {"reviews": len(reviews), "users": int(reviews["user_id"].nunique()), "items": len(shop.items),
-            "generate_seconds": round(gen_s, 2), "shards": math.ceil(len(reviews) / SHARD_ROWS)}
+    return reviews
 
 
 def _make_data_main(args) -> int:

@@ -449,18 +449,14 @@ def main() -> int:
 
 def make_csv(users: int, items: int, per_user: float, seed: int, folder: Path) -> dict:
     """The scaled shop as review CSV shards (the Spark ingest reads one file per task) + items.csv."""
-    from scale import SHARD_ROWS
+    from scale import write_shards
 
     from emorec.jobs.demo_shop import DemoConfig, generate_demo_shop
 
     t = time.perf_counter()
     shop = generate_demo_shop(DemoConfig.at_scale(users, items, per_user, seed=seed))
     gen_s = time.perf_counter() - t
-    folder.mkdir(parents=True, exist_ok=True)
-    reviews = shop.reviews.drop(columns=["source", "line"])
-    for k, start in enumerate(range(0, len(reviews), SHARD_ROWS)):
-        reviews.iloc[start:start + SHARD_ROWS].to_csv(folder / f"reviews-{k:04d}.csv", index=False)
-    shop.items.to_csv(folder / "items.csv", index=False)
+    reviews = write_shards(shop, folder)
     return {"reviews": len(reviews), "users": int(reviews["user_id"].nunique()), "items": len(shop.items),
             "reviewed_items": int(reviews["item_id"].nunique()), "generate_seconds": round(gen_s, 1)}
 
