@@ -213,7 +213,7 @@ def _popularity(model, item: np.ndarray, t_ref: np.ndarray, known: np.ndarray) -
             values, freq = np.unique(counts.astype(np.int64), return_counts=True)  # positive counts, ascending
             hist[(d, days)] = (values, np.cumsum(freq))  # items reviewed at most values[j] times
     elif len(need):
-        direct = dict(zip(need.tolist(), state.window_matrix(need.astype(np.float64), days)))
+        direct = {d: state.window_vector(d, days) for d in need.tolist()}
     rank, active = np.zeros(len(item), np.int64), np.zeros(len(item), np.int64)
     for k, d in enumerate(uniq.tolist()):
         rows = np.flatnonzero(inv == k)

@@ -438,6 +438,24 @@ class FeatureState:
         out[order] = counts
         return out
 
+    def _reviews_by_day(self) -> tuple[np.ndarray, np.ndarray]:
+        """The reviews' days and items, in day order (computed once, kept with the state)."""
+        cached = self.__dict__.get("_by_day")
+        if cached is None or cached[0] is not self.item_keys_:
+            day = self.item_keys_ & ((1 << DAY_BITS) - 1)
+            order = np.argsort(day, kind="stable")
+            cached = (self.item_keys_, day[order], self.item_keys_[order] >> DAY_BITS)
+            self.__dict__["_by_day"] = cached
+        return cached[1], cached[2]
+
+    def window_vector(self, day: int, days: float) -> np.ndarray:
+        """Reviews of every item in ``(day - days, day]`` (as :meth:`window_matrix` for one day),
+        counted from the reviews of that window only."""
+        d_sorted, i_sorted = self._reviews_by_day()
+        hi = int(np.searchsorted(d_sorted, day, side="right"))
+        lo = int(np.searchsorted(d_sorted, max(day - int(days), 0), side="right"))
+        return np.bincount(i_sorted[lo:hi], minlength=self.n_items)
+
     def window_lists(self, days: np.ndarray, window: float, limit: int | None = None
                      ) -> list[tuple[np.ndarray, np.ndarray, bool]]:
         """For each of the ascending ``days`` (whole days since the epoch): the items reviewed in
@@ -448,10 +466,7 @@ class FeatureState:
         the cost is the number of reviews plus ``len(days) x n_items``.
         """
         n = self.n_items
-        item = self.item_keys_ >> DAY_BITS
-        day = self.item_keys_ & ((1 << DAY_BITS) - 1)
-        order = np.argsort(day, kind="stable")
-        d_sorted, i_sorted = day[order], item[order]
+        d_sorted, i_sorted = self._reviews_by_day()
         counts = np.zeros(n, np.int64)
         added = removed = 0
         out = []
