@@ -186,47 +186,30 @@ def _group_contributions(model, X: np.ndarray, method: str = "fast") -> tuple[li
     return groups, G
 
 
-#: Fewer new end days than this are counted directly (a few ms each); more are swept once and kept.
-SWEEP_MIN_DAYS = 16
-
-
 def _popularity(model, item: np.ndarray, t_ref: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per row: reviews of the item in the window, its rank and the items reviewed in the window.
 
     Known users: the ``popular_days`` days before the day of their last review; new users:
     the latest ``popular_days`` days of the training reviews (up to the newest one). The item's
     count is two binary searches per row. Its rank (1 + the items reviewed more often in the
-    window) and the number of items reviewed then need every item's count on that end day: for
-    a few new end days (one user's list) they are counted directly; for many (serving every
-    user of a big shop) one sweep over the reviews makes a histogram of the counts per day,
-    kept with the feature state (a few hundred numbers per day), so each day is counted once."""
+    window) and the number of items reviewed then come from the cumulative histogram of every
+    item's count on that end day (counted from that window's reviews only), kept with the
+    feature state, so serving every user of a big shop counts each day once."""
     days = model.config.evidence.popular_days
     state = model.state_
     end = np.where(known, np.floor(t_ref) - 1, state.max_day_[0]).astype(np.int64)
     count = state.window_counts(item, end, days).astype(np.int64)
-    hist: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = state.__dict__.setdefault("_window_histograms", {})
-    uniq, inv = np.unique(end, return_inverse=True)
-    need = np.array([d for d in uniq.tolist() if (d, days) not in hist], np.int64)
-    direct: dict[int, np.ndarray] = {}
-    if len(need) >= SWEEP_MIN_DAYS:
-        for d, (_, counts, _) in zip(need.tolist(), state.window_lists(need, days)):
-            values, freq = np.unique(counts.astype(np.int64), return_counts=True)  # positive counts, ascending
-            hist[(d, days)] = (values, np.cumsum(freq))  # items reviewed at most values[j] times
-    elif len(need):
-        direct = {d: state.window_vector(d, days) for d in need.tolist()}
+    hist: dict[tuple[int, int], np.ndarray] = state.__dict__.setdefault("_window_histograms", {})
     rank, active = np.zeros(len(item), np.int64), np.zeros(len(item), np.int64)
+    uniq, inv = np.unique(end, return_inverse=True)
     for k, d in enumerate(uniq.tolist()):
+        if (d, days) not in hist:  # at_most[v]: the items reviewed at most v times in the window
+            hist[(d, days)] = np.cumsum(np.bincount(state.window_vector(d, days)))
+        at_most = hist[(d, days)]
         rows = np.flatnonzero(inv == k)
-        if d in direct:
-            counts = direct[d]
-            rank[rows] = 1 + (counts[None, :] > count[rows, None]).sum(axis=1)
-            active[rows] = int((counts > 0).sum())
-            continue
-        values, at_most = hist[(d, days)]
-        n_active = int(at_most[-1]) if len(at_most) else 0
-        j = np.searchsorted(values, count[rows], side="right")
-        not_more = np.where(j > 0, at_most[np.maximum(j - 1, 0)], 0) if len(at_most) else np.zeros(len(rows), np.int64)
-        rank[rows], active[rows] = 1 + n_active - not_more, n_active
+        n = int(at_most[-1])
+        rank[rows] = 1 + n - at_most[np.minimum(count[rows], len(at_most) - 1)]
+        active[rows] = n - int(at_most[0])
     return count, rank, active
 
 
