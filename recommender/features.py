@@ -423,21 +423,6 @@ class FeatureState:
         return (np.searchsorted(self.item_keys_, items | hi, side="right")
                 - np.searchsorted(self.item_keys_, items | np.maximum(lo, 0), side="right")).astype(np.float32)
 
-    def window_matrix(self, t_ref: np.ndarray, days: float) -> np.ndarray:
-        """Windowed popularity of every item for each user reference time, ``(n_users, n_items)``."""
-        n = self.n_items
-        t_ref = np.asarray(t_ref, np.float64)
-        order = np.argsort(t_ref, kind="stable")
-        ts = np.floor(t_ref[order]).astype(np.int64)
-        base = (np.arange(n, dtype=np.int64) << DAY_BITS)[:, None]
-        # needles sorted item-major then by time: binary searches stay cache friendly
-        hi = np.searchsorted(self.item_keys_, (base | ts[None, :]).ravel(), side="right")
-        lo = np.searchsorted(self.item_keys_, (base | np.maximum(ts - int(days), 0)[None, :]).ravel(), side="right")
-        counts = (hi - lo).astype(np.float32).reshape(n, len(ts)).T
-        out = np.empty_like(counts)
-        out[order] = counts
-        return out
-
     def _reviews_by_day(self) -> tuple[np.ndarray, np.ndarray]:
         """The reviews' days and items, in day order (computed once, kept with the state)."""
         cached = self.__dict__.get("_by_day")
@@ -449,7 +434,7 @@ class FeatureState:
         return cached[1], cached[2]
 
     def window_vector(self, day: int, days: float) -> np.ndarray:
-        """Reviews of every item in ``(day - days, day]`` (as :meth:`window_matrix` for one day),
+        """Reviews of every item in ``(day - days, day]`` (as :meth:`window_counts` for every item),
         counted from the reviews of that window only."""
         d_sorted, i_sorted = self._reviews_by_day()
         hi = int(np.searchsorted(d_sorted, day, side="right"))
@@ -489,7 +474,7 @@ class FeatureState:
         """Reviews per item in the ``days`` up to the newest training review (cached)."""
         cache = self.__dict__.setdefault("_now_cache", {})
         if days not in cache:
-            cache[days] = self.window_matrix(self.max_day_[:1], days)[0]
+            cache[days] = self.window_vector(int(np.floor(self.max_day_[0])), days).astype(np.float32)
         return cache[days]
 
     # --- the feature specs ----------------------------------------------------------------
