@@ -199,7 +199,7 @@ def write_shards(shop, folder: Path):
     """A demo shop as review CSV shards of ``SHARD_ROWS`` rows (the Spark ingest reads one file
     per task; the input contract's columns only) and ``items.csv``; returns the reviews written."""
     folder.mkdir(parents=True, exist_ok=True)
-    reviews = shop.reviews.drop(columns=["source", "line", "extra"], errors="ignore")
+    reviews = shop.input_reviews()
     for k, start in enumerate(range(0, len(reviews), SHARD_ROWS)):
         reviews.iloc[start:start + SHARD_ROWS].to_csv(folder / f"reviews-{k:04d}.csv", index=False)
     shop.items.to_csv(folder / "items.csv", index=False)

@@ -371,6 +371,12 @@ class DemoShop:
             out[on_aspect] = np.where(np.isnan(p), cfg.defect_regret_other, p)
         return out
 
+    def input_reviews(self) -> pd.DataFrame:
+        """The reviews as a shop would export them: the input contract's columns, without the
+        store's own bookkeeping (``source``, ``line``, ``extra``), which an ingest would list as
+        columns no field uses."""
+        return self.reviews.drop(columns=["source", "line", "extra"], errors="ignore")
+
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write the shop as files.
 
@@ -394,10 +400,7 @@ class DemoShop:
             "reviews": out / "reviews.csv",
             "items": out / "items.csv",
         }
-        # the input contract's columns only: source, line and extra are the store's own bookkeeping
-        # (an ingest of the file would list them as columns no field uses)
-        reviews = self.reviews.drop(columns=["source", "line", "extra"], errors="ignore")
-        reviews.to_csv(paths["reviews"], index=False, encoding="utf-8", lineterminator="\n")
+        self.input_reviews().to_csv(paths["reviews"], index=False, encoding="utf-8", lineterminator="\n")
         self.items.to_csv(paths["items"], index=False, encoding="utf-8", lineterminator="\n")
         frames = {
             "users": self.users,
