@@ -44,6 +44,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -424,6 +425,8 @@ def main() -> int:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--workdir", type=Path, help="Spark: keep the shards and the workspace here and resume after the "
+                    "last completed stage (default: a temporary folder, removed)")
     ap.add_argument("--_step", choices=list(STEPS), help=argparse.SUPPRESS)
     ap.add_argument("--_make-csv", dest="make_csv", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
@@ -467,30 +470,55 @@ def _make_csv_main(args) -> int:
 
 
 def run_spark(args) -> dict:
-    """Every stage on Spark (``benchmarks/scale.py``'s stage runner), the train stage the hybrid."""
+    """Every stage on Spark (``benchmarks/scale.py``'s stage runner), the train stage the hybrid.
+
+    With ``--workdir`` the shards and the workspace are kept there, and a rerun with the same
+    shop resumes after the last stage that completed (its figures are read back from ``--out``)."""
     from scale import STAGES, run_stage
 
-    result: dict = {"engine": "spark", "master": args.master, "conf": args.conf,
+    if args.workdir is None:
+        with tempfile.TemporaryDirectory(prefix="emorec-scale-hybrid-spark-") as tmp:
+            return _run_spark_in(args, Path(tmp), {}, STAGES, run_stage)
+    folder = Path(args.workdir)
+    folder.mkdir(parents=True, exist_ok=True)
+    shop = {"users": args.users, "items": args.items, "reviews_per_user": args.reviews_per_user, "seed": args.seed}
+    out = args.out or ROOT / "benchmarks/results/scale_hybrid_spark.json"
+    earlier = json.loads(out.read_text()) if out.exists() else {}
+    done = earlier.get("stages", {}) if earlier.get("shop") == shop and (folder / "shop.json").exists() else {}
+    return _run_spark_in(args, folder, {**earlier, "stages": done} if done else {}, STAGES, run_stage)
+
+
+def _run_spark_in(args, folder: Path, earlier: dict, stages, run_stage) -> dict:
+    shop = {"users": args.users, "items": args.items, "reviews_per_user": args.reviews_per_user, "seed": args.seed}
+    result: dict = {"engine": "spark", "master": args.master, "conf": args.conf, "shop": shop,
                     "machine": {"cpus": os.cpu_count(), "load_start": os.getloadavg()},
                     "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stages": {}}
-    with tempfile.TemporaryDirectory(prefix="emorec-scale-hybrid-spark-") as tmp:
-        data = Path(tmp) / "data"
+    data, ws = folder / "data", folder / "ws"
+    if earlier:
+        result.update(data=earlier["data"], stages=dict(earlier["stages"]), resumed_after=list(earlier["stages"]))
+    else:
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(ws, ignore_errors=True)
         made = subprocess.run([sys.executable, __file__, "--_make-csv", "--users", str(args.users), "--items", str(args.items),
                                "--reviews-per-user", str(args.reviews_per_user), "--seed", str(args.seed),
                                "--data", str(data)], capture_output=True, text=True, check=True)
         result["data"] = json.loads(made.stdout.strip().splitlines()[-1])
-        d = result["data"]
-        print(f"spark {args.master}: {d['reviews']:,} reviews, {d['users']:,} users, {d['items']:,} items; other load: "
-              f"{_other_load()}", flush=True)
-        ws = Path(tmp) / "ws"
-        for stage in STAGES:
-            fig = run_stage("spark", stage, ws, data, args.master, args.conf, "hybrid", json.dumps(json.loads(args.params)))
-            result["stages"][stage] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in fig.items()}
-            print(f"  {stage:<10} {fig['seconds']:9.1f} s  peak {fig['peak_tree_mib'] / 1024:6.2f} GiB  "
-                  f"(load before {fig['load_before']:.1f})", flush=True)
-            _write(args, result)
-    result["stages"]["total"] = {"seconds": round(sum(s["seconds"] for s in result["stages"].values()), 1),
-                                 "peak_tree_mib": max(s["peak_tree_mib"] for s in result["stages"].values())}
+        (folder / "shop.json").write_text(json.dumps(shop))
+    d = result["data"]
+    print(f"spark {args.master}: {d['reviews']:,} reviews, {d['users']:,} users, {d['items']:,} items; other load: "
+          f"{_other_load()}", flush=True)
+    for stage in stages:
+        if stage in result["stages"]:
+            print(f"  {stage:<10} done before (resumed)", flush=True)
+            continue
+        fig = run_stage("spark", stage, ws, data, args.master, args.conf, "hybrid", json.dumps(json.loads(args.params)))
+        result["stages"][stage] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in fig.items()}
+        print(f"  {stage:<10} {fig['seconds']:9.1f} s  peak {fig['peak_tree_mib'] / 1024:6.2f} GiB  "
+              f"(load before {fig['load_before']:.1f})", flush=True)
+        _write(args, result)
+    result["stages"]["total"] = {"seconds": round(sum(s["seconds"] for k, s in result["stages"].items() if k != "total"), 1),
+                                 "peak_tree_mib": max(s["peak_tree_mib"] for k, s in result["stages"].items()
+                                                      if k != "total")}
     result["checks"] = {"completes": True}
     return result
 
