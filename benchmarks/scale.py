@@ -114,9 +114,25 @@ def _stage_main(args) -> int:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _tree(pid: int) -> tuple[int, dict[int, float]]:
-    """Resident memory (KiB) of ``pid`` and all its descendants, and the CPU seconds of each
-    (user + system, including its reaped children), from /proc."""
+def _pss(pid: int) -> int | None:
+    """Proportional set size (KiB) of ``pid``: its private pages plus its share of the pages it
+    maps together with other processes (a model file that several workers map counts once in
+    the sum over the processes); ``None`` where the kernel does not say."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _tree(pid: int) -> tuple[int, int, dict[int, float]]:
+    """Resident memory (KiB) of ``pid`` and all its descendants - summed resident sets (pages
+    shared between the processes counted in each) and summed proportional sets (counted once;
+    the resident set where the kernel gives none) - and the CPU seconds of each process (user +
+    system, including its reaped children), from /proc."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     cpu: dict[int, float] = {}
@@ -133,13 +149,15 @@ def _tree(pid: int) -> tuple[int, dict[int, float]]:
         children.setdefault(ppid, []).append(int(entry))
         rss[int(entry)] = pages * (os.sysconf("SC_PAGE_SIZE") // 1024)
         cpu[int(entry)] = ticks / _TICK
-    total, todo, tree_cpu = 0, [pid], {}
+    total, pss, todo, tree_cpu = 0, 0, [pid], {}
     while todo:
         p = todo.pop()
         total += rss.get(p, 0)
+        own = _pss(p)
+        pss += rss.get(p, 0) if own is None else own
         tree_cpu[p] = cpu.get(p, 0.0)
         todo.extend(children.get(p, []))
-    return total, tree_cpu
+    return total, pss, tree_cpu
 
 
 def run_stage(engine: str, stage: str, ws: Path, data: Path, master: str | None, conf: list[str], model: str = "als",
@@ -157,13 +175,13 @@ def run_stage(engine: str, stage: str, ws: Path, data: Path, master: str | None,
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    peak = [0]
+    peak = [0, 0]
     cpu: dict[int, float] = {}
 
     def sample():
         while proc.poll() is None:
-            rss, tree_cpu = _tree(proc.pid)
-            peak[0] = max(peak[0], rss)
+            rss, pss, tree_cpu = _tree(proc.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
             for p, c in tree_cpu.items():
                 cpu[p] = max(cpu.get(p, 0.0), c)
             time.sleep(0.1)
@@ -176,7 +194,8 @@ def run_stage(engine: str, stage: str, ws: Path, data: Path, master: str | None,
     if proc.returncode != 0:
         raise RuntimeError(f"{engine} {stage} failed ({proc.returncode}):\n{err[-4000:]}")
     figures = json.loads(out.strip().splitlines()[-1])
-    figures.update(process_seconds=round(wall, 2), peak_tree_mib=round(peak[0] / 1024, 1), load_before=round(load, 2),
+    figures.update(process_seconds=round(wall, 2), peak_tree_mib=round(peak[0] / 1024, 1),
+                   peak_tree_pss_mib=round(peak[1] / 1024, 1), load_before=round(load, 2),
                    cpu_seconds=round(sum(cpu.values()), 2))
     return figures
 

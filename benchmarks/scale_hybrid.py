@@ -298,11 +298,12 @@ def run_step(step: str, data: Path, model: Path, params: str, extra: list[str] |
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    peak = [0]
+    peak = [0, 0]
 
     def sample():
         while proc.poll() is None:
-            peak[0] = max(peak[0], _tree(proc.pid)[0])
+            rss, pss, _ = _tree(proc.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -325,7 +326,8 @@ def run_step(step: str, data: Path, model: Path, params: str, extra: list[str] |
     if proc.returncode != 0:
         raise RuntimeError(f"step {step} failed ({proc.returncode}):\n{''.join(err_lines)[-4000:]}")
     figures = json.loads(out.strip().splitlines()[-1])
-    figures.update(process_seconds=round(wall, 1), peak_tree_gib=round(peak[0] / 1024 ** 2, 2), load_before=round(load, 2),
+    figures.update(process_seconds=round(wall, 1), peak_tree_gib=round(peak[0] / 1024 ** 2, 2),
+                   peak_tree_pss_gib=round(peak[1] / 1024 ** 2, 2), load_before=round(load, 2),
                    load_after=round(os.getloadavg()[0], 2), other_load=_other_load())
     return figures
 
@@ -513,7 +515,8 @@ def _run_spark_in(args, folder: Path, earlier: dict, stages, run_stage) -> dict:
             continue
         fig = run_stage("spark", stage, ws, data, args.master, args.conf, "hybrid", json.dumps(json.loads(args.params)))
         result["stages"][stage] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in fig.items()}
-        print(f"  {stage:<10} {fig['seconds']:9.1f} s  peak {fig['peak_tree_mib'] / 1024:6.2f} GiB  "
+        print(f"  {stage:<10} {fig['seconds']:9.1f} s  peak {fig['peak_tree_mib'] / 1024:6.2f} GiB "
+              f"(shared pages once: {fig['peak_tree_pss_mib'] / 1024:.2f})  "
               f"(load before {fig['load_before']:.1f})", flush=True)
         _write(args, result)
     result["stages"]["total"] = {"seconds": round(sum(s["seconds"] for k, s in result["stages"].items() if k != "total"), 1),

@@ -34,9 +34,9 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
-from safetensors.numpy import load_file, save_file
 
 from emorec.common.errors import ArtifactError, ConfigError, InputError
+from emorec.common.tensors import load_tensors, save_tensors
 
 from .config import ModelConfig, resolve_config
 from .training_data import TrainingData
@@ -320,11 +320,11 @@ class Recommender(ABC):
         return {}
 
     def _save_state(self, path: Path) -> None:
-        save_file({k: np.ascontiguousarray(getattr(self, k)) for k in self._state}, str(path / WEIGHTS_FILE))
+        save_tensors({k: getattr(self, k) for k in self._state}, path / WEIGHTS_FILE)
 
     def _load_state(self, path: Path, meta: dict[str, Any]) -> None:
         try:
-            weights = load_file(str(path / WEIGHTS_FILE))
+            weights = load_tensors(path / WEIGHTS_FILE)
         except FileNotFoundError as exc:
             raise ArtifactError(f"no saved model at {path}: {exc.filename} is missing") from exc
         except Exception as exc:  # a corrupt safetensors file

@@ -58,9 +58,9 @@ from typing import Any, ClassVar, cast
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
-from safetensors.numpy import load_file, save_file
 
 from emorec.common.errors import ArtifactError, ConfigError
+from emorec.common.tensors import load_tensors, save_tensors
 
 from .als import ALS
 from .base import FactorModel, Recommender
@@ -373,11 +373,11 @@ class WindowListGenerator(Generator):
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         arrays = {k: np.ascontiguousarray(getattr(self, k)) for k in self._ARRAYS}
-        save_file(arrays | {"limit_": np.array([self.limit_], np.int64)}, str(path / "lists.safetensors"))
+        save_tensors(arrays | {"limit_": np.array([self.limit_], np.int64)}, path / "lists.safetensors")
 
     def load(self, path: Path) -> None:
         try:
-            arrays = load_file(str(path / "lists.safetensors"))
+            arrays = load_tensors(path / "lists.safetensors")
         except FileNotFoundError as exc:
             raise ArtifactError(f"the {self.name} generator at {path} has no saved lists: it was saved by an older emorec "
                                 "version; retrain it (emorec train --model hybrid)") from exc

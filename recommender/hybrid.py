@@ -72,9 +72,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field, field_validator, model_validator
-from safetensors.numpy import load_file, save_file
 
 from emorec.common.errors import ArtifactError, ConfigError, InputError, NothingToLearnError
+from emorec.common.tensors import load_tensors, save_tensors
 
 from .base import Recommendations, Recommender, item_mask, register, top_n
 from .candidates import GENERATORS, Batch, CandidateGenerators, ModelGenerator, validate_generators
@@ -458,7 +458,7 @@ class HybridRanker(Recommender):
                                                                  "pick": np.asarray(pick, np.int32)}
         if E is not None:
             arrays |= _csr_arrays("E", E)
-        save_file(arrays, str(path / STATE_FILE))
+        save_tensors(arrays, path / STATE_FILE)
         meta = {"config": self.config.model_dump(mode="json"), "state": state.meta(), "generators": gens.names,
                 "emotion": self.emotion_, "other": int(other)}
         (path / "stage.json").write_text(json.dumps(meta))
@@ -471,7 +471,7 @@ class HybridRanker(Recommender):
         path = Path(path)
         meta = json.loads((path / "stage.json").read_text())
         model = cls(HybridConfig(**meta["config"]))
-        arrays = load_file(str(path / STATE_FILE))
+        arrays = load_tensors(path / STATE_FILE)
         state = FeatureState.from_arrays(meta["state"], arrays, "state.")
         gens = model._generators(model.config.generators).load(path / "generators", meta["generators"])
         return {"gens": gens, "state": state, "features": _feature_specs(gens, state, model.config.drop_groups),
@@ -599,7 +599,7 @@ class HybridRanker(Recommender):
             E = self.emotion_items_
             arrays.update({"emotion_indptr": E.indptr.astype(np.int64), "emotion_indices": E.indices.astype(np.int64),
                            "emotion_data": E.data.astype(np.float32), "emotion_shape": np.array(E.shape, np.int64)})
-        save_file(arrays, str(path / STATE_FILE))
+        save_tensors(arrays, path / STATE_FILE)
         self.generators_.save(path / "generators")
         self.evidence_.save(path / "evidence")
 
@@ -608,7 +608,7 @@ class HybridRanker(Recommender):
 
         try:
             self.booster_ = lgb.Booster(model_file=str(path / RANKER_FILE))
-            arrays = load_file(str(path / STATE_FILE))
+            arrays = load_tensors(path / STATE_FILE)
             self.importances_ = json.loads((path / IMPORTANCES_FILE).read_text())
             self.emotion_ = bool(meta["emotion"])
             self.best_iteration_ = int(meta["best_iteration"])

@@ -95,10 +95,10 @@ from typing import Any, ClassVar, Literal, cast
 import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
-from safetensors.numpy import load_file, save_file
 
 from emorec.common.config import StrictConfig
 from emorec.common.errors import ArtifactError, ConfigError, InputError, NothingToLearnError
+from emorec.common.tensors import load_tensors, save_tensors
 from emorec.common.time import SECONDS_PER_DAY as DAY
 from emorec.profiles.aggregate import EKMAN
 from emorec.profiles.config import ProfileConfig
@@ -1060,7 +1060,7 @@ class SatisfactionModel:
         if self.config.needs_mf():
             self.users_.save(path / "users.parquet")
             self.items_.save(path / "items.parquet")
-        save_file(self._arrays(), str(path / self.ARRAYS_FILE))
+        save_tensors(self._arrays(), path / self.ARRAYS_FILE)
         if self.booster_ is not None:
             (path / self.BOOSTER_FILE).write_text(self.booster_.model_to_string())
         (path / self.CONFIG_FILE).write_text(json.dumps(self._meta(), indent=2, sort_keys=True))
@@ -1072,7 +1072,7 @@ class SatisfactionModel:
         path = Path(path)
         try:
             meta = json.loads((path / cls.CONFIG_FILE).read_text())
-            arrays = load_file(str(path / cls.ARRAYS_FILE))
+            arrays = load_tensors(path / cls.ARRAYS_FILE)
             booster = path / cls.BOOSTER_FILE
             self = cls._restore(meta, arrays, booster.read_text() if booster.exists() else None)
             if self.config.needs_mf():

@@ -40,9 +40,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field, field_validator, model_validator
-from safetensors.numpy import load_file, save_file
 
 from emorec.common.errors import ArtifactError, ConfigError, InputError
+from emorec.common.tensors import load_tensors, save_tensors
 
 from .base import Recommendations, Recommender, model_class
 from .config import ModelConfig, resolve_config
@@ -342,8 +342,8 @@ class RecommendationService:
         self.users_.save(path / "users.parquet")
         self.items_.save(path / "items.parquet")
         s = self.user_items_
-        save_file({"indptr": s.indptr.astype(np.int64), "indices": s.indices.astype(np.int64), "data": s.data},
-                  str(path / "seen.safetensors"))
+        save_tensors({"indptr": s.indptr.astype(np.int64), "indices": s.indices.astype(np.int64), "data": s.data},
+                     path / "seen.safetensors")
         if self.item_category_ is not None:
             pd.DataFrame({"category": pd.array(self.item_category_, dtype="string")}).to_parquet(path / "categories.parquet")
         self.fallback_.save_pretrained(path / "fallback")
@@ -361,7 +361,7 @@ class RecommendationService:
             self = cls(ServiceConfig(**meta["config"]))
             self.users_ = Vocabulary.load(path / "users.parquet")
             self.items_ = Vocabulary.load(path / "items.parquet")
-            a = load_file(str(path / "seen.safetensors"))
+            a = load_tensors(path / "seen.safetensors")
             cat_path = path / "categories.parquet"
             self.item_category_ = (pd.read_parquet(cat_path)["category"].astype(object).where(lambda s: s.notna(), None).to_numpy()
                                    if cat_path.exists() else None)

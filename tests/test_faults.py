@@ -313,7 +313,7 @@ def test_full_disk_while_saving_a_model(tmp_path, monkeypatch, error, caplog):
     def full(*a, **k):
         raise error
 
-    monkeypatch.setattr("emorec.recommender.service.save_file", full)
+    monkeypatch.setattr("emorec.common.tensors.save_file", full)
     caplog.clear()
     assert main(["train", "-w", str(ws.root), "--seed", "3"]) == 2  # a one-line error, not a crash (exit 1)
     assert "could not write model 'recommender'" in caplog.text and "Traceback" not in caplog.text

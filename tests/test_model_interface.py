@@ -226,3 +226,19 @@ def test_an_unfitted_model_does_not_save_and_a_foreign_artifact_does_not_load(tm
     fitted("ease").save_pretrained(tmp_path / "e")
     with pytest.raises(ArtifactError, match="holds model 'ease'"):
         MODELS["als"].from_pretrained(tmp_path / "e")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_loaded_model_survives_saving_over_its_own_folder(name, data, fitted, tmp_path):
+    # loaded arrays are memory maps of the saved files (common/tensors.py): saving into the
+    # folder a model was loaded from must replace the files, never truncate them under it
+    fitted(name).save_pretrained(tmp_path / name)
+    loaded = Recommender.from_pretrained(tmp_path / name)
+    users = np.arange(N_USERS)
+    before = loaded.recommend(users, data.user_items, N=5, seen=data.seen)
+    loaded.save_pretrained(tmp_path / name)
+    after = loaded.recommend(users, data.user_items, N=5, seen=data.seen)
+    again = Recommender.from_pretrained(tmp_path / name).recommend(users, data.user_items, N=5, seen=data.seen)
+    for lists in (after, again):
+        np.testing.assert_array_equal(lists.ids, before.ids)
+        np.testing.assert_array_equal(lists.scores, before.scores)
