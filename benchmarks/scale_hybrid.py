@@ -26,7 +26,9 @@ process per core). Each user's chronologically last review is the test item
 ``--engine spark`` runs the pipeline stages (ingest, score, profile, train with
 ``--model hybrid``, recommend) on Spark ``local[2]`` through ``benchmarks/scale.py``'s stage
 runner, on the shop at ``--items 100000 --users 1000000``, with wall time and peak memory per
-stage in the JSON.
+stage in the JSON (the process tree's summed resident sets, and its summed proportional sets:
+pages the processes share counted once). ``--workdir DIR`` keeps the shards and the workspace
+in ``DIR``; run again with the same shop, it resumes after the last stage that completed.
 
     python benchmarks/scale_hybrid.py                                   # the full embedded run
     python benchmarks/scale_hybrid.py --users 20000 --items 5000 --reviews-per-user 10 --growth-share 0.25
