@@ -129,7 +129,7 @@ def test_personal_columns_are_never_kept(tmp_path):
     rc, _text = ingest(ws, "--reviews", str(path))
     assert rc == 0
     w = Workspace(ws)
-    stored = w.read_table("reviews").to_json() + w.read_table("quarantine").to_json()
+    stored = w.read_table("reviews").to_json(date_format="iso") + w.read_table("quarantine").to_json(date_format="iso")
     assert "Jane" not in stored and "Main St" not in stored and "example.com" not in stored
     assert json.loads(w.read_table("reviews")["extra"].iloc[0]) == {"colour": "red"}
 
@@ -173,7 +173,7 @@ def test_pseudonymized_ids_never_appear(tmp_path):
     rc, _ = ingest(ws, "--reviews", str(path), "--pseudonymize-ids")
     assert rc == 0
     w = Workspace(ws)
-    everything = "".join(w.read_table(t).to_json() for t in w.tables())
+    everything = "".join(w.read_table(t).to_json(date_format="iso") for t in w.tables())
     assert "jane.doe" not in everything and "max@" not in everything
     users = w.read_table("reviews")["user_id"]
     assert users.nunique() == 1 and users.iloc[0].startswith("p") and len(users.iloc[0]) == 33

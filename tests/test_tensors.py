@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import mmap
+import sys
 
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from emorec.common.tensors import load_tensors, save_tensors
+from emorec.common import tensors
+from emorec.common.tensors import file_system_type, load_tensors, save_tensors
 
 
 def _arrays() -> dict[str, np.ndarray]:
@@ -87,3 +89,23 @@ def test_a_truncated_file_fails_naming_the_tensor(tmp_path):
 def test_a_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_tensors(tmp_path / "none.safetensors")
+
+
+@pytest.mark.parametrize("fs", ["nfs4", "cifs", "fuse.sshfs", "fuse"])
+def test_files_on_network_or_fuse_file_systems_are_read_not_mapped(tmp_path, monkeypatch, fs):
+    # another machine may delete a file there under a mapping: the arrays are read into memory
+    path = save_tensors(_arrays(), tmp_path / "n.safetensors")
+    monkeypatch.setattr(tensors, "file_system_type", lambda p: fs)
+    got = load_tensors(path)
+    assert not _backed_by_mmap(got["f32"])
+    for k, v in _arrays().items():
+        np.testing.assert_array_equal(got[k], v)
+    monkeypatch.setattr(tensors, "file_system_type", lambda p: "ext4")
+    assert _backed_by_mmap(load_tensors(path)["f32"])
+    assert not _backed_by_mmap(load_tensors(path, mmap=False)["f32"])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/mounts")
+def test_file_system_type_names_the_mount_that_holds_the_path(tmp_path):
+    assert file_system_type("/proc/self") == "proc"  # the longest mount point that holds the path wins over "/"
+    assert file_system_type(tmp_path) not in (None, "", "proc")
