@@ -42,6 +42,7 @@ load: the load average and the busiest other processes are recorded with every s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -405,8 +406,12 @@ def checks(r: dict) -> dict:
     return out
 
 
+def _out(args) -> Path:
+    return args.out or ROOT / "benchmarks/results" / f"scale_hybrid{'_spark' if args.engine == 'spark' else ''}.json"
+
+
 def _write(args, result: dict) -> None:
-    out = args.out or ROOT / "benchmarks/results" / f"scale_hybrid{'_spark' if args.engine == 'spark' else ''}.json"
+    out = _out(args)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=float))
 
@@ -480,50 +485,45 @@ def run_spark(args) -> dict:
     shop resumes after the last stage that completed (its figures are read back from ``--out``)."""
     from scale import STAGES, run_stage
 
-    if args.workdir is None:
-        with tempfile.TemporaryDirectory(prefix="emorec-scale-hybrid-spark-") as tmp:
-            return _run_spark_in(args, Path(tmp), {}, STAGES, run_stage)
-    folder = Path(args.workdir)
-    folder.mkdir(parents=True, exist_ok=True)
-    shop = {"users": args.users, "items": args.items, "reviews_per_user": args.reviews_per_user, "seed": args.seed}
-    out = args.out or ROOT / "benchmarks/results/scale_hybrid_spark.json"
-    earlier = json.loads(out.read_text()) if out.exists() else {}
-    done = earlier.get("stages", {}) if earlier.get("shop") == shop and (folder / "shop.json").exists() else {}
-    return _run_spark_in(args, folder, {**earlier, "stages": done} if done else {}, STAGES, run_stage)
-
-
-def _run_spark_in(args, folder: Path, earlier: dict, stages, run_stage) -> dict:
     shop = {"users": args.users, "items": args.items, "reviews_per_user": args.reviews_per_user, "seed": args.seed}
     result: dict = {"engine": "spark", "master": args.master, "conf": args.conf, "shop": shop,
                     "machine": {"cpus": os.cpu_count(), "load_start": os.getloadavg()},
                     "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stages": {}}
-    data, ws = folder / "data", folder / "ws"
-    if earlier:
-        result.update(data=earlier["data"], stages=dict(earlier["stages"]), resumed_after=list(earlier["stages"]))
-    else:
-        shutil.rmtree(data, ignore_errors=True)
-        shutil.rmtree(ws, ignore_errors=True)
-        made = subprocess.run([sys.executable, __file__, "--_make-csv", "--users", str(args.users), "--items", str(args.items),
-                               "--reviews-per-user", str(args.reviews_per_user), "--seed", str(args.seed),
-                               "--data", str(data)], capture_output=True, text=True, check=True)
-        result["data"] = json.loads(made.stdout.strip().splitlines()[-1])
-        (folder / "shop.json").write_text(json.dumps(shop))
-    d = result["data"]
-    print(f"spark {args.master}: {d['reviews']:,} reviews, {d['users']:,} users, {d['items']:,} items; other load: "
-          f"{_other_load()}", flush=True)
-    for stage in stages:
-        if stage in result["stages"]:
-            print(f"  {stage:<10} done before (resumed)", flush=True)
-            continue
-        fig = run_stage("spark", stage, ws, data, args.master, args.conf, "hybrid", json.dumps(json.loads(args.params)))
-        result["stages"][stage] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in fig.items()}
-        print(f"  {stage:<10} {fig['seconds']:9.1f} s  peak {fig['peak_tree_mib'] / 1024:6.2f} GiB "
-              f"(shared pages once: {fig['peak_tree_pss_mib'] / 1024:.2f})  "
-              f"(load before {fig['load_before']:.1f})", flush=True)
-        _write(args, result)
-    result["stages"]["total"] = {"seconds": round(sum(s["seconds"] for k, s in result["stages"].items() if k != "total"), 1),
-                                 "peak_tree_mib": max(s["peak_tree_mib"] for k, s in result["stages"].items()
-                                                      if k != "total")}
+    with contextlib.ExitStack() as stack:
+        if args.workdir is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="emorec-scale-hybrid-spark-")))
+        else:
+            folder = Path(args.workdir)
+            folder.mkdir(parents=True, exist_ok=True)
+        data, ws, made_for = folder / "data", folder / "ws", folder / "shop.json"
+        earlier = json.loads(_out(args).read_text()) if _out(args).exists() else {}
+        if made_for.exists() and json.loads(made_for.read_text()) == shop and earlier.get("shop") == shop:
+            done = {k: v for k, v in earlier["stages"].items() if k in STAGES}
+            result.update(data=earlier["data"], stages=done, resumed_after=list(done))
+        else:
+            shutil.rmtree(data, ignore_errors=True)
+            shutil.rmtree(ws, ignore_errors=True)
+            made = subprocess.run([sys.executable, __file__, "--_make-csv", "--users", str(args.users), "--items",
+                                   str(args.items), "--reviews-per-user", str(args.reviews_per_user), "--seed",
+                                   str(args.seed), "--data", str(data)], capture_output=True, text=True, check=True)
+            result["data"] = json.loads(made.stdout.strip().splitlines()[-1])
+            made_for.write_text(json.dumps(shop))
+        d = result["data"]
+        print(f"spark {args.master}: {d['reviews']:,} reviews, {d['users']:,} users, {d['items']:,} items; other load: "
+              f"{_other_load()}", flush=True)
+        for stage in STAGES:
+            if stage in result["stages"]:
+                print(f"  {stage:<10} done before (resumed)", flush=True)
+                continue
+            fig = run_stage("spark", stage, ws, data, args.master, args.conf, "hybrid", json.dumps(json.loads(args.params)))
+            result["stages"][stage] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in fig.items()}
+            print(f"  {stage:<10} {fig['seconds']:9.1f} s  peak {fig['peak_tree_mib'] / 1024:6.2f} GiB "
+                  f"(shared pages once: {fig['peak_tree_pss_mib'] / 1024:.2f})  "
+                  f"(load before {fig['load_before']:.1f})", flush=True)
+            _write(args, result)
+    stages = list(result["stages"].values())
+    result["stages"]["total"] = {"seconds": round(sum(s["seconds"] for s in stages), 1),
+                                 "peak_tree_mib": max(s["peak_tree_mib"] for s in stages)}
     result["checks"] = {"completes": True}
     return result
 

@@ -33,6 +33,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale import _tree  # the process-memory reader of every benchmark here
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks/results/shared_model_memory.json"
 MODES = ("baseline", "copy", "map")
@@ -47,17 +50,6 @@ def shop(users: int, items: int, per_user: int, seed: int) -> sp.csr_matrix:
                       shape=(users, items))
     X.data[:] = 1.0
     return X
-
-
-def _proc_kib(pid: int) -> tuple[int, int]:
-    """(PSS, RSS) of ``pid`` in KiB, from /proc/<pid>/smaps_rollup."""
-    got = {}
-    with open(f"/proc/{pid}/smaps_rollup") as fh:
-        for line in fh:
-            key = line.split(":", 1)[0]
-            if key in ("Pss", "Rss"):
-                got[key] = int(line.split()[1])
-    return got["Pss"], got["Rss"]
 
 
 def child(mode: str, path: str, users: int, items: int, per_user: int, seed: int) -> int:
@@ -88,7 +80,7 @@ def measure(mode: str, path: Path, args) -> dict:
              for _ in range(args.processes)]
     try:
         seconds = [json.loads(p.stdout.readline())["seconds"] for p in procs]  # all hold the model now
-        pss, rss = (sum(v) for v in zip(*(_proc_kib(p.pid) for p in procs)))
+        rss, pss = (sum(v) for v in zip(*(_tree(p.pid)[:2] for p in procs)))  # each process alone: no children
     finally:
         for p in procs:
             p.stdin.close()

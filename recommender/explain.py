@@ -193,19 +193,16 @@ def _popularity(model, item: np.ndarray, t_ref: np.ndarray, known: np.ndarray) -
     the latest ``popular_days`` days of the training reviews (up to the newest one). The item's
     count is two binary searches per row. Its rank (1 + the items reviewed more often in the
     window) and the number of items reviewed then come from the cumulative histogram of every
-    item's count on that end day (counted from that window's reviews only), kept with the
-    feature state, so serving every user of a big shop counts each day once."""
+    item's count on that end day (:meth:`FeatureState.window_at_most`, cached per day), so
+    serving every user of a big shop counts each day once."""
     days = model.config.evidence.popular_days
     state = model.state_
     end = np.where(known, np.floor(t_ref) - 1, state.max_day_[0]).astype(np.int64)
     count = state.window_counts(item, end, days).astype(np.int64)
-    hist: dict[tuple[int, int], np.ndarray] = state.__dict__.setdefault("_window_histograms", {})
     rank, active = np.zeros(len(item), np.int64), np.zeros(len(item), np.int64)
     uniq, inv = np.unique(end, return_inverse=True)
     for k, d in enumerate(uniq.tolist()):
-        if (d, days) not in hist:  # at_most[v]: the items reviewed at most v times in the window
-            hist[(d, days)] = np.cumsum(np.bincount(state.window_vector(d, days)))
-        at_most = hist[(d, days)]
+        at_most = state.window_at_most(d, days)
         rows = np.flatnonzero(inv == k)
         n = int(at_most[-1])
         rank[rows] = 1 + n - at_most[np.minimum(count[rows], len(at_most) - 1)]

@@ -441,6 +441,15 @@ class FeatureState:
         lo = int(np.searchsorted(d_sorted, max(day - int(days), 0), side="right"))
         return np.bincount(i_sorted[lo:hi], minlength=self.n_items)
 
+    def window_at_most(self, day: int, days: float) -> np.ndarray:
+        """``at_most[v]``: the items reviewed at most ``v`` times in ``(day - days, day]`` (the
+        cumulative histogram of :meth:`window_vector`; cached per window, so serving many users
+        counts each day once)."""
+        cache = self.__dict__.setdefault("_at_most_cache", {})
+        if (day, days) not in cache:
+            cache[(day, days)] = np.cumsum(np.bincount(self.window_vector(day, days)))
+        return cache[(day, days)]
+
     def window_lists(self, days: np.ndarray, window: float, limit: int | None = None
                      ) -> list[tuple[np.ndarray, np.ndarray, bool]]:
         """For each of the ascending ``days`` (whole days since the epoch): the items reviewed in
