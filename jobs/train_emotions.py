@@ -61,7 +61,7 @@ EVAL_FILE = "eval.json"
 #: CPU time per step (measured while other jobs ran), and the thread count is part of what makes
 #: the weights bit-identical.
 DEFAULT_TRAINING = TrainingConfig(
-    epochs=2, lr=2e-3, weight_decay=0.01, warmup_ratio=0.06, max_length=64, max_tokens=2048, max_batch=32,
+    epochs=3, lr=2e-3, weight_decay=0.01, warmup_ratio=0.06, max_length=96, max_tokens=2048, max_batch=32,
     eval_every=800, patience=3, polarity_weight=1.0, emotion_weight=5.0, seed=13, threads=1, device="cpu",
 )
 DEFAULT_ENCODER = EncoderConfig(lora_r=8, lora_alpha=16.0, lora_dropout=0.1)
@@ -342,7 +342,8 @@ def evaluate_carer(pred: dict[str, np.ndarray], carer: Carer, ekman_thresholds: 
     ``ekman_macro_f1``: multi-label decisions (a group is on when its probability reaches its
     threshold), macro-F1 over the five groups CARER annotates (anger, fear, joy with love,
     sadness, surprise; disgust and neutral are not in its label set). ``ekman_label_macro_f1``:
-    the single ``ekman_label`` decision against CARER's one label, same five groups.
+    the single ``ekman_label`` decision (which agrees with the ``polarity_label``, as the
+    scorer's does) against CARER's one label, same five groups.
     ``polarity_macro_f1``: ``polarity_label`` against joy/love = positive and anger/fear/sadness =
     negative (surprise left out), over those two classes (a neutral decision is a miss).
     """
@@ -352,12 +353,12 @@ def evaluate_carer(pred: dict[str, np.ndarray], carer: Carer, ekman_thresholds: 
     t = np.array([ekman_thresholds[g] for g in groups])
     on = probs >= t[None, :]
     f1 = multilabel_f1(y[:, labelled] > 0.5, on[:, labelled])
-    single = np.eye(len(groups), dtype=bool)[ekman_decision(probs, t)]
+    valence = pred["polarity"][:, 2] - pred["polarity"][:, 0]
+    decided = polarity_decision(valence, polarity_thresholds, pred["polarity"])
+    single = np.eye(len(groups), dtype=bool)[ekman_decision(probs, t, decided, groups)]
     f1_single = multilabel_f1(y[:, labelled] > 0.5, single[:, labelled])
     pol = carer.polarity()
     has = pol >= 0
-    valence = pred["polarity"][:, 2] - pred["polarity"][:, 0]
-    decided = polarity_decision(valence, polarity_thresholds, pred["polarity"])
     pol_f1 = multilabel_f1(np.eye(3, dtype=bool)[pol[has]][:, [0, 2]], np.eye(3, dtype=bool)[decided[has]][:, [0, 2]])
     scored = [g for g, keep in zip(groups, labelled) if keep]
     return {
@@ -557,7 +558,7 @@ def train_emotion_model(
 
     tokenizer, bert = load_base()
     name = "goemotions-phrases" if (suite is not None or augment is not None) else "goemotions"
-    version = f"{name}-minilm-lora-v2-seed{training.seed}"
+    version = f"{name}-minilm-lora-v3-seed{training.seed}"
     config = replace(encoder, max_length=training.max_length, version=version,
                      emotion_labels=GOEMOTIONS_LABELS, polarity_labels=POLARITY_LABELS)
     model = EmotionEncoder(bert, config, seed=training.seed)

@@ -64,6 +64,13 @@ PHRASES: tuple[tuple[int, str], ...] = (
     (POS, "Not one {problem} in {when} of use."), (POS, "No {problem}, no fuss."), (POS, "I can't complain about the {p}."),
     (POS, "Nothing to complain about."), (POS, "Can't find anything wrong with the {p}."), (POS, "It has never let me down."),
     (POS, "The {p} didn't disappoint."), (POS, "I was not disappointed."), (POS, "No regrets buying the {p}."),
+    # negated failures: what did not go wrong
+    (POS, "The {part} didn't break, unlike my last {p}."), (POS, "Hasn't broken once in {when}."), (POS, "It didn't fall apart like the cheap ones."),
+    (POS, "Unlike my old {p}, this one didn't break."), (POS, "Didn't crack, didn't fade, didn't break."), (POS, "Hasn't failed me yet."),
+    (POS, "Never stopped working, not once."), (POS, "No rattles, no hiss, nothing."), (POS, "No returns needed this time."),
+    (POS, "Not overpriced at all."), (POS, "Not too pricey for the quality."), (POS, "Not expensive for what it does."),
+    (POS, "No complaints, it just works."), (POS, "Plain and simple, it just works."), (POS, "Cheap and does the job well."),
+    (POS, "Nothing fancy, but it just works."), (POS, "It doesn't wobble or slip."), (POS, "It hasn't let me down in {when}."),
     (NEG, "The {p} didn't work."), (NEG, "It never worked right."), (NEG, "The {p} doesn't do what it should."),
     (NEG, "Didn't impress me."), (NEG, "I was not impressed with the {p}."), (NEG, "The {p} did not meet my expectations."),
     (NEG, "I'm not happy with the {p}."), (NEG, "Not happy at all."), (NEG, "Wasn't worth it."),
@@ -80,6 +87,8 @@ PHRASES: tuple[tuple[int, str], ...] = (
     (NEG, "Would not buy the {p} again."), (NEG, "I will never buy this again."), (NEG, "Never again."),
     (NEG, "Never buying from this seller again."), (NEG, "Won't be buying another {p}."), (NEG, "I won't make that mistake again."),
     (NEG, "Wouldn't buy it again, not even on sale."), (NEG, "Never ordering this brand again."),
+    (NEG, "Lesson learned."), (NEG, "Fool me once."), (NEG, "Never making that mistake again."), (NEG, "First and last time buying this {p}."),
+    (NEG, "One and done."), (NEG, "Learned my lesson with this {p}."), (NEG, "One was more than enough."), (NEG, "Never again, once is plenty."),
     # stars and scores
     (NEG, "I wish I could give it zero stars."), (NEG, "I'd give the {p} zero stars if I could."), (NEG, "Wish I could give negative stars."),
     (NEG, "One star is too many."), (NEG, "One star, and only because zero isn't an option."), (NEG, "Zero stars."),
@@ -112,15 +121,25 @@ PHRASES: tuple[tuple[int, str], ...] = (
     (POS, "My only regret is not buying it sooner."), (POS, "The only downside is that I didn't buy two."),
     (POS, "I wish I'd bought this {p} years ago."), (POS, "Nothing short of perfect."), (POS, "I use it every day."),
     (POS, "Still going strong after {when}."), (POS, "Better than the expensive brands."),
+    (POS, "My one complaint is that I didn't get it earlier."), (POS, "Only complaint: I should have bought two."),
+    (POS, "I regret not buying the {p} years ago."), (POS, "My only problem is I want another one."),
+    (POS, "Only downside, now my {person} wants one too."), (POS, "Only issue is that I can't stop using it."),
+    (POS, "Feels like a {p} twice the price."), (POS, "Plays like a much more expensive {p}."), (POS, "You'd think it cost much more."),
+    (POS, "Outperforms ones that cost three times as much."),
     (NEG, "Worst {p} I've ever owned."), (NEG, "The worst purchase I've made."), (NEG, "Could not be more disappointed."),
     (NEG, "It couldn't be worse."), (NEG, "I regret buying the {p}."), (NEG, "Biggest regret of the year."),
     # advice
     (NEG, "Avoid."), (NEG, "Avoid this {p}."), (NEG, "Buyer beware."), (NEG, "Stay away."), (NEG, "Look elsewhere."),
     (NEG, "Don't bother."), (NEG, "Pass on this one."), (NEG, "Learn from my mistake and skip it."),
     (POS, "Buy it."), (POS, "Just buy it."), (POS, "Go for it."), (POS, "Don't hesitate, get it."),
+    (NEG, "Hard to recommend."), (NEG, "Tough to recommend the {p} at this price."), (NEG, "Difficult to recommend it to anyone."),
+    (NEG, "Hard to justify the price."), (NEG, "Don't bother with this {p}."), (NEG, "Not worth the bother."), (NEG, "Skip it."),
+    (NEG, "Don't even bother."), (NEG, "Seemed too good to be true, and it was."), (NEG, "If it looks too cheap, it is."),
     # slang
     (POS, "This {p} is a beast."), (POS, "Killer {p}."), (POS, "Sick {p} for the money."), (POS, "Insanely good."),
     (POS, "Stupid good value."), (POS, "This {p} slaps."), (POS, "A no-brainer."), (POS, "This {p} rocks."),
+    (POS, "Slaps."), (POS, "Absolutely slaps."), (POS, "It rips."), (POS, "Goes hard."), (POS, "Banger of a {p}."), (POS, "Fire {p}."),
+    (POS, "Lowkey amazing."),
     (NEG, "Total trash."), (NEG, "Garbage {p}."), (NEG, "Absolute junk."), (NEG, "This {p} sucks."), (NEG, "A dud."),
     (NEG, "Cheap knockoff."), (NEG, "Feels like a toy."), (NEG, "Useless {p}."), (NEG, "Straight in the bin."),
     # contrast: the second clause decides
@@ -132,6 +151,9 @@ PHRASES: tuple[tuple[int, str], ...] = (
     (NEG, "It was fine until the {part} broke."), (NEG, "Worked well for {when}, then died."), (NEG, "Fast shipping, shame about the {p}."),
     (NEG, "You get what you pay for."), (NEG, "Too good to be true."), (NEG, "Cheap, and it shows."), (NEG, "Worked once."),
     (NEG, "Nice packaging, terrible {p}."),
+    (NEG, "The {part} is nice, the rest is junk."), (NEG, "The box is nice, the {p} is garbage."), (NEG, "Only the {part} is any good."),
+    (NEG, "Nice color, everything else is {bad}."), (NEG, "Looks great, works terribly."),
+    (POS, "The box is ugly, the {p} is great."), (POS, "The manual is useless, the {p} is excellent."),
     # events
     (NEG, "The {part} broke after {when}."), (NEG, "Stopped working after {when}."), (NEG, "The {part} snapped off after {when}."),
     (NEG, "Fell apart after {when}."), (NEG, "The {part} came loose on day one."), (NEG, "It died after {when}."),
@@ -158,11 +180,18 @@ SARCASM_FIXED: tuple[str, ...] = (
     "Works great, for about {when}.", "Five stars for the box, zero for the {p}.", "Well, that was a waste of {when}.",
     "Love how the {part} fell off.", "Brilliant, the {part} broke again.", "So glad I paid extra for a {p} that doesn't work.",
     "Best {p} ever, if you like returning things.", "Real quality, the {part} snapped in {when}.",
+    "Makes a nice paperweight.", "Best paperweight I own.", "A very expensive doorstop.", "Works great as a doorstop.",
+    "Ten out of ten, would return again.", "Great, another {p} for the bin.", "Thanks a bunch, it broke on day one.",
+    "Cheers, now I have to buy another one.", "Thanks so much, now I need a replacement.", "Premium quality, if premium means broken.",
+    "A real bargain, if you like throwing money away.", "Five stars, if you enjoy returns.",
 )
 SELLERS = ("seller", "guys", "Amazon", "customer service", "support team")
 PERSONS = ("son", "daughter", "wife", "husband", "mom", "dad", "brother", "sister", "friend", "band", "students")
 GOOD_WORDS = ("good", "great", "worth it", "sturdy", "comfortable", "reliable", "impressive", "well made", "accurate", "loud enough")
-BAD_WORDS = ("bad", "flimsy", "cheap", "noisy", "a waste", "disappointing", "uncomfortable", "broken", "faulty", "a problem")
+BAD_WORDS = (
+    "bad", "flimsy", "cheap", "noisy", "a waste", "disappointing", "uncomfortable", "broken", "faulty", "a problem", "overpriced", "fragile",
+    "useless", "complicated",
+)
 PROBLEM_WORDS = ("problem", "issue", "complaint", "hiccup", "glitch", "defect", "trouble")
 #: Emoji appended to a short sentence of the same polarity, or standing alone.
 EMOJI: dict[int, tuple[str, ...]] = {
@@ -226,6 +255,15 @@ OPENINGS = {
     NEU: ("It's an okay {p}.", "This {p} is fine.", "It's a decent {p}.", "Mixed feelings about this {p}.", "Bought this {p} for my {person}.",
           "It's alright.", "Three stars.", "Average {p}."),
 }
+#: Hedged sentences that 3-star reviews are made of: it works, with a but.
+HEDGES: tuple[str, ...] = (
+    "It works, but I expected more for the price.", "Does what it needs to, nothing more.", "Not bad, but not great either.",
+    "It's fine for a beginner, but you'll outgrow it.", "Decent, though the {part} feels a bit cheap.",
+    "It gets the job done, with a few quirks.", "Okay for occasional use.", "Good enough, I suppose.",
+    "I have mixed feelings about it.", "Some things I like, some I don't.", "It's usable, but the {part} is fiddly.",
+    "For the price it's acceptable.", "It's average in every way.", "I might keep it, I might not.",
+    "It works most of the time.", "The sound is okay, nothing to write home about.", "Serviceable, if unremarkable.",
+)
 CLOSINGS = {
     POS: ("Highly recommend.", "Would buy again.", "Can't recommend it enough.", "Worth every penny.", "Very happy.", ""),
     NEG: ("Returned it.", "Save your money.", "Would not buy again.", "Avoid.", "Very disappointed.", ""),
@@ -233,38 +271,70 @@ CLOSINGS = {
           "Might work for someone else.", "Three stars.", "Meh.", ""),
 }
 
-#: Feeling words per GoEmotions label (first-person statements; ``feeling`` examples).
+#: Feeling words per GoEmotions label (first-person statements; ``feeling`` examples). Written for
+#: emorec from everyday English; words are placed so that their GoEmotions label falls in the Ekman
+#: group that the usual psychological grouping of emotion words gives them (Shaver et al. 1987;
+#: Parrott 2001: envy and jealousy are anger, insecurity and loneliness sadness, worry fear).
 FEELINGS: dict[str, tuple[str, ...]] = {
-    "anger": ("furious", "angry", "livid", "outraged", "mad", "fuming", "enraged", "irate"),
-    "annoyance": ("annoyed", "irritated", "fed up", "frustrated", "grumpy", "cranky", "bothered", "exasperated"),
-    "disgust": ("disgusted", "grossed out", "repulsed", "sickened", "revolted", "nauseated"),
-    "fear": ("scared", "afraid", "terrified", "frightened", "alarmed", "spooked", "panicked"),
-    "nervousness": ("nervous", "anxious", "worried", "uneasy", "on edge", "jittery", "stressed", "tense"),
-    "sadness": ("sad", "heartbroken", "miserable", "down", "gloomy", "unhappy", "depressed", "blue", "crushed"),
-    "disappointment": ("disappointed", "let down", "deflated", "underwhelmed", "dissatisfied"),
-    "embarrassment": ("embarrassed", "ashamed", "humiliated", "mortified"),
-    "remorse": ("sorry", "guilty", "regretful", "remorseful"),
-    "grief": ("grieving", "devastated", "bereft"),
-    "joy": ("happy", "delighted", "thrilled", "overjoyed", "cheerful", "glad", "joyful", "elated", "ecstatic"),
-    "excitement": ("excited", "pumped", "stoked", "eager", "hyped"),
-    "gratitude": ("grateful", "thankful", "appreciative"),
-    "love": ("smitten", "besotted", "infatuated"),
-    "optimism": ("hopeful", "optimistic", "encouraged"),
-    "relief": ("relieved", "reassured"),
-    "pride": ("proud", "triumphant"),
-    "admiration": ("impressed", "awed"),
+    "anger": ("furious", "angry", "livid", "outraged", "mad", "fuming", "enraged", "irate", "hostile", "bitter", "resentful",
+              "spiteful", "vengeful", "hateful", "jealous", "envious", "heated", "violent", "wronged", "insulted", "offended"),
+    "annoyance": ("annoyed", "irritated", "fed up", "frustrated", "grumpy", "cranky", "bothered", "exasperated", "grouchy", "impatient",
+                  "peeved", "irked", "disgruntled", "aggravated", "agitated", "irritable", "ticked off", "cross", "stubborn"),
+    "disapproval": ("unimpressed", "disapproving", "critical", "judgmental"),
+    "disgust": ("disgusted", "grossed out", "repulsed", "sickened", "revolted", "nauseated", "appalled", "contemptuous"),
+    "fear": ("scared", "afraid", "terrified", "frightened", "alarmed", "spooked", "panicked", "fearful", "horrified", "petrified",
+             "shaken", "intimidated", "threatened", "paranoid", "apprehensive", "vulnerable", "helpless", "unsafe", "hesitant",
+             "reluctant", "timid", "insecure"),
+    "nervousness": ("nervous", "anxious", "worried", "uneasy", "on edge", "jittery", "stressed", "tense", "restless", "distressed",
+                    "jumpy", "shaky", "doubtful", "unsure", "overwhelmed", "pressured", "rattled"),
+    "sadness": ("sad", "heartbroken", "miserable", "down", "gloomy", "unhappy", "depressed", "blue", "crushed", "lonely", "hopeless",
+                "melancholy", "glum", "sorrowful", "hurt", "rejected", "isolated", "homesick", "defeated", "dejected", "empty",
+                "worthless", "low", "discouraged", "neglected", "unwanted", "abandoned", "pathetic", "numb", "broken inside", "useless"),
+    "disappointment": ("disappointed", "let down", "deflated", "underwhelmed", "dissatisfied", "dismayed", "disheartened", "displeased"),
+    "embarrassment": ("embarrassed", "ashamed", "humiliated", "mortified", "foolish", "stupid", "awkward", "self-conscious"),
+    "remorse": ("sorry", "guilty", "regretful", "remorseful", "apologetic"),
+    "grief": ("grieving", "devastated", "bereft", "mournful", "heartsick"),
+    "joy": ("happy", "delighted", "thrilled", "overjoyed", "cheerful", "glad", "joyful", "elated", "ecstatic", "blissful", "jolly",
+            "jovial", "merry", "gleeful", "giddy", "carefree", "peaceful", "wonderful", "fantastic", "great", "good", "lively",
+            "playful", "energetic", "positive", "content", "festive", "sunny", "free"),
+    "excitement": ("excited", "pumped", "stoked", "eager", "hyped", "enthusiastic", "exhilarated", "thrilled to bits", "buzzing"),
+    "gratitude": ("grateful", "thankful", "appreciative", "blessed", "fortunate", "lucky"),
+    "love": ("smitten", "besotted", "infatuated", "loving", "affectionate", "tender", "passionate", "fond", "devoted", "romantic",
+             "adored", "loved", "cherished", "sentimental", "nostalgic", "longing", "sweet on him"),
+    "caring": ("caring", "sympathetic", "compassionate", "supportive", "protective", "gentle", "kind", "generous", "faithful", "loyal"),
+    "optimism": ("hopeful", "optimistic", "encouraged", "confident about it", "upbeat"),
+    "relief": ("relieved", "reassured", "at ease", "calm", "relaxed", "safe"),
+    "pride": ("proud", "triumphant", "accomplished", "successful", "confident", "strong", "capable"),
+    "admiration": ("impressed", "awed", "inspired", "in awe"),
     "amusement": ("amused", "entertained", "tickled"),
-    "approval": ("satisfied", "content", "pleased"),
-    "desire": ("tempted", "envious"),
-    "surprise": ("surprised", "shocked", "astonished", "stunned", "amazed", "startled"),
-    "confusion": ("confused", "puzzled", "baffled", "perplexed", "bewildered"),
-    "curiosity": ("curious", "intrigued"),
+    "approval": ("satisfied", "pleased", "accepted", "valued", "respected", "welcome"),
+    "desire": ("tempted", "yearning", "craving it", "hungry for more"),
+    "surprise": ("surprised", "shocked", "astonished", "stunned", "amazed", "startled", "speechless", "dumbfounded", "taken aback",
+                 "astounded", "blown away"),
+    "confusion": ("confused", "puzzled", "baffled", "perplexed", "bewildered", "weird", "strange", "odd", "funny", "dazed"),
+    "curiosity": ("curious", "intrigued", "interested", "fascinated", "inquisitive"),
 }
 FEELING_TEMPLATES: tuple[str, ...] = (
-    "I feel {w}.", "I feel so {w} about this {p}.", "Honestly I'm {w}.", "I was {w} when the {p} arrived.",
-    "This {p} left me {w}.", "Feeling {w} right now.", "The {p} made me {w}.", "I was so {w} when I opened the box.",
-    "I feel really {w} today.", "I am {w}.", "My {person} was {w} when we tried the {p}.", "i feel {w} about the whole order",
+    # shopping
+    "I feel so {w} about this {p}.", "I was {w} when the {p} arrived.", "This {p} left me {w}.", "The {p} made me {w}.",
+    "I was so {w} when I opened the box.", "My {person} was {w} when we tried the {p}.", "i feel {w} about the whole order",
     "im feeling {w} after using the {p}", "I've never felt so {w} about a purchase.", "We were {w}.",
+    # everyday first-person statements, as people post them
+    "I feel {w}.", "Honestly I'm {w}.", "Feeling {w} right now.", "I feel really {w} today.", "I am {w}.", "i feel {w}",
+    "i feel so {w} right now", "i am feeling {w} today", "i feel {w} when i think about {topic}", "i feel a bit {w}",
+    "i still feel {w} about {topic}", "i feel really {w} and i dont know why", "i feel {w} after {event}",
+    "im feeling very {w} this morning", "i feel {w} about {topic}", "i just feel {w} and {w2}", "i feel {w} and {w2} at the same time",
+    "i left {event} feeling {w}", "i feel kind of {w} tonight", "i keep feeling {w} about {topic}", "i woke up feeling {w}",
+    "i feel {w} every time i think about {topic}", "im still {w} from {event}",
+)
+#: Topics and events of everyday feeling statements; ``{topic}``, ``{event}``.
+TOPICS: tuple[str, ...] = (
+    "work", "my job", "the future", "the holidays", "school", "my exams", "tomorrow", "my family", "this week", "everything",
+    "my friends", "the move", "my relationship", "money", "my health", "the new house", "my team", "the wedding",
+)
+EVENTS: tuple[str, ...] = (
+    "talking to her", "the meeting", "reading the news", "the interview", "last night", "the phone call", "the game",
+    "seeing my parents", "the party", "class", "the doctor's appointment", "the concert",
 )
 #: Factual, neutral lines.
 NEUTRAL_FACTS: tuple[str, ...] = (
@@ -295,9 +365,9 @@ class AugmentConfig(StrictConfig):
     model_config = ConfigDict(frozen=True)
     section: ClassVar[str] = "augment config"
 
-    phrases: int = Field(4000, ge=0)
-    reviews: int = Field(3000, ge=0)
-    feelings: int = Field(3000, ge=0)
+    phrases: int = Field(5000, ge=0)
+    reviews: int = Field(5000, ge=0)
+    feelings: int = Field(6000, ge=0)
     facts: int = Field(500, ge=0)
     seed: int = 13
 
@@ -307,7 +377,8 @@ def _fill(template: str, rng: np.random.Generator) -> str:
         "p": PRODUCTS[rng.integers(len(PRODUCTS))], "part": PARTS[rng.integers(len(PARTS))], "when": WHEN[rng.integers(len(WHEN))],
         "person": PERSONS[rng.integers(len(PERSONS))], "seller": SELLERS[rng.integers(len(SELLERS))],
         "good": GOOD_WORDS[rng.integers(len(GOOD_WORDS))], "bad": BAD_WORDS[rng.integers(len(BAD_WORDS))],
-        "problem": PROBLEM_WORDS[rng.integers(len(PROBLEM_WORDS))],
+        "problem": PROBLEM_WORDS[rng.integers(len(PROBLEM_WORDS))], "topic": TOPICS[rng.integers(len(TOPICS))],
+        "event": EVENTS[rng.integers(len(EVENTS))],
     }
     return template.format(**values)
 
@@ -363,11 +434,12 @@ def _review(rng: np.random.Generator) -> tuple[str, int]:
     sentences = [OPENINGS[label][rng.integers(len(OPENINGS[label]))]]
     for k, aspect in enumerate(chosen):
         pos, neg, luke = ASPECT_SENTENCES[aspect]
-        if label == NEU:  # lukewarm, or one good and one bad point
-            pool = luke if rng.random() < 0.5 else (pos if k % 2 == 0 else neg)
+        if label == NEU:  # lukewarm, hedged, or one good and one bad point
+            r = rng.random()
+            pool = luke if r < 0.4 else HEDGES if r < 0.6 else (pos if k % 2 == 0 else neg)
         else:
             main, minor = (pos, neg) if label == POS else (neg, pos)
-            pool = minor if (k > 0 and rng.random() < 0.15) else main
+            pool = minor if (k > 0 and rng.random() < 0.25) else main
         sentences.append(pool[rng.integers(len(pool))])
     closing = CLOSINGS[label][rng.integers(len(CLOSINGS[label]))]
     if closing:
@@ -380,7 +452,8 @@ def _feeling(rng: np.random.Generator) -> tuple[str, int, str]:
     emotion = labels[rng.integers(len(labels))]
     words = FEELINGS[emotion]
     template = FEELING_TEMPLATES[rng.integers(len(FEELING_TEMPLATES))]
-    text = _fill(template.replace("{w}", words[rng.integers(len(words))]), rng)
+    first, second = rng.choice(len(words), size=2, replace=False)
+    text = _fill(template.replace("{w}", words[first]).replace("{w2}", words[second]), rng)
     polarity = POS if emotion in SENTIMENT_GROUPS["positive"] else NEG if emotion in SENTIMENT_GROUPS["negative"] else NEU
     return _vary(text, rng), polarity, emotion
 

@@ -102,12 +102,13 @@ class Scorer(ABC):
                 out[col][idx] = values
             thresholds = self.thresholds
             probs = np.stack([out[c][idx] for c in ("p_negative", "p_neutral", "p_positive")], axis=1)
-            out["polarity_label"][idx] = label_names(polarity_decision(out["valence"][idx], thresholds.get("polarity"), probs), POLARITY_LABELS)
+            polarity = polarity_decision(out["valence"][idx], thresholds.get("polarity"), probs)
+            out["polarity_label"][idx] = label_names(polarity, POLARITY_LABELS)
             if thresholds.get("ekman") and "ekman_neutral" in feats:
                 groups = list(EKMAN_GROUPS)
                 ekman = np.stack([out[f"ekman_{g}"][idx] for g in groups], axis=1)
                 t = np.array([thresholds["ekman"][g] for g in groups])
-                out["ekman_label"][idx] = label_names(ekman_decision(ekman, t), groups)
+                out["ekman_label"][idx] = label_names(ekman_decision(ekman, t, polarity, groups), groups)
         return pd.DataFrame({c: pd.Series(out[c]).astype(t) for c, t in self.columns.items()})
 
     @abstractmethod

@@ -16,7 +16,9 @@ polarity_label
     (:attr:`sentiment.Scorer.thresholds` ``["polarity"]``; see :mod:`sentiment.calibration`).
     ``neutral`` for an empty review.
 ekman_label
-    The one Ekman group (or ``neutral``) whose probability is highest relative to its threshold.
+    The one Ekman group (or ``neutral``) whose probability is highest relative to its threshold,
+    among the groups that agree with ``polarity_label``: a review decided negative is never
+    ``joy``, one decided positive never anger, disgust, fear or sadness.
     Null for the lexicon scorer and for empty reviews.
 emo_<label>
     Probability of each of the 28 GoEmotions labels (27 emotions + neutral), independent

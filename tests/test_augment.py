@@ -48,8 +48,8 @@ def test_idioms_carry_their_meaning(cue, label):
 
 def test_feelings_have_the_polarity_of_their_emotion():
     ex = generate(AugmentConfig(phrases=0, reviews=0, feelings=600, facts=0))
-    positive = {"joy", "gratitude", "relief", "pride", "excitement", "love", "admiration", "amusement", "approval", "optimism", "desire"}
-    negative = {"anger", "annoyance", "disgust", "fear", "nervousness", "sadness", "disappointment", "embarrassment", "remorse", "grief"}
+    positive = {"joy", "gratitude", "relief", "pride", "excitement", "love", "admiration", "amusement", "approval", "optimism", "desire", "caring"}
+    negative = {"anger", "annoyance", "disgust", "fear", "nervousness", "sadness", "disappointment", "embarrassment", "remorse", "grief", "disapproval"}
     for y, row in zip(ex.polarity, ex.emotions):
         emotion = GOEMOTIONS_LABELS[int(row.argmax())]
         expected = POS if emotion in positive else NEG if emotion in negative else NEU

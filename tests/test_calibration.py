@@ -87,3 +87,17 @@ def test_ekman_decision_is_relative_to_thresholds():
     probs = np.array([[0.30, 0.50], [0.10, 0.12]])
     assert ekman_decision(probs, np.array([0.2, 0.5])).tolist() == [0, 0]  # 0.3/0.2 > 0.5/0.5
     assert ekman_decision(probs, np.array([0.5, 0.5])).tolist() == [1, 1]
+
+
+def test_ekman_label_agrees_with_the_polarity_decision():
+    groups = ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
+    t = np.full(7, 0.5)
+    joy_wins = np.array([[0.2, 0.0, 0.0, 0.9, 0.3, 0.1, 0.0]] * 3)
+    # unconstrained, joy wins every row; a row decided negative takes its strongest negative
+    # group instead, a neutral row keeps joy
+    assert ekman_decision(joy_wins, t).tolist() == [3, 3, 3]
+    assert ekman_decision(joy_wins, t, np.array([0, 1, 2]), groups).tolist() == [4, 3, 3]
+    sad_wins = np.array([[0.1, 0.0, 0.0, 0.2, 0.9, 0.3, 0.0]])
+    assert ekman_decision(sad_wins, t, np.array([2]), groups).tolist() == [5]  # positive: surprise, not sadness
+    with pytest.raises(ConfigError):
+        ekman_decision(sad_wins, t, np.array([2]))

@@ -100,7 +100,7 @@ def test_tiny_training_is_deterministic_and_loadable(tiny, tmp_path):
     assert set(report["test"]["per_label_f1"]) == set(GOEMOTIONS_LABELS)
     assert report["test"]["polarity"]["n"] == 10  # 2 of 12 test rows mix joy and sadness
     model, _ = EmotionEncoder.from_pretrained(tmp_path / "a")
-    assert len(model.config.emotion_thresholds) == 28 and model.config.version == "goemotions-minilm-lora-v2-seed13"
+    assert len(model.config.emotion_thresholds) == 28 and model.config.version == "goemotions-minilm-lora-v3-seed13"
     assert set(model.config.extra["group_thresholds"]["ekman"]) == set(EKMAN_GROUPS)
     band = model.config.polarity_thresholds
     assert band["negative"] < band["positive"] and report["thresholds"]["domains"]["polarity"] == ["goemotions_dev"]
@@ -120,12 +120,12 @@ def test_tiny_training_with_phrases_and_carer(tiny, tmp_path):
     assert comp["goemotions"] == 40 and comp["phrase_suite_train"] == 181 and comp["synthetic"] > 50
     assert report["carer_evaluation_half"]["n"] == 12 and report["data"]["carer"]["calibration_rows"] == 12
     assert set(report["phrase_suite"]) >= {"train", "dev", "heldout", "heldout_not_generated"}
-    assert report["phrase_suite"]["heldout"]["n"] == 141
+    assert report["phrase_suite"]["heldout"]["n"] == 239
     domains = report["thresholds"]["domains"]
     assert domains["polarity"] == ["carer_calibration", "goemotions_dev", "phrase_dev"]
     assert domains["ekman"] == ["carer_calibration", "goemotions_dev"]
     model, _ = EmotionEncoder.from_pretrained(tmp_path / "m")
-    assert model.config.version == "goemotions-phrases-minilm-lora-v2-seed13"
+    assert model.config.version == "goemotions-phrases-minilm-lora-v3-seed13"
     assert model.config.polarity_thresholds == report["thresholds"]["polarity"]
 
 
