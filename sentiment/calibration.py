@@ -28,7 +28,7 @@ import numpy as np
 
 from emorec.common.errors import ConfigError
 
-from .labels import POLARITY_LABELS
+from .labels import EKMAN_GROUPS, POLARITY_LABELS, SENTIMENT_GROUPS
 from .metrics import multilabel_f1
 
 #: Candidate valence thresholds.
@@ -71,9 +71,15 @@ def label_names(index: np.ndarray, labels: Sequence[str], valid: np.ndarray | No
     return names
 
 
-#: The polarity an Ekman group expresses (GoEmotions' sentiment grouping: every positive emotion
-#: is in ``joy``; the negative ones are in anger, disgust, fear and sadness; surprise is ambiguous).
-GROUP_POLARITY: dict[str, int] = {"anger": 0, "disgust": 0, "fear": 0, "sadness": 0, "joy": 2}
+#: The polarity class an Ekman group expresses, where all its emotions share one in GoEmotions'
+#: sentiment grouping (joy: positive; anger, disgust, fear, sadness: negative). Groups that are
+#: not in it (surprise is ambiguous, neutral) go with either polarity.
+GROUP_POLARITY: dict[str, int] = {
+    group: POLARITY_LABELS.index(sentiment)
+    for group, emotions in EKMAN_GROUPS.items()
+    for sentiment in ("negative", "positive")
+    if set(emotions) <= set(SENTIMENT_GROUPS[sentiment])
+}
 
 
 def ekman_decision(probs: np.ndarray, thresholds: np.ndarray, polarity: np.ndarray | None = None,
