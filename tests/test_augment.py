@@ -32,6 +32,25 @@ def test_generation_is_seeded_and_sized():
         AugmentConfig(unknown=1)
 
 
+
+def test_templates_file_is_complete():
+    """``sentiment/augment_templates.toml`` (package data) fills every placeholder its templates
+    use, labels phrases negative or positive and feelings with GoEmotions labels."""
+    from emorec.sentiment import augment
+
+    values = {k: "x" for k in ("p", "part", "when", "person", "seller", "good", "bad", "problem", "topic", "event", "w", "w2")}
+    templates = [t for _, t in augment.PHRASES] + [*augment.SARCASM_FAIL, *augment.SARCASM_FIXED, *augment.HEDGES,
+                                                   *augment.FEELING_TEMPLATES, *augment.NEUTRAL_FACTS]
+    templates += [t for table in (augment.OPENINGS, augment.CLOSINGS) for texts in table.values() for t in texts]
+    templates += [t for sentences in augment.ASPECT_SENTENCES.values() for texts in sentences for t in texts]
+    assert len(templates) > 400 and all(t.format(**values) for t in templates if t)
+    for t in augment.SARCASM_TEMPLATES:
+        t.format(praise="x", praise_low="x", fail="x", fail_cap="x")
+    assert {label for label, _ in augment.PHRASES} == {NEG, POS}
+    assert set(augment.EMOJI) == {NEG, POS} and set(augment.OPENINGS) == set(augment.CLOSINGS) == {NEG, NEU, POS}
+    assert set(augment.FEELINGS) <= set(GOEMOTIONS_LABELS) and all(len(w) >= 2 for w in augment.FEELINGS.values())
+
+
 @pytest.mark.parametrize("cue, label", [
     ("zero stars", NEG), ("save your money", NEG), ("returned", NEG), ("would not buy", NEG), ("thanks for nothing", NEG),
     ("worth every penny", POS), ("recommend * enough", POS), ("doesn t get any better", POS), ("no regrets", POS),

@@ -96,7 +96,8 @@ def test_wheel_installs_only_the_emorec_namespace(tmp_path):
     for stage in STAGES:
         assert f"emorec/{stage}/__init__.py" in names
     for data in ("emorec/sentiment/models/default/adapter.safetensors", "emorec/sentiment/models/default/config.json",
-                 "emorec/sentiment/default_aspects.toml", "emorec/profiles/default_segments.toml",
+                 "emorec/sentiment/default_aspects.toml", "emorec/sentiment/augment_templates.toml",
+                 "emorec/profiles/default_segments.toml",
                  "emorec/jobs/evaluation/example_variants.toml",
                  "emorec/profiles/templates/base.html.j2", "emorec/profiles/templates/macros.html.j2",
                  "emorec/profiles/templates/report.css", "emorec/profiles/templates/segment_report.html.j2",
