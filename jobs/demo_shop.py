@@ -80,9 +80,9 @@ Only emotion- and aspect-aware methods can find it; the ground truth is in the
 
 The shop scales: the catalog (``n_items``; items per category follow the category shares),
 the users and their heavy-tailed activity grow independently, popularity is a long Zipf tail at
-any size, and the texts come from a fixed bank of phrasings, so a shop of two million reviews
-takes a few minutes (``benchmarks/scale_hybrid.py`` measures quality and cost on the same shop
-at any size).
+any size, and the texts come from a fixed bank of phrasings (``jobs/demo_shop_vocabulary.toml``),
+so a shop of two million reviews takes a few minutes (``benchmarks/scale_hybrid.py`` measures
+quality and cost on the same shop at any size).
 
 Ground truth frames: ``users`` (cared aspect, harshness, favourite category),
 ``item_aspects`` (every item x aspect strength), ``review_aspects`` (one row per aspect
@@ -104,7 +104,9 @@ import functools
 import logging
 import re
 import time
+import tomllib
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -145,6 +147,7 @@ _N_ASPECTS = len(ASPECTS)
 _N_CATS = len(CATEGORIES)
 
 SOURCE = "demo"
+_VOCABULARY_FILE = "demo_shop_vocabulary.toml"
 
 
 # --------------------------------------------------------------------------------------
@@ -522,68 +525,19 @@ class DemoShop:
 # vocabulary: items
 # --------------------------------------------------------------------------------------
 
+#: Item names and review phrasings, read once from ``demo_shop_vocabulary.toml`` next to this
+#: module (data, not code: see that file for what each table is and why its order must be kept).
+_VOCABULARY: dict[str, Any] = tomllib.loads(resources.files(__package__).joinpath(_VOCABULARY_FILE).read_text(encoding="utf-8"))
+
+
+def _tuples(groups: list[list[str]]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(g) for g in groups)
+
+
 # (title noun, noun used in review text, adjectives, specs) per category
 _PRODUCTS: dict[str, list[tuple[str, str, list[str], list[str]]]] = {
-    "kitchen": [
-        ("Kettle", "kettle", ["Stainless Steel", "Glass", "Cordless Electric", "Gooseneck", "Retro"], ["1.7L", "1.5L", "1.2L"]),
-        ("Chef's Knife", "knife", ["Damascus Steel", "Stainless Steel", "Japanese", "Forged"], ['8"', '6"', "20cm"]),
-        ("Frying Pan", "pan", ["Non-Stick", "Cast Iron", "Stainless Steel", "Ceramic", "Copper"], ["24cm", "28cm", "30cm"]),
-        ("Coffee Grinder", "grinder", ["Electric", "Burr", "Manual", "Compact"], ["150W", "200W", "Black"]),
-        ("Cutting Board", "cutting board", ["Bamboo", "Walnut", "Acacia Wood", "Plastic"], ["Large", "Medium", "XL"]),
-        ("Blender", "blender", ["High-Speed", "Personal", "Countertop", "Glass Jar"], ["1000W", "600W", "1.5L"]),
-        ("Toaster", "toaster", ["Stainless Steel", "Retro", "Wide Slot", "Compact"], ["2-Slice", "4-Slice"]),
-        ("Mixing Bowl Set", "bowl set", ["Stainless Steel", "Glass", "Ceramic", "Nesting"], ["5-Piece", "3-Piece"]),
-        ("French Press", "French press", ["Glass", "Stainless Steel", "Double-Wall"], ["1L", "600ml", "350ml"]),
-        ("Storage Container Set", "container set", ["Glass", "BPA-Free", "Stackable", "Airtight"], ["10-Piece", "24-Piece"]),
-    ],
-    "electronics": [
-        ("Bluetooth Speaker", "speaker", ["Portable", "Waterproof", "Mini", "Smart"], ["20W", "40W", "Black", "Blue"]),
-        ("Wireless Headset", "headset", ["Noise Cancelling", "Over-Ear", "Gaming", "Foldable"], ["Black", "White", "Silver"]),
-        ("Power Bank", "power bank", ["Slim", "Fast Charging", "Magnetic", "Solar"], ["10000mAh", "20000mAh", "5000mAh"]),
-        ("USB-C Charger", "charger", ["GaN", "Dual Port", "Compact", "Travel"], ["65W", "30W", "100W"]),
-        ("Smartwatch", "smartwatch", ["Fitness", "Waterproof", "Slim", "Sport"], ["41mm", "45mm", "Black"]),
-        ("Webcam", "webcam", ["HD", "Streaming", "Wide-Angle", "Autofocus"], ["1080p", "4K", "2K"]),
-        ("Mechanical Keyboard", "keyboard", ["RGB", "Wireless", "Compact", "Low-Profile"], ["TKL", "Full Size", "75%"]),
-        ("Wireless Mouse", "mouse", ["Ergonomic", "Silent", "Gaming", "Travel"], ["Black", "Grey", "2.4GHz"]),
-        ("E-Reader", "e-reader", ["Glare-Free", "Waterproof", "Lightweight"], ['6"', '7"', "16GB"]),
-        ("Portable SSD", "SSD", ["Rugged", "Ultra-Slim", "High-Speed"], ["1TB", "500GB", "2TB"]),
-    ],
-    "outdoor": [
-        ("Camping Tent", "tent", ["Ultralight", "Pop-Up", "Waterproof", "Dome"], ["2-Person", "4-Person", "3-Person"]),
-        ("Sleeping Bag", "sleeping bag", ["Mummy", "Down", "Lightweight", "Rectangular"], ["3-Season", "-5C", "Summer"]),
-        ("Hiking Backpack", "backpack", ["Waterproof", "Lightweight", "Trekking", "Daypack"], ["40L", "55L", "30L"]),
-        ("Water Bottle", "water bottle", ["Insulated", "Stainless Steel", "Collapsible", "Sports"], ["750ml", "1L", "500ml"]),
-        ("Headlamp", "headlamp", ["Rechargeable", "LED", "Waterproof", "Running"], ["400 Lumen", "1000 Lumen"]),
-        ("Camping Chair", "chair", ["Folding", "Lightweight", "Padded", "Low"], ["Green", "Black", "Navy"]),
-        ("Trekking Pole Set", "pole set", ["Carbon", "Aluminium", "Foldable"], ["Pair", "Adjustable"]),
-        ("Camping Stove", "stove", ["Portable", "Gas", "Compact", "Two-Burner"], ["3000W", "Mini"]),
-        ("Cooler Box", "cooler", ["Hard-Shell", "Soft", "Electric", "Rolling"], ["25L", "45L", "30L"]),
-        ("Hammock", "hammock", ["Parachute Nylon", "Cotton", "Ultralight"], ["Single", "Double"]),
-    ],
-    "apparel": [
-        ("Rain Jacket", "jacket", ["Men's Waterproof", "Women's Waterproof", "Packable", "Unisex"], ["Navy", "Black", "Olive", "Yellow"]),
-        ("Hoodie", "hoodie", ["Men's", "Women's", "Oversized", "Organic Cotton"], ["Grey", "Black", "Burgundy", "Sage"]),
-        ("Crew Neck T-Shirt", "t-shirt", ["Men's", "Women's", "Organic Cotton", "Slim Fit"], ["White", "Black", "Navy", "Olive"]),
-        ("Wool Sweater", "sweater", ["Merino", "Chunky Knit", "Women's", "Men's"], ["Cream", "Charcoal", "Forest Green"]),
-        ("Down Vest", "vest", ["Men's", "Women's", "Lightweight", "Packable"], ["Black", "Navy", "Red"]),
-        ("Flannel Shirt", "shirt", ["Men's", "Women's", "Brushed Cotton", "Relaxed Fit"], ["Red Check", "Blue Check", "Green"]),
-        ("Beanie", "beanie", ["Ribbed", "Merino", "Cable Knit", "Fleece-Lined"], ["Black", "Mustard", "Grey"]),
-        ("Summer Dress", "dress", ["Floral", "Linen", "Wrap", "Midi"], ["Blue", "White", "Terracotta"]),
-        ("Fleece Jacket", "fleece", ["Men's", "Women's", "Full-Zip", "Sherpa"], ["Black", "Teal", "Grey"]),
-        ("Running Jacket", "running jacket", ["Reflective", "Windproof", "Lightweight"], ["Neon", "Black", "Blue"]),
-    ],
-    "home": [
-        ("Throw Blanket", "blanket", ["Chunky Knit", "Fleece", "Cotton", "Faux Fur"], ['50x60"', "Grey", "Cream"]),
-        ("Desk Lamp", "lamp", ["LED", "Dimmable", "Adjustable", "Industrial"], ["Black", "White", "Brass"]),
-        ("Scented Candle", "candle", ["Soy Wax", "Lavender", "Vanilla", "Three-Wick"], ["400g", "200g"]),
-        ("Bath Towel Set", "towel set", ["Egyptian Cotton", "Quick-Dry", "Bamboo", "Plush"], ["4-Piece", "6-Piece"]),
-        ("Wall Clock", "clock", ["Silent", "Modern", "Vintage", "Minimalist"], ['12"', '16"']),
-        ("Storage Basket", "basket", ["Woven", "Seagrass", "Foldable", "Cotton Rope"], ["Large", "Set of 3"]),
-        ("Picture Frame", "frame", ["Wooden", "Gallery", "Metal", "Rustic"], ["A4", "8x10", "5x7"]),
-        ("Memory Foam Pillow", "pillow", ["Cooling", "Orthopedic", "Contour", "Hotel Quality"], ["Standard", "King"]),
-        ("Shower Curtain", "shower curtain", ["Waterproof", "Linen Look", "Botanical", "Striped"], ["180x200cm", "180x180cm"]),
-        ("Area Rug", "rug", ["Washable", "Shag", "Vintage", "Jute"], ["120x170cm", "160x230cm"]),
-    ],
+    category: [(p["title"], p["noun"], p["adjectives"], p["specs"]) for p in products]
+    for category, products in _VOCABULARY["products"].items()
 }
 
 # median price and log-sd per category
@@ -615,455 +569,41 @@ _CARED_SHARE = np.array([0.17, 0.15, 0.13, 0.15, 0.11, 0.11, 0.06, 0.12])
 # vocabulary: review text
 # --------------------------------------------------------------------------------------
 
-# Aspect clauses. "{i}" is an intensifier slot, "{n}" the item's noun. Clauses are written
-# as they read mid-sentence; the first letter is capitalised at the start of a sentence.
-_CLAUSES: dict[str, dict[str, list[str]]] = {
-    "quality": {
-        "+": [
-            "the build quality is {i}excellent",
-            "it feels {i}well made",
-            "the materials feel {i}solid and premium",
-            "the quality is {i}great for a {n}",
-            "you can tell the {n} is {i}well built",
-            "the finish is {i}flawless",
-            "the quality is {i}impressive",
-            "I can't fault the quality",
-            "top notch quality, no defects anywhere",
-            "it's not flimsy at all",
-            "the craftsmanship is {i}good",
-            "it feels like a {i}high-end {n}",
-        ],
-        "-": [
-            "the build quality is {i}poor",
-            "it feels {i}cheap and flimsy",
-            "the {n} feels {i}flimsy",
-            "the materials are {i}cheap",
-            "the quality is not good at all",
-            "it's not well made",
-            "the finish was {i}rough out of the box",
-            "quality control is {i}bad, mine had a defect",
-            "it looks nothing like the quality in the photos",
-            "it's {i}poorly made",
-            "the {n} is {i}shoddy, honestly",
-            "for a {n} the quality is {i}disappointing",
-            "the quality is {i}disappointing, sadly",
-            "the quality is {i}awful",
-        ],
-    },
-    "value": {
-        "+": [
-            "it's {i}great value for the money",
-            "can't complain about the price",
-            "it's worth every penny",
-            "the price is {i}fair for what you get",
-            "it's {i}good value compared to the big brands",
-            "it's not expensive at all for the quality",
-            "I'd happily pay more for it",
-            "it was a bargain",
-            "excellent value, no regrets",
-            "it was cheaper than in the stores and just as good",
-            "for the price you really can't go wrong",
-            "I got a {i}good deal on this {n}",
-            "I love getting this much for the price",
-        ],
-        "-": [
-            "it's {i}overpriced for what it is",
-            "it's not worth the money",
-            "it's way too expensive for a {n}",
-            "the price is {i}steep for such a basic {n}",
-            "you can get better for half the price",
-            "it's not worth it at this price",
-            "I feel {i}ripped off",
-            "it's {i}poor value, honestly",
-            "I wouldn't pay this much again",
-            "the price doesn't match the quality",
-            "it's a {i}bad deal even on sale",
-            "there are cheaper options that are just as good",
-            "what a waste of money",
-            "it's a {i}terrible deal",
-        ],
-    },
-    "delivery": {
-        "+": [
-            "delivery was {i}fast",
-            "it arrived a day early",
-            "shipping was {i}quick and the packaging was good",
-            "it arrived {i}well packaged and on time",
-            "no issues with delivery",
-            "it got here in two days",
-            "the parcel arrived in perfect condition",
-            "it showed up sooner than expected",
-            "delivery didn't take long at all",
-            "tracking was accurate and it came on time",
-            "the {n} was {i}carefully packed",
-            "delivery was {i}great",
-            "I love how fast it arrived",
-        ],
-        "-": [
-            "delivery took forever",
-            "it arrived two weeks late",
-            "the box was {i}damaged when it arrived",
-            "shipping was {i}slow",
-            "it didn't arrive on time",
-            "the parcel was left out in the rain",
-            "it arrived with a dent in it",
-            "delivery was a {i}frustrating mess",
-            "I had to wait almost a month for it",
-            "the package never showed up on the promised date",
-            "it came {i}badly packed and scratched",
-            "the courier lost it for a week",
-            "delivery was {i}disappointing",
-            "the late delivery ruined the gift",
-        ],
-    },
-    "durability": {
-        "+": [
-            "it's {i}sturdy",
-            "it's still going strong after a year",
-            "it didn't break after a year of daily use",
-            "it has held up {i}well",
-            "it's {i}durable and has survived a few drops already",
-            "six months in and it still works like new",
-            "there are no signs of wear so far",
-            "it's built to last",
-            "it hasn't broken or worn out at all",
-            "it's {i}tough and takes a beating",
-            "it still looks new after months of use",
-            "it's {i}strong and hasn't broken once",
-            "happy to say it still works perfectly",
-        ],
-        "-": [
-            "it broke after a week",
-            "it's not sturdy at all",
-            "it stopped working after a month",
-            "it fell apart {i}quickly",
-            "it's {i}fragile and cracked within days",
-            "it didn't last two months",
-            "it wore out {i}fast",
-            "it died right after the return window closed",
-            "it's already falling apart",
-            "it didn't survive the first month",
-            "the {n} is {i}fragile",
-            "sadly it broke after a week",
-            "it broke after two weeks, so disappointing",
-            "it's {i}weak and broke within a month",
-        ],
-    },
-    "ease_of_use": {
-        "+": [
-            "it's {i}easy to use",
-            "it's {i}simple and intuitive",
-            "no instructions needed, it just works",
-            "it's not complicated at all",
-            "the {n} is {i}straightforward to use",
-            "even my grandma can use it",
-            "it took no time to figure out",
-            "it's {i}convenient for everyday use",
-            "it's {i}user friendly",
-            "everything about it is easy",
-            "using it is a {i}pleasant experience",
-            "the {n} is {i}easy and fun to use",
-        ],
-        "-": [
-            "it's {i}confusing to use",
-            "the instructions are useless",
-            "it's not intuitive at all",
-            "it took me an hour to figure out",
-            "it's {i}awkward to use",
-            "it's not user friendly",
-            "using it is a {i}frustrating experience",
-            "the {n} is {i}complicated for no reason",
-            "it's {i}inconvenient every single day",
-            "I still can't figure out how to use it properly",
-        ],
-    },
-    "design": {
-        "+": [
-            "it looks {i}beautiful",
-            "the design is {i}sleek",
-            "it's {i}stylish and modern",
-            "the color is {i}gorgeous",
-            "the design is {i}clever",
-            "I love the look of it",
-            "it's lovely to look at",
-            "it looks even better than in the pictures",
-            "the {n} has a {i}nice minimalist look",
-            "everyone asks me where I got it",
-        ],
-        "-": [
-            "it looks {i}cheap",
-            "the design is {i}ugly",
-            "the color is nothing like the photos",
-            "it's {i}bulky and clunky",
-            "the design is not great",
-            "it looks {i}dated",
-            "I don't like the look of it at all",
-            "the shape is {i}awkward",
-            "it's uglier than in the pictures",
-            "the logo is {i}tacky",
-            "the design is {i}bad",
-            "it looks {i}horrible in person",
-        ],
-    },
-    "size_fit": {
-        "+": [
-            "it fits {i}perfectly",
-            "it's true to size",
-            "the fit is {i}great",
-            "it's {i}comfortable and fits like a glove",
-            "the sizing is spot on",
-            "it fits {i}well in my usual size",
-            "the length is just perfect",
-            "it's not tight anywhere",
-            "it's a {i}comfortable fit all day",
-            "it runs true to size, no need to size up",
-            "it fits {i}great",
-        ],
-        "-": [
-            "it runs {i}small",
-            "it doesn't fit at all",
-            "the sizing is way off",
-            "it's {i}tight around the shoulders",
-            "it's {i}baggy even in a small",
-            "the fit is {i}bad",
-            "you have to order two sizes up",
-            "it's not true to size",
-            "it's an {i}uncomfortable fit",
-            "the sleeves are {i}short",
-            "the sizing is {i}awful",
-            "the fit is {i}disappointing",
-        ],
-    },
-    "customer_service": {
-        "+": [
-            "customer service was {i}helpful",
-            "the seller replied {i}quickly",
-            "they sent a replacement right away",
-            "support was {i}friendly and sorted it out",
-            "the refund was processed {i}fast",
-            "the customer service is {i}great",
-            "the seller went above and beyond",
-            "support answered my question within an hour",
-            "there was no hassle at all with the return",
-            "the company really cares about its customers",
-            "the seller was {i}kind and sent a replacement",
-        ],
-        "-": [
-            "customer service was {i}useless",
-            "the seller never replied",
-            "support was {i}rude",
-            "they refused to refund me",
-            "customer service didn't respond for two weeks",
-            "the return process was a {i}frustrating nightmare",
-            "the seller ignored my emails",
-            "support kept sending me canned answers",
-            "customer service is {i}terrible",
-            "they wouldn't replace it even under warranty",
-        ],
-    },
-}
-
+# Aspect clauses. "{i}" is an intensifier slot, "{n}" the item's noun.
+_CLAUSES: dict[str, dict[str, list[str]]] = _VOCABULARY["clauses"]
 # Category-specific extra clauses
-_CATEGORY_CLAUSES: dict[str, dict[str, dict[str, list[str]]]] = {
-    "kitchen": {
-        "quality": {"+": ["it heats {i}evenly"], "-": ["it heats {i}unevenly"]},
-        "durability": {
-            "+": ["the coating is still like new"],
-            "-": ["the handle came loose", "the coating started peeling", "the handle snapped off"],
-        },
-        "ease_of_use": {"+": ["it's {i}easy to clean"], "-": ["it's a pain to clean"]},
-        "design": {"+": ["it looks great on my counter"], "-": ["it takes up {i}too much counter space"]},
-    },
-    "electronics": {
-        "quality": {"+": ["the sound is {i}crisp"], "-": ["the sound is {i}tinny"]},
-        "durability": {
-            "+": ["the battery still holds a full charge"],
-            "-": ["the battery died after a month", "the charging port stopped working"],
-        },
-        "ease_of_use": {
-            "+": ["pairing was instant", "setup took five minutes"],
-            "-": ["it keeps disconnecting", "the app is {i}buggy", "the buttons are {i}fiddly"],
-        },
-    },
-    "outdoor": {
-        "durability": {
-            "+": ["it survived a week of rain and mud"],
-            "-": ["a seam ripped on the first trip", "the zip broke on day one"],
-        },
-        "ease_of_use": {
-            "+": ["it packs down small and sets up in minutes"],
-            "-": ["setting it up in the wind is a nightmare"],
-        },
-        "quality": {"+": ["it kept me {i}dry in a downpour"], "-": ["it leaked in light rain"]},
-    },
-    "apparel": {
-        "quality": {"+": ["the fabric is {i}soft"], "-": ["the fabric feels {i}scratchy"]},
-        "durability": {
-            "+": ["it still looks new after many washes"],
-            "-": ["the stitching came undone after two washes", "it shrank in the wash", "it pilled after a few wears"],
-        },
-        "design": {"+": ["the color is {i}rich and hasn't faded"], "-": ["the color faded after one wash"]},
-    },
-    "home": {
-        "durability": {"+": ["it still looks brand new"], "-": ["the color faded within weeks"]},
-        "design": {"+": ["it looks great in my living room"], "-": ["it clashes with everything in my room"]},
-        "ease_of_use": {"+": ["it's {i}easy to clean"], "-": ["it's impossible to clean"]},
-    },
-}
-
-# intensifiers per polarity (negative: none that a lexicon reads as positive, like "pretty")
-_INTENS_NORMAL = {"+": ("", "", "", "really ", "very ", "pretty "), "-": ("", "", "", "really ", "very ", "quite ")}
-_INTENS_STRONG = {"+": ("absolutely ", "incredibly ", "extremely ", "super ", "truly ", "really "),
-                  "-": ("absolutely ", "incredibly ", "extremely ", "totally ", "truly ", "really ")}
+_CATEGORY_CLAUSES: dict[str, dict[str, dict[str, list[str]]]] = _VOCABULARY["category_clauses"]
+# intensifiers per polarity
+_INTENS_NORMAL = {sign: tuple(words) for sign, words in _VOCABULARY["intensifiers"]["normal"].items()}
+_INTENS_STRONG = {sign: tuple(words) for sign, words in _VOCABULARY["intensifiers"]["strong"].items()}
 
 # Openers, closings, short reviews and titles per tone (index 0 = one star ... 4 = five stars)
-_OPENERS: tuple[tuple[str, ...], ...] = (
-    (
-        "Terrible {n}.", "Worst purchase ever.", "Do not buy this!", "Complete waste of money.",
-        "Awful.", "Total junk.", "Very disappointed.", "I regret buying this {n}.",
-        "Absolutely horrible.", "What a disaster.",
-    ),
-    (
-        "Kind of disappointed.", "Not what I expected.", "Expected more from this {n}.", "Meh.",
-        "Not great.", "I wanted to like it.", "Underwhelming.", "I wouldn't buy it again.",
-        "Sadly not a good {n}.",
-    ),
-    (
-        "It's okay.", "Mixed feelings about this {n}.", "Not bad, not great.", "An average {n}.",
-        "It does the job, mostly.", "Decent, with some caveats.", "Hmm, it's fine I guess.",
-        "Some good, some bad.", "It's alright.",
-    ),
-    (
-        "Really nice {n}.", "Pretty happy with it.", "A good {n} overall.", "Does what it says.",
-        "Nice purchase.", "I like it a lot.", "Solid {n}.", "Happy with this one.",
-        "Works well so far.",
-    ),
-    (
-        "Love this {n}!", "Absolutely love it.", "Best {n} I've ever owned.",
-        "It exceeded my expectations.", "So happy with this purchase!", "Fantastic {n}.",
-        "Wow, just wow.", "This is perfect.", "Really happy with it!", "Amazing!",
-        "Highly recommend this {n}.",
-    ),
-)
-_CLOSINGS: tuple[tuple[str, ...], ...] = (
-    ("Returning it.", "Avoid!", "Stay away.", "Never again.", "Save your money.", "One star is too many."),
-    ("Probably returning it.", "I wouldn't recommend it.", "Look elsewhere.", "Not worth the hassle."),
-    ("Might return it.", "It's fine for now.", "Okay for the price I guess.", "Think twice before buying.", "Not sure I'd buy it again."),
-    ("I'd recommend it.", "Overall a good buy.", "Happy enough.", "Worth a look.", "I'd buy it again."),
-    ("Would buy again!", "Highly recommend.", "Five stars from me.", "Already ordered another one for my sister.", "No regrets at all.", "10/10."),
-)
-_SHORT: tuple[tuple[str, ...], ...] = (
-    ("Junk.", "Terrible.", "Waste of money.", "Awful, avoid.", "Garbage.", "Horrible {n}."),
-    ("Disappointing.", "Not great.", "Meh.", "Could be better.", "Not impressed."),
-    ("Okay.", "It's fine.", "Average.", "Meh, it works.", "Nothing special.", "It's ok I guess."),
-    ("Good.", "Nice {n}.", "Works fine, happy.", "Pretty good.", "As expected.", "Good product."),
-    ("Love it!", "Perfect!", "Great {n}!", "Excellent.", "Amazing product.", "Love it, thanks!", "Super happy!", "Awesome {n}!"),
-)
-_TITLES: tuple[tuple[str, ...], ...] = (
-    ("Terrible", "Avoid", "Waste of money", "Do not buy", "Returned it", "Awful {n}", "Total junk"),
-    ("Disappointed", "Not worth it", "Meh", "Expected more", "Not great", "Underwhelming"),
-    ("It's okay", "Average", "Mixed feelings", "Not bad, not great", "Could be better", "Decent"),
-    ("Good {n}", "Very nice", "Solid choice", "Pretty good", "Happy with it", "Does the job"),
-    ("Great {n}", "Love it!", "Perfect {n}", "Best purchase this year", "Five stars", "Exactly what I needed", "Highly recommend", "Fantastic!"),
-)
-_ASPECT_TITLES: dict[str, dict[str, list[str]]] = {
-    "quality": {"+": ["Excellent quality", "Really well made", "Great build"], "-": ["Poor quality", "Cheaply made", "Flimsy"]},
-    "value": {"+": ["Great value", "Worth every penny", "Bargain!"], "-": ["Overpriced", "Not worth the money", "Rip-off"]},
-    "delivery": {"+": ["Fast delivery", "Arrived early", "Quick shipping"], "-": ["Slow delivery", "Arrived damaged", "Took forever to arrive"]},
-    "durability": {"+": ["Built to last", "Still going strong", "Very sturdy"], "-": ["Broke after a week", "Fell apart", "Not durable"]},
-    "ease_of_use": {"+": ["So easy to use", "Simple and intuitive", "Easy setup"], "-": ["Confusing", "Hard to use", "Frustrating"]},
-    "design": {"+": ["Beautiful design", "Looks amazing", "Stylish"], "-": ["Ugly", "Looks cheap", "Clunky design"]},
-    "size_fit": {"+": ["Perfect fit", "True to size", "Fits great"], "-": ["Runs small", "Doesn't fit", "Sizing is off"]},
-    "customer_service": {"+": ["Great customer service", "Helpful seller", "Great support"], "-": ["Terrible customer service", "Seller never replied", "No refund"]},
-}
-_FILLERS: tuple[str, ...] = (
-    "I bought this as a gift for my dad.",
-    "I've been using it for about three months now.",
-    "I did a lot of research before buying.",
-    "This replaced an old {n} I had for years.",
-    "I use it almost every day.",
-    "I ordered it after reading the reviews here.",
-    "My partner picked this one.",
-    "I was looking for a new {n} for a while.",
-    "Bought it on sale last month.",
-    "Second one I've bought.",
-    "Got it for our new apartment.",
-)
+_OPENERS: tuple[tuple[str, ...], ...] = _tuples(_VOCABULARY["tone"]["openers"])
+_CLOSINGS: tuple[tuple[str, ...], ...] = _tuples(_VOCABULARY["tone"]["closings"])
+_SHORT: tuple[tuple[str, ...], ...] = _tuples(_VOCABULARY["tone"]["short"])
+_TITLES: tuple[tuple[str, ...], ...] = _tuples(_VOCABULARY["tone"]["titles"])
+_ASPECT_TITLES: dict[str, dict[str, list[str]]] = _VOCABULARY["aspect_titles"]
+_FILLERS: tuple[str, ...] = tuple(_VOCABULARY["text"]["fillers"])
 # emotional interjections after the aspect sentences, per tone
-_EMOTION: tuple[tuple[str, ...], ...] = (
-    ("So frustrating!", "Ugh.", "What a joke.", "Absolutely furious.", "I'm so angry.", "Really disappointing.", "Horrible experience."),
-    ("A bit disappointing.", "Such a shame.", "Frustrating.", "Bummer.", "Sad, really."),
-    ("Oh well.", "Hmm.", "We'll see how it holds up."),
-    ("Pleased overall.", "Nice.", "Glad I bought it."),
-    ("So happy!", "Love it so much!", "Thrilled!", "Delighted!", "Brilliant!", "Love love love it!"),
-)
+_EMOTION: tuple[tuple[str, ...], ...] = _tuples(_VOCABULARY["tone"]["emotion"])
 # emotional tails of an aspect clause (negative, positive)
-_TAILS: tuple[tuple[str, ...], ...] = (
-    (", which is so annoying", ", really disappointing", ", totally unacceptable", ", ridiculous",
-     ", such a letdown", ", useless", ", what a joke", ", so frustrating"),
-    (", love it", ", so good", ", brilliant", ", which is great", ", very happy about that",
-     ", awesome", ", I'm impressed", ", perfect"),
-)
-_JOINERS: tuple[str, ...] = (" but ", ", but ", ", although ", "; however, ", ", though ", ", yet ")
+_TAILS: tuple[tuple[str, ...], ...] = _tuples(_VOCABULARY["text"]["tails"])
+_JOINERS: tuple[str, ...] = tuple(_VOCABULARY["text"]["joiners"])
 
 # (text, aspect) of sarcastic reviews (read positively by a lexicon, one or two stars)
-_SARCASM: tuple[tuple[str, str], ...] = (
-    ("Oh great, it broke on day two. Just what I always wanted.", "durability"),
-    ("Wow, amazing quality, the {n} lasted a whole week!", "durability"),
-    ("Brilliant, it stopped working the day after the return window closed. Well done.", "durability"),
-    ("Fantastic, it only took three weeks to arrive. I love waiting.", "delivery"),
-    ("Great job on the packaging, the {n} arrived in pieces.", "delivery"),
-    ("Love paying premium prices for plastic junk. Brilliant.", "value"),
-    ("What a great deal, I paid double for half a {n}. Thanks!", "value"),
-    ("Customer service was so helpful, they only ignored me five times.", "customer_service"),
-    ("Perfect, if you enjoy reading a forty page manual to turn it on.", "ease_of_use"),
-    ("Beautiful design, if you like things that look like a toy.", "design"),
-    ("Wonderful. Another {n} for the landfill.", "quality"),
-    ("Truly the best {n} ever... said no one.", "quality"),
-    ("Amazing, the finish came off in my hands. Superb craftsmanship.", "quality"),
-)
-_SARCASM_TITLES: tuple[str, ...] = ("Just great", "Wonderful...", "Amazing. Really.", "Thanks a lot", "Well done", "Brilliant")
+_SARCASM: tuple[tuple[str, str], ...] = tuple((r["text"], r["aspect"]) for r in _VOCABULARY["sarcasm"]["reviews"])
+_SARCASM_TITLES: tuple[str, ...] = tuple(_VOCABULARY["sarcasm"]["titles"])
 
-_INCIDENT_CLAUSES: dict[str, tuple[str, ...]] = {
-    "delivery": (
-        "it arrived broken",
-        "the box was crushed and the {n} inside was smashed",
-        "it arrived two weeks late and damaged",
-        "the parcel showed up soaked and broken",
-        "it arrived with parts missing",
-        "it came broken in a torn box",
-        "it arrived broken and the replacement arrived broken too",
-    ),
-    "durability": (
-        "it stopped working after 2 days",
-        "it broke the first time I used it",
-        "it died after three days",
-        "the {n} fell apart after two uses",
-        "it stopped working after a couple of days, clearly a bad batch",
-        "it broke within a week, same as everyone else's",
-        "mine died after two days and the replacement died too",
-    ),
-    "quality": (
-        "the {n} is defective, clearly a bad batch",
-        "mine came with a huge crack",
-        "it's obviously from a faulty batch, it doesn't work at all",
-        "the {n} came out of the box defective",
-        "it's faulty, nothing works as it should",
-    ),
-}
-_INCIDENT_TITLES: dict[str, tuple[str, ...]] = {
-    "delivery": ("Arrived broken", "Damaged on arrival", "Broken in the box", "DO NOT BUY"),
-    "durability": ("Broke after 2 days", "Stopped working", "Dead in days", "DO NOT BUY"),
-    "quality": ("Defective", "Bad batch!", "Faulty", "DO NOT BUY"),
-}
+_INCIDENT_CLAUSES: dict[str, tuple[str, ...]] = {a: tuple(c) for a, c in _VOCABULARY["incident"]["clauses"].items()}
+_INCIDENT_TITLES: dict[str, tuple[str, ...]] = {a: tuple(t) for a, t in _VOCABULARY["incident"]["titles"].items()}
 
 # typos that would make an embarrassing word ("clock" -> "cock") are skipped
 _UNFORTUNATE = re.compile(r"cock|shit|fart|butt|tit\b|cunt|dick|piss", re.IGNORECASE)
 
-_EMOJI_POS = ("😍", "👍", "😊", "❤️", "🙌", "👌", "🥰", "😀", "😍😍", "👍👍")
-_EMOJI_MID = ("😐", "🤷", "🙂", "🤔", "😕")
-_EMOJI_NEG = ("😡", "💔", "🙄", "👎", "😤", "😞", "😠", "😡😡")
-_EMOJI_SARC = ("🙄", "🙃", "👏", "🙄🙄")
+_EMOJI_POS = tuple(_VOCABULARY["emoji"]["positive"])
+_EMOJI_MID = tuple(_VOCABULARY["emoji"]["mixed"])
+_EMOJI_NEG = tuple(_VOCABULARY["emoji"]["negative"])
+_EMOJI_SARC = tuple(_VOCABULARY["emoji"]["sarcastic"])
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from emorec.jobs.contract import ITEM_COLUMNS, REVIEW_COLUMNS, conform
-from emorec.jobs.demo_shop import ASPECTS, DemoConfig, DemoShop, generate_demo_shop
+from emorec.jobs.demo_shop import ASPECTS, CATEGORIES, DemoConfig, DemoShop, generate_demo_shop
 
 SMALL = dict(n_users=300, n_items=120, seed=7)
 
@@ -29,6 +29,18 @@ def _strength_lookup(shop: DemoShop) -> pd.Series:
 
 
 # --- configuration -------------------------------------------------------------------
+
+
+def test_vocabulary_file_covers_every_category_aspect_and_tone() -> None:
+    """``jobs/demo_shop_vocabulary.toml`` (package data): items for every category, clauses and
+    titles of both polarities for every aspect, five tones, sarcasm and bursts about known aspects."""
+    from emorec.jobs import demo_shop as d
+
+    assert set(d._PRODUCTS) == set(CATEGORIES) and all(len(p) >= 5 for p in d._PRODUCTS.values())
+    assert all(set(d._CLAUSES[a]) == set(d._ASPECT_TITLES[a]) == {"+", "-"} for a in ASPECTS)
+    assert set(d._INTENS_NORMAL) == set(d._INTENS_STRONG) == {"+", "-"}
+    assert len(d._OPENERS) == len(d._CLOSINGS) == len(d._SHORT) == len(d._TITLES) == len(d._EMOTION) == 5
+    assert {a for _, a in d._SARCASM} <= set(ASPECTS) and set(d._INCIDENT_CLAUSES) <= set(ASPECTS)
 
 
 def test_config_validation() -> None:

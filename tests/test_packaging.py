@@ -98,7 +98,7 @@ def test_wheel_installs_only_the_emorec_namespace(tmp_path):
     for data in ("emorec/sentiment/models/default/adapter.safetensors", "emorec/sentiment/models/default/config.json",
                  "emorec/sentiment/default_aspects.toml", "emorec/sentiment/augment_templates.toml",
                  "emorec/profiles/default_segments.toml",
-                 "emorec/jobs/evaluation/example_variants.toml",
+                 "emorec/jobs/evaluation/example_variants.toml", "emorec/jobs/demo_shop_vocabulary.toml",
                  "emorec/profiles/templates/base.html.j2", "emorec/profiles/templates/macros.html.j2",
                  "emorec/profiles/templates/report.css", "emorec/profiles/templates/segment_report.html.j2",
                  "emorec/jobs/evaluation/templates/evaluation_report.html.j2"):
