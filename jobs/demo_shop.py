@@ -105,6 +105,7 @@ import logging
 import re
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -478,14 +479,8 @@ class DemoShop:
             " the end:",
             "",
         ]
-        if len(self.incidents):
-            for row in self.incidents.itertuples(index=False):
-                lines.append(
-                    f"   * item {row.item_id}, aspect {row.aspect}, {row.start} to {row.end},"
-                    f" {row.n_reviews} reviews"
-                )
-        else:
-            lines.append("   * (no incident planted)")
+        lines += _bullets(self.incidents, "(no incident planted)",
+                          lambda r: f"item {r.item_id}, aspect {r.aspect}, {r.start} to {r.end}, {r.n_reviews} reviews")
         lines += [
             "4. **Defective items.** Items with a hidden defect on their strongest aspect (the"
             " one carers of that aspect buy them for). Buyers who care about the aspect regret"
@@ -496,14 +491,8 @@ class DemoShop:
             " (`review_truth.planted_regret`):",
             "",
         ]
-        if self.defects is not None and len(self.defects):
-            for row in self.defects.itertuples(index=False):
-                lines.append(
-                    f"   * item {row.item_id}, {row.kind} defect on {row.aspect}: {row.n_regrets} of"
-                    f" {row.n_purchases} purchases regretted"
-                )
-        else:
-            lines.append("   * (no defective items)")
+        lines += _bullets(self.defects, "(no defective items)",
+                          lambda r: f"item {r.item_id}, {r.kind} defect on {r.aspect}: {r.n_regrets} of {r.n_purchases} purchases regretted")
         if cfg is not None and cfg.next_item_rate > 0:
             lines += [
                 f"5. **What comes next.** {cfg.next_item_rate:.0%} of the purchases after a user's first"
@@ -519,6 +508,13 @@ class DemoShop:
             "",
         ]
         return "\n".join(lines)
+
+
+def _bullets(rows: pd.DataFrame | None, none: str, describe: Callable[[Any], str]) -> list[str]:
+    """The README's indented bullet list: ``describe(row)`` for each row, or ``none`` without rows."""
+    if rows is None or not len(rows):
+        return [f"   * {none}"]
+    return [f"   * {describe(row)}" for row in rows.itertuples(index=False)]
 
 
 # --------------------------------------------------------------------------------------
