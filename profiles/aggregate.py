@@ -38,6 +38,9 @@ EKMAN_COLUMNS = [f"ekman_{group}" for group in EKMAN]
 
 _ASPECT_MENTIONS = re.compile(r"^asp_(.+)_mentions$")
 _TIMESTAMP = "datetime64[ns, UTC]"
+#: The columns after a profile's key: how many reviews, the first and the last (``Grouped.counts``
+#: and ``Grouped.first_last``).
+REVIEW_SPAN_COLUMNS: dict[str, str] = {"n_reviews": "int64", "first_review": _TIMESTAMP, "last_review": _TIMESTAMP}
 
 
 def aspect_names(aspects=None) -> tuple[str, ...]:
@@ -106,6 +109,13 @@ def check_columns(scored: pd.DataFrame, key: str) -> None:
             f"scored reviews lack column(s) {', '.join(missing)}; profiles need {', '.join(need)} "
             "and the score columns of sentiment.schema (reviews joined with review_scores)"
         )
+
+
+def scored_aspects(scored: pd.DataFrame, key: str) -> list[str]:
+    """The aspect names of ``scored`` (:func:`discover_aspects`), once :func:`check_columns` has
+    checked that it has the columns a profile keyed by ``key`` needs."""
+    check_columns(scored, key)
+    return discover_aspects(scored.columns)
 
 
 def feature_rows(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:

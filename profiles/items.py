@@ -11,22 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .aggregate import (
-    EKMAN,
-    EKMAN_COLUMNS,
-    EMOTION_COLUMNS,
-    EMOTIONS,
-    ProfileSchema,
-    aspect_rows,
-    category_means,
-    check_columns,
-    discover_aspects,
-    feature_rows,
-    group_reviews,
-    item_lookup,
-    pick,
-    shrink,
-)
+from . import aggregate
 from .config import ProfileConfig
 
 ITEM_PROFILE_VERSION = "2"
@@ -34,21 +19,16 @@ ITEM_PROFILE_VERSION = "2"
 _HEAD: dict[str, str] = {
     "item_id": "string",
     "category": "string",
-    "n_reviews": "int64",
-    "first_review": "datetime64[ns, UTC]",
-    "last_review": "datetime64[ns, UTC]",
-    "mean_rating": "float64",
-    "share_positive": "float64",
-    "share_negative": "float64",
-    "mean_valence": "float64",
-    "recent_valence": "float64",
-    "confidence": "float64",
-    "valence_shrunk": "float64",
-    **{f"recent_ekman_{g}": "float64" for g in EKMAN},
-    **{f"recent_emo_{e}": "float64" for e in EMOTIONS},
+    **aggregate.REVIEW_SPAN_COLUMNS,
+    **dict.fromkeys(
+        ("mean_rating", "share_positive", "share_negative", "mean_valence", "recent_valence", "confidence", "valence_shrunk"),
+        "float64",
+    ),
+    **{f"recent_ekman_{g}": "float64" for g in aggregate.EKMAN},
+    **{f"recent_emo_{e}": "float64" for e in aggregate.EMOTIONS},
 }
 _TAIL: dict[str, str] = {"top_strength": "string", "top_weakness": "string"}
-ITEM_PROFILE = ProfileSchema(_HEAD, {"aspect_mentions_": "int64", "aspect_strength_": "float64"}, _TAIL)
+ITEM_PROFILE = aggregate.ProfileSchema(_HEAD, {"aspect_mentions_": "int64", "aspect_strength_": "float64"}, _TAIL)
 #: The item-profile columns that exist whatever the aspect set, in table order (the
 #: per-aspect columns ``aspect_mentions_<a>``, ``aspect_strength_<a>`` sit before
 #: ``top_strength``; see :func:`item_profile_columns`).
@@ -67,7 +47,7 @@ def _item_prior(per_category: np.ndarray, global_mean: np.ndarray, cat_codes: np
 
 def _categories(keys: pd.Index, items: pd.DataFrame | None) -> pd.Series:
     """Category of each item (``<NA>`` when unknown or blank)."""
-    lookup = item_lookup(items, "category")
+    lookup = aggregate.item_lookup(items, "category")
     if lookup is None:
         return pd.Series(pd.NA, index=range(len(keys)), dtype="string")
     cat = pd.Series(keys.map(lookup.astype("string")), dtype="string").str.strip()
@@ -127,14 +107,13 @@ def build_item_profiles(scored: pd.DataFrame, config: ProfileConfig | None = Non
             aspect is praised has no weakness).
     """
     config = config or ProfileConfig()
-    check_columns(scored, "item_id")
-    aspects = discover_aspects(scored.columns)
+    aspects = aggregate.scored_aspects(scored, "item_id")
     dtypes = item_profile_dtypes(aspects)
     if scored.empty:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
 
     prior = config.item_prior_strength
-    g = group_reviews(scored, "item_id", config.half_life_days)
+    g = aggregate.group_reviews(scored, "item_id", config.half_life_days)
     f = g.frame
     w = g.weights
     category = _categories(g.keys, items)
@@ -151,37 +130,37 @@ def build_item_profiles(scored: pd.DataFrame, config: ProfileConfig | None = Non
     plain = g.mean(np.vstack([rating, positive, negative, valence]))
     out["mean_rating"], out["share_positive"], out["share_negative"], out["mean_valence"] = plain.T
 
-    ekman = feature_rows(f, EKMAN_COLUMNS)
-    emotions = feature_rows(f, EMOTION_COLUMNS)
+    ekman = aggregate.feature_rows(f, aggregate.EKMAN_COLUMNS)
+    emotions = aggregate.feature_rows(f, aggregate.EMOTION_COLUMNS)
     recent = g.mean(np.vstack([valence, ekman, emotions]), w)
     out["recent_valence"] = recent[:, 0]
     n = g.counts.astype(np.float64)
     out["confidence"] = n / (n + prior) if prior > 0 else np.ones_like(n)
 
     # category (else global) means of valence and Ekman emotions over reviews
-    per_cat, glob = category_means(np.vstack([valence, ekman]), review_cat, len(cat_names))
+    per_cat, glob = aggregate.category_means(np.vstack([valence, ekman]), review_cat, len(cat_names))
     item_prior = _item_prior(per_cat, glob, cat_codes)
     valid_counts = g.sum((~np.isnan(np.vstack([valence, ekman]))).astype(np.float64))
-    shrunk = shrink(np.column_stack([plain[:, 3], recent[:, 1:1 + len(EKMAN)]]), valid_counts, item_prior, prior)
+    shrunk = aggregate.shrink(np.column_stack([plain[:, 3], recent[:, 1:1 + len(aggregate.EKMAN)]]), valid_counts, item_prior, prior)
     out["valence_shrunk"] = shrunk[:, 0]
-    for j, grp in enumerate(EKMAN):
+    for j, grp in enumerate(aggregate.EKMAN):
         out[f"recent_ekman_{grp}"] = shrunk[:, 1 + j]
-    for j, e in enumerate(EMOTIONS):
-        out[f"recent_emo_{e}"] = recent[:, 1 + len(EKMAN) + j]
+    for j, e in enumerate(aggregate.EMOTIONS):
+        out[f"recent_emo_{e}"] = recent[:, 1 + len(aggregate.EKMAN) + j]
 
     if aspects:
-        mentioned, sentiment = aspect_rows(f, aspects)
+        mentioned, sentiment = aggregate.aspect_rows(f, aspects)
         m = g.sum(mentioned.astype(np.float64))
         item_mean = g.mean(sentiment)
-        a_cat, a_glob = category_means(sentiment, review_cat, len(cat_names))
+        a_cat, a_glob = aggregate.category_means(sentiment, review_cat, len(cat_names))
         a_prior = _item_prior(a_cat, a_glob, cat_codes)
-        strength = shrink(item_mean, m, a_prior, prior)
+        strength = aggregate.shrink(item_mean, m, a_prior, prior)
     else:
         m = strength = np.zeros((g.n_groups, 0))
     for j, a in enumerate(aspects):
         out[f"aspect_mentions_{a}"] = m[:, j].astype(np.int64)
         out[f"aspect_strength_{a}"] = strength[:, j]
     eligible = (m >= config.min_aspect_mentions) & ~np.isnan(strength)
-    out["top_strength"] = pick(strength, eligible & (strength > 0), aspects, largest=True)
-    out["top_weakness"] = pick(strength, eligible & (strength < 0), aspects, largest=False)
+    out["top_strength"] = aggregate.pick(strength, eligible & (strength > 0), aspects, largest=True)
+    out["top_weakness"] = aggregate.pick(strength, eligible & (strength < 0), aspects, largest=False)
     return pd.DataFrame({c: out[c] for c in dtypes}).astype(dtypes)

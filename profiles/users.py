@@ -29,44 +29,24 @@ import pandas as pd
 from emorec.common.errors import InputError
 from emorec.common.time import days_between
 
-from .aggregate import (
-    EKMAN,
-    EKMAN_COLUMNS,
-    EMOTION_COLUMNS,
-    EMOTIONS,
-    POLARITY,
-    Grouped,
-    ProfileSchema,
-    aspect_rows,
-    check_columns,
-    discover_aspects,
-    feature_rows,
-    group_reviews,
-    item_lookup,
-    pick,
-)
+from . import aggregate
 from .config import ProfileConfig
 
 USER_PROFILE_VERSION = "2"
 
 _HEAD: dict[str, str] = {
     "user_id": "string",
-    "n_reviews": "int64",
-    "first_review": "datetime64[ns, UTC]",
-    "last_review": "datetime64[ns, UTC]",
-    "active_days": "float64",
-    "mean_rating": "float64",
-    "rating_text_gap": "float64",
-    "share_negative": "float64",
-    "valence_std": "float64",
-    "valence_trend": "float64",
-    "mean_valence": "float64",
-    "recent_valence": "float64",
-    **{f"mean_{p}": "float64" for p in POLARITY},
-    **{f"recent_{p}": "float64" for p in POLARITY},
-    **{f"recent_emo_{e}": "float64" for e in EMOTIONS},
-    **{f"mean_ekman_{g}": "float64" for g in EKMAN},
-    **{f"recent_ekman_{g}": "float64" for g in EKMAN},
+    **aggregate.REVIEW_SPAN_COLUMNS,
+    **dict.fromkeys(
+        ("active_days", "mean_rating", "rating_text_gap", "share_negative", "valence_std", "valence_trend", "mean_valence",
+         "recent_valence"),
+        "float64",
+    ),
+    **{f"mean_{p}": "float64" for p in aggregate.POLARITY},
+    **{f"recent_{p}": "float64" for p in aggregate.POLARITY},
+    **{f"recent_emo_{e}": "float64" for e in aggregate.EMOTIONS},
+    **{f"mean_ekman_{g}": "float64" for g in aggregate.EKMAN},
+    **{f"recent_ekman_{g}": "float64" for g in aggregate.EKMAN},
 }
 _TAIL: dict[str, str] = {
     "top_aspect": "string",
@@ -74,7 +54,7 @@ _TAIL: dict[str, str] = {
     "spend": "float64",
     "monetary": "float64",
 }
-USER_PROFILE = ProfileSchema(_HEAD, {"aspect_share_": "float64", "aspect_sentiment_": "float64"}, _TAIL)
+USER_PROFILE = aggregate.ProfileSchema(_HEAD, {"aspect_share_": "float64", "aspect_sentiment_": "float64"}, _TAIL)
 #: The user-profile columns that exist whatever the aspect set, in table order (the
 #: per-aspect columns ``aspect_share_<a>``, ``aspect_sentiment_<a>`` sit between
 #: ``recent_ekman_neutral`` and ``top_aspect``; see :func:`user_profile_columns`).
@@ -90,7 +70,7 @@ def rating_valence(rating: pd.Series) -> pd.Series:
     return (rating.astype("float64") - 3.0) / 2.0
 
 
-def _trend(g: Grouped, valence: np.ndarray, window: int) -> np.ndarray:
+def _trend(g: aggregate.Grouped, valence: np.ndarray, window: int) -> np.ndarray:
     """Least-squares slope of valence against review order (0, 1, ...) over each group's last
     ``window`` reviews; 0 for a single review."""
     n = g.counts[g.codes]
@@ -158,13 +138,12 @@ def build_user_profiles(scored: pd.DataFrame, config: ProfileConfig | None = Non
     >>> users = build_user_profiles(scored, ProfileConfig(half_life_days=90), items)  # doctest: +SKIP
     """
     config = config or ProfileConfig()
-    check_columns(scored, "user_id")
-    aspects = discover_aspects(scored.columns)
+    aspects = aggregate.scored_aspects(scored, "user_id")
     dtypes = user_profile_dtypes(aspects)
     if scored.empty:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
 
-    g = group_reviews(scored, "user_id", config.half_life_days)
+    g = aggregate.group_reviews(scored, "user_id", config.half_life_days)
     f = g.frame
     w = g.weights
     out: dict[str, object] = {"user_id": g.keys.to_numpy(), "n_reviews": g.counts}
@@ -175,28 +154,28 @@ def build_user_profiles(scored: pd.DataFrame, config: ProfileConfig | None = Non
     valence = f["valence"].to_numpy(dtype=np.float64, na_value=np.nan)
     rating = f["rating"].to_numpy(dtype=np.float64, na_value=np.nan)
     negative = np.where(np.isnan(valence), np.nan, (valence < -config.negative_valence).astype(np.float64))
-    polarity = feature_rows(f, POLARITY)
-    ekman = feature_rows(f, EKMAN_COLUMNS)
+    polarity = aggregate.feature_rows(f, aggregate.POLARITY)
+    ekman = aggregate.feature_rows(f, aggregate.EKMAN_COLUMNS)
     plain = g.mean(np.vstack([rating, (rating - 3.0) / 2.0 - valence, negative, valence, polarity, ekman]))
     out["mean_rating"], out["rating_text_gap"], out["share_negative"] = plain[:, 0], plain[:, 1], plain[:, 2]
     out["valence_std"] = g.std(valence)
     out["valence_trend"] = _trend(g, valence, config.trend_window)
     out["mean_valence"] = plain[:, 3]
 
-    emotions = feature_rows(f, EMOTION_COLUMNS)
+    emotions = aggregate.feature_rows(f, aggregate.EMOTION_COLUMNS)
     recent = g.mean(np.vstack([valence, polarity, emotions, ekman]), w)
     out["recent_valence"] = recent[:, 0]
-    for j, p in enumerate(POLARITY):
+    for j, p in enumerate(aggregate.POLARITY):
         out[f"mean_{p}"] = plain[:, 4 + j]
         out[f"recent_{p}"] = recent[:, 1 + j]
-    for j, e in enumerate(EMOTIONS):
+    for j, e in enumerate(aggregate.EMOTIONS):
         out[f"recent_emo_{e}"] = recent[:, 4 + j]
-    for j, grp in enumerate(EKMAN):
+    for j, grp in enumerate(aggregate.EKMAN):
         out[f"mean_ekman_{grp}"] = plain[:, 7 + j]
-        out[f"recent_ekman_{grp}"] = recent[:, 4 + len(EMOTIONS) + j]
+        out[f"recent_ekman_{grp}"] = recent[:, 4 + len(aggregate.EMOTIONS) + j]
 
     if aspects:
-        mentioned, sentiment = aspect_rows(f, aspects)
+        mentioned, sentiment = aggregate.aspect_rows(f, aspects)
         share = g.mean(mentioned.astype(np.float64))
         feeling = g.mean(sentiment, w)
     else:
@@ -204,7 +183,7 @@ def build_user_profiles(scored: pd.DataFrame, config: ProfileConfig | None = Non
     for j, a in enumerate(aspects):
         out[f"aspect_share_{a}"] = share[:, j]
         out[f"aspect_sentiment_{a}"] = feeling[:, j]
-    top = pick(share, share > 0, aspects)
+    top = aggregate.pick(share, share > 0, aspects)
     out["top_aspect"] = top
     if aspects:
         best = np.nan_to_num(share, nan=-1.0).argmax(axis=1)
@@ -212,7 +191,7 @@ def build_user_profiles(scored: pd.DataFrame, config: ProfileConfig | None = Non
     else:
         out["top_aspect_sentiment"] = np.full(g.n_groups, np.nan)
 
-    prices = item_lookup(items, "price")
+    prices = aggregate.item_lookup(items, "price")
     if prices is not None:
         price = f["item_id"].astype("string").map(pd.to_numeric(prices, errors="coerce")).to_numpy(dtype=np.float64, na_value=np.nan)
         priced = ~np.isnan(price)
@@ -256,8 +235,7 @@ def update_user_profiles(previous: pd.DataFrame, scored: pd.DataFrame, users: It
         When ``previous`` does not have the columns of this profile version and aspect set
         (rebuild it with :func:`build_user_profiles`).
     """
-    check_columns(scored, "user_id")
-    dtypes = user_profile_dtypes(discover_aspects(scored.columns))
+    dtypes = user_profile_dtypes(aggregate.scored_aspects(scored, "user_id"))
     if list(previous.columns) != list(dtypes):
         missing = [c for c in dtypes if c not in previous.columns]
         extra = [c for c in previous.columns if c not in dtypes]

@@ -42,14 +42,12 @@ schema are never reused (the schema version is part of every scorer's ``model_ve
 
 from __future__ import annotations
 
-from .labels import EKMAN_GROUPS, GOEMOTIONS_LABELS
+from .labels import EKMAN_GROUPS, GOEMOTIONS_LABELS, POLARITY_LABELS
 
 SCHEMA_VERSION = "3"
 
 CORE_COLUMNS: dict[str, str] = {
-    "p_negative": "float32",
-    "p_neutral": "float32",
-    "p_positive": "float32",
+    **{f"p_{label}": "float32" for label in POLARITY_LABELS},
     "valence": "float32",
     "is_empty": "bool",
     "n_tokens": "int32",
