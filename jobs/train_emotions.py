@@ -39,14 +39,8 @@ import numpy as np
 import torch
 
 from emorec.common.errors import InputError
+from emorec.sentiment import calibration
 from emorec.sentiment.augment import AugmentConfig, generate, normalize
-from emorec.sentiment.calibration import (
-    check_polarity_thresholds,
-    choose_label_thresholds,
-    choose_polarity_band,
-    ekman_decision,
-    polarity_decision,
-)
 from emorec.sentiment.encoder import EmotionEncoder, EncoderConfig, load_base, tokenize
 from emorec.sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS, POLARITY_LABELS
 from emorec.sentiment.metrics import classification_report, group_labels, multilabel_f1, tune_thresholds
@@ -321,7 +315,7 @@ def evaluate(pred: dict[str, np.ndarray], data: Examples, thresholds: dict, grou
     pol = classification_report(data.polarity[has], pred["polarity"][has].argmax(1), POLARITY_LABELS)
     report["polarity"] = {**pol, "texts_without_derivable_label": int((~has).sum())}
     valence = pred["polarity"][has, 2] - pred["polarity"][has, 0]
-    decided = polarity_decision(valence, polarity_thresholds, pred["polarity"][has])
+    decided = calibration.polarity_decision(valence, polarity_thresholds, pred["polarity"][has])
     report["polarity_label"] = classification_report(data.polarity[has], decided, POLARITY_LABELS)
     return report
 
@@ -333,7 +327,7 @@ def stored_thresholds(config: EncoderConfig) -> dict:
 
 def stored_polarity_thresholds(config: EncoderConfig) -> dict | None:
     """The model's valence band, or None (argmax) for a model saved without one."""
-    return check_polarity_thresholds(config.polarity_thresholds, "config.json polarity_thresholds")
+    return calibration.check_polarity_thresholds(config.polarity_thresholds, "config.json polarity_thresholds")
 
 
 def evaluate_carer(pred: dict[str, np.ndarray], carer: Carer, ekman_thresholds: dict, polarity_thresholds: dict | None) -> dict:
@@ -354,8 +348,8 @@ def evaluate_carer(pred: dict[str, np.ndarray], carer: Carer, ekman_thresholds: 
     on = probs >= t[None, :]
     f1 = multilabel_f1(y[:, labelled] > 0.5, on[:, labelled])
     valence = pred["polarity"][:, 2] - pred["polarity"][:, 0]
-    decided = polarity_decision(valence, polarity_thresholds, pred["polarity"])
-    single = np.eye(len(groups), dtype=bool)[ekman_decision(probs, t, decided, groups)]
+    decided = calibration.polarity_decision(valence, polarity_thresholds, pred["polarity"])
+    single = np.eye(len(groups), dtype=bool)[calibration.ekman_decision(probs, t, decided, groups)]
     f1_single = multilabel_f1(y[:, labelled] > 0.5, single[:, labelled])
     pol = carer.polarity()
     has = pol >= 0
@@ -382,7 +376,7 @@ def evaluate_suite(pred: dict[str, np.ndarray], suite: PhraseSuite, polarity_thr
     sign accuracy of the held-out phrases that the generator never writes verbatim.
     """
     valence = pred["polarity"][:, 2] - pred["polarity"][:, 0]
-    decided = polarity_decision(valence, polarity_thresholds, pred["polarity"])
+    decided = calibration.polarity_decision(valence, polarity_thresholds, pred["polarity"])
     signed = suite.labels != 1
     sign_ok = np.sign(valence) == np.where(suite.labels == 2, 1, -1)
     out = {}
@@ -446,8 +440,8 @@ def calibrate(dev_pred: dict, dev: Examples, groupings: dict[str, dict], carer_p
         polarity_domains["carer_calibration"] = (valence(carer_pred), carer.polarity())
     if phrases is not None:
         polarity_domains["phrase_dev"] = (valence(phrase_pred), phrases.polarity)
-    ekman = choose_label_thresholds(ekman_domains)
-    band, scores = choose_polarity_band(polarity_domains)
+    ekman = calibration.choose_label_thresholds(ekman_domains)
+    band, scores = calibration.choose_polarity_band(polarity_domains)
     return {
         "emotions": tuned["emotions"],
         "ekman": dict(zip(EKMAN_GROUPS, ekman.round(4).tolist())),
