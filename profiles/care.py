@@ -303,10 +303,9 @@ def care_queue(
 
     Parameters
     ----------
-    reviews
-        ``review_id``, ``user_id``, ``item_id``, ``timestamp``, ``title``, ``text``, ``rating``.
-    scores
-        Review scores with ``review_id`` (or row-aligned with ``reviews``).
+    reviews, scores
+        The reviews (``review_id``, ``user_id``, ``item_id``, ``timestamp``, ``title``, ``text``,
+        ``rating``) and their scores, with ``review_id`` (or row-aligned with ``reviews``).
     user_profiles
         For ``monetary`` (customer value); ``None`` or missing users count as value 1.
     as_of

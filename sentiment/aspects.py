@@ -557,18 +557,8 @@ class AspectExtractor:
         return self.config.names
 
     def clause_aspects(self, text: str) -> list[tuple[int, int, tuple[int, ...]]]:
-        """The clauses of one text that mention an aspect, with the aspect indices.
-
-        Parameters
-        ----------
-        text
-            A review text.
-
-        Returns
-        -------
-        list of (int, int, tuple of int)
-            ``(start, end, aspect indices in config order)`` per clause with >= 1 aspect.
-        """
+        """The clauses of the review text ``text`` (:func:`split_clauses`) that mention at least one
+        aspect, in order, as ``(start, end, aspect indices in config order)``."""
         if not text:
             return []
         hits = _matcher(self._key).find(text)
