@@ -109,7 +109,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -154,6 +154,9 @@ _VOCABULARY_FILE = "demo_shop_vocabulary.toml"
 # --------------------------------------------------------------------------------------
 # configuration
 # --------------------------------------------------------------------------------------
+
+#: A share or a probability: a float in [0, 1].
+Share = Annotated[float, Field(ge=0, le=1)]
 
 
 class DemoConfig(StrictConfig):
@@ -223,26 +226,26 @@ class DemoConfig(StrictConfig):
     seed: int = Field(42, ge=0)
     start: str = "2022-01-01"
     days: int = Field(730, ge=1)
-    typo_rate: float = Field(0.03, ge=0, le=1)
-    emoji_rate: float = Field(0.15, ge=0, le=1)
+    typo_rate: Share = 0.03
+    emoji_rate: Share = 0.15
     rating_text_disagreement: float = Field(0.12, ge=0, le=0.5)
-    aspect_carer_share: float = Field(0.6, ge=0, le=1)
+    aspect_carer_share: Share = 0.6
     beta: float = Field(2.5, ge=0, le=10)
     warmup_reviews: int = Field(2, ge=0)
     favourite_boost: float = Field(4.0, ge=1)
     zipf_exponent: float = Field(1.0, ge=0, le=3)
-    short_review_rate: float = Field(0.12, ge=0, le=1)
-    title_only_rate: float = Field(0.03, ge=0, le=1)
+    short_review_rate: Share = 0.12
+    title_only_rate: Share = 0.03
     incident: bool = True
     incident_aspect: str | None = None
     incident_min_reviews: int = Field(15, ge=1)
     incident_days: int = Field(14, ge=1)
     defect_share: float = Field(0.05, ge=0, le=0.5)
-    defect_general_share: float = Field(0.3, ge=0, le=1)
-    defect_regret_carer: float = Field(0.85, ge=0, le=1)
-    defect_regret_other: float = Field(0.1, ge=0, le=1)
-    defect_regret_general: float = Field(0.7, ge=0, le=1)
-    next_item_rate: float = Field(0.0, ge=0, le=1)
+    defect_general_share: Share = 0.3
+    defect_regret_carer: Share = 0.85
+    defect_regret_other: Share = 0.1
+    defect_regret_general: Share = 0.7
+    next_item_rate: Share = 0.0
     follow_ups_per_item: int = Field(3, ge=1, le=50)
 
     @field_validator("start")
