@@ -27,7 +27,7 @@ from importlib import resources
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, NonNegativeInt
 
 from emorec.common.config import StrictConfig
 
@@ -113,10 +113,10 @@ class AugmentConfig(StrictConfig):
     model_config = ConfigDict(frozen=True)
     section: ClassVar[str] = "augment config"
 
-    phrases: int = Field(5000, ge=0)
-    reviews: int = Field(5000, ge=0)
-    feelings: int = Field(6000, ge=0)
-    facts: int = Field(500, ge=0)
+    phrases: NonNegativeInt = 5000
+    reviews: NonNegativeInt = 5000
+    feelings: NonNegativeInt = 6000
+    facts: NonNegativeInt = 500
     seed: int = 13
 
 
