@@ -32,7 +32,6 @@ def test_generation_is_seeded_and_sized():
         AugmentConfig(unknown=1)
 
 
-
 def test_templates_file_is_complete():
     """``sentiment/augment_templates.toml`` (package data) fills every placeholder its templates
     use, labels phrases negative or positive and feelings with GoEmotions labels."""
