@@ -35,6 +35,7 @@ from emorec.jobs.train_emotions import (  # noqa: E402
     evaluate_suite,
     read_carer,
     read_phrase_suite,
+    sign_correct,
     stored_polarity_thresholds,
     stored_thresholds,
 )
@@ -54,12 +55,12 @@ FIRST_HELDOUT = 141
 
 def heldout_waves(valence: np.ndarray, suite) -> dict:
     """Sign accuracy on the suite's held-out phrases, first-version rows apart from later ones."""
+    signed, ok = sign_correct(valence, suite.labels)
     held = np.flatnonzero(suite.split == "heldout")
     out = {}
     for name, rows in (("first_141", held[:FIRST_HELDOUT]), ("written_for_v3", held[FIRST_HELDOUT:])):
-        rows = rows[suite.labels[rows] != 1]
-        ok = np.sign(valence[rows]) == np.where(suite.labels[rows] == 2, 1, -1)
-        out[name] = {"n_signed": len(rows), "sign_accuracy": float(ok.mean()) if len(rows) else None}
+        rows = rows[signed[rows]]
+        out[name] = {"n_signed": len(rows), "sign_accuracy": float(ok[rows].mean()) if len(rows) else None}
     return out
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import tomllib
 from collections.abc import Mapping
+from importlib import resources
 from typing import Any, ClassVar, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from .errors import ConfigError
 
-__all__ = ["StrictConfig", "dataclass_from_dict", "unknown_field_message"]
+__all__ = ["StrictConfig", "dataclass_from_dict", "package_toml", "unknown_field_message"]
 
 T = TypeVar("T")
 
@@ -76,3 +78,8 @@ def dataclass_from_dict(cls: type[T], data: Mapping[str, Any], what: str) -> T:
     if unknown:
         raise ConfigError(unknown_field_message(unknown, valid, what=what))
     return cls(**data)
+
+
+def package_toml(package: str, name: str) -> dict[str, Any]:
+    """The TOML data file ``name`` shipped inside ``package`` (e.g. ``default_aspects.toml``)."""
+    return tomllib.loads(resources.files(package).joinpath(name).read_text(encoding="utf-8"))

@@ -104,10 +104,8 @@ import functools
 import logging
 import re
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -115,7 +113,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from emorec.common.config import StrictConfig
+from emorec.common.config import StrictConfig, package_toml
 from emorec.common.errors import ConfigError, InputError
 from emorec.common.time import SECONDS_PER_DAY
 from emorec.jobs.contract import ITEM_COLUMNS, REVIEW_COLUMNS, conform
@@ -526,7 +524,7 @@ def _bullets(rows: pd.DataFrame | None, none: str, describe: Callable[[Any], str
 
 #: Item names and review phrasings, read once from ``demo_shop_vocabulary.toml`` next to this
 #: module (data, not code: see that file for what each table is and why its order must be kept).
-_VOCABULARY: dict[str, Any] = tomllib.loads(resources.files(__package__).joinpath(_VOCABULARY_FILE).read_text(encoding="utf-8"))
+_VOCABULARY: dict[str, Any] = package_toml(__package__, _VOCABULARY_FILE)
 
 
 def _tuples(groups: list[list[str]]) -> tuple[tuple[str, ...], ...]:

@@ -366,6 +366,15 @@ def evaluate_carer(pred: dict[str, np.ndarray], carer: Carer, ekman_thresholds: 
     }
 
 
+def sign_correct(valence: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(signed, ok)`` per phrase: ``signed`` where the label is negative or positive, ``ok``
+    where the valence has the label's sign (a valence of exactly 0 is wrong; ``ok`` is
+    meaningless where not ``signed``)."""
+    labels = np.asarray(labels)
+    neutral = POLARITY_LABELS.index("neutral")
+    return labels != neutral, np.sign(valence) == np.where(labels == POLARITY_LABELS.index("positive"), 1, -1)
+
+
 def evaluate_suite(pred: dict[str, np.ndarray], suite: PhraseSuite, polarity_thresholds: dict | None,
                    generated: set[str] | None = None) -> dict:
     """Accuracy on the phrase suite, per split.
@@ -377,8 +386,7 @@ def evaluate_suite(pred: dict[str, np.ndarray], suite: PhraseSuite, polarity_thr
     """
     valence = pred["polarity"][:, 2] - pred["polarity"][:, 0]
     decided = calibration.polarity_decision(valence, polarity_thresholds, pred["polarity"])
-    signed = suite.labels != 1
-    sign_ok = np.sign(valence) == np.where(suite.labels == 2, 1, -1)
+    signed, sign_ok = sign_correct(valence, suite.labels)
     out = {}
     for split in PHRASE_SPLITS:
         m = suite.split == split
@@ -566,8 +574,8 @@ def train_emotion_model(
         score = macro_f1(dev.emotions, emo, tune_thresholds(dev.emotions > 0.5, emo))[0]
         if phrase_dev is not None:
             v = pred["polarity"][n_dev:, 2] - pred["polarity"][n_dev:, 0]
-            signed = phrase_dev.polarity != 1
-            score = 0.5 * score + 0.5 * float((np.sign(v[signed]) == np.where(phrase_dev.polarity[signed] == 2, 1, -1)).mean())
+            signed, ok = sign_correct(v, phrase_dev.polarity)
+            score = 0.5 * score + 0.5 * float(ok[signed].mean())
         return score
 
     log.info("training on %d texts (%s; dev %d), %s", len(train), composition, len(dev_all), training)

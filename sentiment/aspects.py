@@ -43,7 +43,6 @@ import logging
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,7 +50,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, Field, field_validator
 
-from emorec.common.config import StrictConfig
+from emorec.common.config import StrictConfig, package_toml
 
 __all__ = [
     "DOMAIN_CUES",
@@ -89,8 +88,7 @@ NEUTRAL_VALENCE = 0.05
 
 @functools.cache
 def _default_file() -> dict[str, Any]:
-    raw = resources.files(__package__).joinpath(_DEFAULT_FILE).read_bytes()
-    data = tomllib.loads(raw.decode("utf-8"))
+    data = package_toml(__package__, _DEFAULT_FILE)
     return {
         "aspects": tuple((name, tuple(seeds)) for name, seeds in data["aspects"].items()),
         "ignore": tuple(data.get("ignore", ())),

@@ -22,14 +22,12 @@ Everything is seeded: the same config gives the same examples on every machine.
 from __future__ import annotations
 
 import re
-import tomllib
-from importlib import resources
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import ConfigDict, NonNegativeInt
 
-from emorec.common.config import StrictConfig
+from emorec.common.config import StrictConfig, package_toml
 
 from .labels import GOEMOTIONS_LABELS, POLARITY_LABELS, SENTIMENT_GROUPS
 
@@ -38,7 +36,7 @@ _TEMPLATES_FILE = "augment_templates.toml"
 
 #: The templates and word lists, read once from ``augment_templates.toml`` next to this module
 #: (data, not code: see that file for what each list is and why its order must be kept).
-_TEMPLATES: dict[str, Any] = tomllib.loads(resources.files(__package__).joinpath(_TEMPLATES_FILE).read_text(encoding="utf-8"))
+_TEMPLATES: dict[str, Any] = package_toml(__package__, _TEMPLATES_FILE)
 _POLARITY = {name: POLARITY_LABELS.index(name) for name in POLARITY_LABELS}
 
 

@@ -96,9 +96,9 @@ def ekman_decision(probs: np.ndarray, thresholds: np.ndarray, polarity: np.ndarr
     if polarity is not None:
         if groups is None or len(groups) != ratio.shape[1]:
             raise ConfigError("ekman_decision: polarity needs the group names of the probability columns")
-        group_pol = np.array([GROUP_POLARITY.get(g, 1) for g in groups])
+        group_pol = np.array([GROUP_POLARITY.get(g, -1) for g in groups])[None, :]  # -1: goes with either
         pol = np.asarray(polarity)[:, None]
-        clash = ((pol == 0) & (group_pol[None, :] == 2)) | ((pol == 2) & (group_pol[None, :] == 0))
+        clash = (group_pol >= 0) & (pol != POLARITY_LABELS.index("neutral")) & (pol != group_pol)
         ratio = np.where(clash, -np.inf, ratio)
     return ratio.argmax(1)
 
