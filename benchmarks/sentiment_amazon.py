@@ -148,7 +148,8 @@ def main() -> int:
     model.save_pretrained(folder)
     (folder / "eval.json").write_text(json.dumps(rep, indent=2))
     results["finetune_training"] = {k: rep[k] for k in ("split", "split_users", "best_dev_macro_f1", "steps", "seconds", "emotion_drift_mean_abs",
-                                                        "training", "polarity_thresholds", "augment_examples")}
+                                                        "training", "polarity_thresholds", "augment_examples", "ngram_blend",
+                                                        "ngram_blend_dev_macro_f1")}
     print(f"fine-tuning took {rep['seconds']:.0f}s ({rep['steps']} steps), band {rep['polarity_thresholds']}", flush=True)
     for quantize in (False, True):
         t = time.perf_counter()
@@ -158,6 +159,14 @@ def main() -> int:
         report(name, s["polarity_label"].map({k: i for i, k in enumerate(POLARITY_LABELS)}).to_numpy(), seconds)
         if not quantize:
             report("finetuned_transformer_fp32_argmax", s[["p_negative", "p_neutral", "p_positive"]].to_numpy().argmax(1), seconds)
+    if model.ngram_head is not None:  # the same fine-tuned transformer without its shop n-gram head (and its own dev band)
+        model.ngram_head = None
+        model.config = replace(model.config, polarity_thresholds=rep["transformer_only_polarity_thresholds"])
+        alone = model.save_pretrained(OUT / "sentiment_amazon_model_transformer_only")
+        t = time.perf_counter()
+        s = TransformerScorer(alone, threads=args.threads).score(test_texts)
+        report("finetuned_without_ngram_head_fp32", s["polarity_label"].map({k: i for i, k in enumerate(POLARITY_LABELS)}).to_numpy(),
+               time.perf_counter() - t)
     results["int8_macro_f1_cost"] = round(results["finetuned_transformer_fp32"]["macro_f1"] - results["finetuned_transformer_int8"]["macro_f1"], 4)
     results["target_macro_f1"] = 0.70
     results["target_met"] = results["finetuned_transformer_fp32"]["macro_f1"] >= 0.70

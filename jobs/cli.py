@@ -204,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=13, help="random seed (default: %(default)s)")
     p.add_argument("--threads", type=int, help="torch threads (fix it for bit-identical reruns)")
     p.add_argument("--device", default="auto", help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:1, ...")
+    p.add_argument("--no-ngram-head", action="store_true",
+                   help="the transformer alone: no shop n-gram head blended with its polarity (default: blended when it helps on the dev users)")
 
     # its own options are parsed by jobs.train_emotions (main() hands them over before parsing)
     p = sub.add_parser("train-emotions", help="reproduce the shipped emotion model from GoEmotions (see its MODEL_CARD.md)")
@@ -409,7 +411,8 @@ def cmd_stage(args, ws, out) -> int:
         elif args.command == "score":
             result = _score(stages, args, ws)
         elif args.command == "train-sentiment":
-            result = pipeline.train_sentiment(ws, _sentiment_training(args), args.max_train, version=run.run_id)
+            result = pipeline.train_sentiment(ws, _sentiment_training(args), args.max_train, version=run.run_id,
+                                              ngram_head=not args.no_ngram_head)
         elif args.command == "profile":
             result = stages.profile(ws, ProfileConfig(half_life_days=args.half_life_days))
         elif args.command == "train":

@@ -47,8 +47,8 @@ back it up with the workspace.
 
 Not covered (documented for the operator): the shop's own input files, files exported
 outside the workspace (``segment --out``, ``evaluate --out``: rewrite them with the next
-export), and fine-tuned sentiment models (they hold no ids, only weights learned from all
-texts; retrain them with ``emorec train-sentiment`` if the erasure must cover them).
+export), and fine-tuned sentiment models (they hold no ids and no text, only weights learned from all
+texts, the n-gram head's over hashed buckets; retrain them with ``emorec train-sentiment`` if the erasure must cover them).
 """
 
 from __future__ import annotations

@@ -358,11 +358,12 @@ def score(ws: Workspace, scorer: sentiment.Scorer | None = None, workers: int | 
 
 
 def train_sentiment(ws: Workspace, training=None, max_train: int | None = None, base_model: Path | None = None,
-                    version: str = "latest") -> StageResult:
-    """Fine-tune the transformer's polarity on the stored reviews' stars; publish it."""
+                    version: str = "latest", ngram_head: bool = True) -> StageResult:
+    """Fine-tune the transformer's polarity on the stored reviews' stars (with a shop n-gram head
+    blended in when it helps on the dev users, unless ``ngram_head`` is False); publish it."""
     import json
 
-    from emorec.sentiment.finetune import finetune_polarity
+    from emorec.sentiment.finetune import SHOP_NGRAM_HEAD, finetune_polarity
     from emorec.sentiment.transformer import SHIPPED_MODEL
 
     res = StageResult("train-sentiment")
@@ -371,15 +372,16 @@ def train_sentiment(ws: Workspace, training=None, max_train: int | None = None, 
         texts = sentiment.review_text(reviews["title"], reviews["text"]).tolist()
         model, report = finetune_polarity(texts, reviews["rating"].to_numpy(dtype=np.float64, na_value=np.nan),
                                           reviews["user_id"].to_numpy(dtype=object), base_model or SHIPPED_MODEL,
-                                          training=training, max_train=max_train)
+                                          training=training, max_train=max_train, ngram_head=SHOP_NGRAM_HEAD if ngram_head else None)
         with ws.new_model_version(SENTIMENT_MODEL, version) as folder:
             model.save_pretrained(folder)
             (folder / "eval.json").write_text(json.dumps(report, indent=2))
         res.outputs.append(str(ws.model_path(SENTIMENT_MODEL)))
     res.seconds = t.seconds
     res.counts = {**report["split"], "steps": report["steps"]}
+    blend = "" if report["ngram_blend"] is None else f", blended with the shop n-gram head (transformer weight {report['ngram_blend']})"
     res.notes.append(
-        f"held-out users ({report['split_users']['test']}): accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}; "
+        f"held-out users ({report['split_users']['test']}): accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}{blend}; "
         f"report in {ws.model_path(SENTIMENT_MODEL) / 'eval.json'}"
     )
     return res

@@ -25,6 +25,7 @@ from emorec.common.config import dataclass_from_dict
 from emorec.common.errors import ArtifactError
 
 from .labels import EKMAN_GROUPS, GOEMOTIONS_LABELS, POLARITY_LABELS  # noqa: F401  (re-exported)
+from .ngram_head import HEAD_CONFIG_FILE, HEAD_WEIGHTS_FILE, NgramHead
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,9 @@ class EmotionEncoder(nn.Module):
         for head in (self.polarity_head, self.emotion_head):
             nn.init.normal_(head.weight, std=0.02, generator=g)
             nn.init.zeros_(head.bias)
+        #: A shop's n-gram polarity head blended with the polarity head's probabilities
+        #: (:mod:`sentiment.ngram_head`; set by ``train-sentiment``, None in the shipped model).
+        self.ngram_head: NgramHead | None = None
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -183,6 +187,11 @@ class EmotionEncoder(nn.Module):
         path.mkdir(parents=True, exist_ok=True)
         save_file(self.adapter_state(), str(path / ADAPTER_FILE))
         (path / CONFIG_FILE).write_text(self.config.to_json())
+        if self.ngram_head is not None:
+            self.ngram_head.save_pretrained(path)
+        else:  # never leave an earlier model's head next to this one
+            for name in (HEAD_CONFIG_FILE, HEAD_WEIGHTS_FILE):
+                (path / name).unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -206,6 +215,7 @@ class EmotionEncoder(nn.Module):
             model.load_adapter_state(state)
         except (ValueError, RuntimeError, TypeError) as exc:
             raise ArtifactError(f"sentiment model at {path} is corrupt: {exc}") from exc
+        model.ngram_head = NgramHead.from_pretrained(path)
         return model.eval(), tokenizer
 
 

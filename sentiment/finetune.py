@@ -6,6 +6,11 @@ reviews: the held-out test users were never seen in training, so the figures say
 does on new customers. Starting from the shipped emotion model, the emotion head is kept
 faithful by distillation: the student is trained to reproduce the shipped model's emotion
 probabilities on the same reviews, so one forward pass still gives polarity and emotions.
+
+Beside the transformer, a hashed word n-gram logistic regression (:mod:`sentiment.ngram_head`) is
+fitted on the same training reviews; its probabilities are blended with the polarity head's, with
+the weight chosen on the dev users together with the ``polarity_label`` band (no head when the
+transformer alone scores best there).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from .calibration import choose_polarity_band, polarity_decision
 from .encoder import EmotionEncoder, tokenize
 from .labels import POLARITY_LABELS, stars_to_polarity
 from .metrics import classification_report
+from .ngram_head import NgramHead, NgramHeadConfig
 from .training import Examples, TrainingConfig, fit, predict, seed_everything
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,10 @@ SHOP_TRAINING = TrainingConfig(epochs=2, lr=1e-3, max_length=160, max_tokens=409
 #: Synthetic idiom examples added per shop training review (capped by :data:`MAX_AUGMENT`).
 AUGMENT_SHARE = 0.15
 MAX_AUGMENT = 3000
+#: Candidate weights of the transformer in the blend with the n-gram head (1: no head).
+BLEND_GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+#: The shop n-gram head's settings (standard values: word uni- and bigrams, min_df 2, C 1).
+SHOP_NGRAM_HEAD = NgramHeadConfig()
 
 
 def _valence(probs: np.ndarray) -> np.ndarray:
@@ -75,6 +85,7 @@ def finetune_polarity(
     max_train: int | None = None,
     progress: bool = True,
     augment_share: float = AUGMENT_SHARE,
+    ngram_head: NgramHeadConfig | None = SHOP_NGRAM_HEAD,
 ) -> tuple[EmotionEncoder, dict]:
     """Fine-tune ``base_model`` on star-labelled reviews.
 
@@ -95,6 +106,10 @@ def finetune_polarity(
     augment_share
         Synthetic idioms (:mod:`sentiment.augment`, polarity only) added per training review,
         at most :data:`MAX_AUGMENT`; 0 for none.
+    ngram_head
+        Settings of the shop n-gram head fitted on the training reviews and blended with the
+        polarity head (its ``blend`` is chosen on the dev users from :data:`BLEND_GRID`);
+        None for none.
 
     Returns
     -------
@@ -157,18 +172,23 @@ def finetune_polarity(
     result = fit(model, tokenizer, train_ex, dev_ex, training, dev_score, progress=progress)
 
     dev_pred = predict(model, tokenize(tokenizer, dev_ex.texts, training.max_length))
-    band, _ = choose_polarity_band({"shop_dev_users": (_valence(dev_pred["polarity"]), dev_y)})
+    model.ngram_head, band, blend_scores, transformer_band = _fit_ngram_head(ngram_head, list(texts[idx["train"]]), labels[idx["train"]],
+                                                           dev_ex.texts, dev_pred["polarity"], dev_y)
     model.config = replace(model.config, polarity_thresholds=band,
                            extra={**model.config.extra, "threshold_domains": {**model.config.extra.get("threshold_domains", {}),
                                                                               "polarity": ["shop_dev_users"]}})
     test_pred = predict(model, drift_ids)
     test_y = labels[idx["test"]]
-    report = classification_report(test_y, polarity_decision(_valence(test_pred["polarity"]), band), POLARITY_LABELS)
-    argmax = classification_report(test_y, test_pred["polarity"].argmax(1), POLARITY_LABELS)
+    test_probs = _blend(model.ngram_head, list(texts[idx["test"]]), test_pred["polarity"])
+    report = classification_report(test_y, polarity_decision(_valence(test_probs), band), POLARITY_LABELS)
+    argmax = classification_report(test_y, test_probs.argmax(1), POLARITY_LABELS)
     report.update({
         "polarity_thresholds": band,
         "argmax": {k: argmax[k] for k in ("accuracy", "macro_f1", "per_class")},
         "augment_examples": n_augment,
+        "ngram_blend": model.ngram_head.config.blend if model.ngram_head is not None else None,
+        "ngram_blend_dev_macro_f1": blend_scores,
+        "transformer_only_polarity_thresholds": transformer_band,
         "split": {k: len(v) for k, v in idx.items()},
         "split_users": {r: len(np.unique(np.asarray(users, dtype=str)[role == r])) for r in ("train", "dev", "test")},
         "unrated_reviews": int((~usable).sum()),
@@ -183,3 +203,37 @@ def finetune_polarity(
         "seconds": round(time.perf_counter() - started, 1),
     })
     return model, report
+
+
+def _blend(head: NgramHead | None, texts: list[str], probs: np.ndarray) -> np.ndarray:
+    return probs if head is None else head.blend_proba(texts, probs)
+
+
+def _fit_ngram_head(config: NgramHeadConfig | None, train_texts: list[str], train_y: np.ndarray, dev_texts: list[str],
+                    dev_probs: np.ndarray, dev_y: np.ndarray) -> tuple[NgramHead | None, dict, dict, dict]:
+    """The n-gram head (None when it does not help on dev), the ``polarity_label`` band, the dev
+    macro-F1 per blend weight and the band of the transformer alone.
+
+    The blend weight and the band are chosen together, maximising the dev users' macro-F1;
+    on a tie the larger transformer weight wins (no head at all when 1 is best).
+    """
+    if config is None or (np.bincount(train_y, minlength=3) == 0).any():
+        if config is not None:
+            log.info("no n-gram head: a polarity class has no training review")
+        band, _ = choose_polarity_band({"shop_dev_users": (_valence(dev_probs), dev_y)})
+        return None, band, {}, band
+    head = NgramHead(config).fit(train_texts, train_y)
+    ngram_dev = head.predict_proba(dev_texts)
+    best: tuple[float, float, dict] = (-1.0, 1.0, {})
+    scores, bands = {}, {}
+    for w in BLEND_GRID:
+        band, score = choose_polarity_band({"shop_dev_users": (_valence(w * dev_probs + (1 - w) * ngram_dev), dev_y)})
+        scores[str(w)], bands[w] = round(score["shop_dev_users"], 4), band
+        if score["shop_dev_users"] > best[0]:
+            best = (score["shop_dev_users"], w, band)
+    _, w, band = best
+    log.info("n-gram head blend on the dev users (transformer weight: macro-F1): %s; chosen %s", scores, w)
+    if w >= 1.0:
+        return None, band, scores, band
+    head.config = replace(head.config, blend=w)
+    return head, band, scores, bands[1.0]

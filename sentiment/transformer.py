@@ -12,6 +12,11 @@ threads unless told otherwise, and only while it scores.
 
 Decisions (``polarity_label``, ``ekman_label``) use the thresholds stored in the model's
 ``config.json`` (:attr:`TransformerScorer.thresholds`).
+
+A shop's fine-tuned model may carry an n-gram head (:mod:`sentiment.ngram_head`): its review
+probabilities are then the stored blend of the polarity head's and the n-gram head's, so
+``p_*``, ``valence`` and ``polarity_label`` are the blend's. Emotions and the valence of aspect
+clauses stay the transformer's (a clause past the length cut gets the review's blended valence).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from emorec.common.errors import ArtifactError, ConfigError
 from .base import Scorer
 from .labels import EKMAN_GROUPS
 from .metrics import group_labels
+from .ngram_head import HEAD_CONFIG_FILE, HEAD_WEIGHTS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +98,7 @@ class TransformerScorer(Scorer):
         self._model = None
         self._tokenizer = None
         self._config = None
+        self._ngram_head = None
         self._stored_config: dict | None = None
 
     def _model_config(self) -> dict:
@@ -115,6 +122,9 @@ class TransformerScorer(Scorer):
             v = self._model_config().get("version", "unknown")
             for name in ("config.json", "adapter.safetensors"):
                 digest.update((self.model_path / name).read_bytes())
+            for name in (HEAD_CONFIG_FILE, HEAD_WEIGHTS_FILE):  # a shop's n-gram head, when it has one
+                if (self.model_path / name).exists():
+                    digest.update((self.model_path / name).read_bytes())
         except (ArtifactError, OSError):
             v = "unreadable"
         suffix = "" if self.precision == "fp32" else f"-{self.precision}"
@@ -146,6 +156,7 @@ class TransformerScorer(Scorer):
 
         with self._threads():
             model, tokenizer = EmotionEncoder.from_pretrained(self.model_path)
+            self._ngram_head = model.ngram_head
             model.merge_adapters().eval()
             if self.precision == "int8":
                 with warnings.catch_warnings():
@@ -198,6 +209,8 @@ class TransformerScorer(Scorer):
         for idx, out, _ in encode_batches(model, ids, max_tokens=self.max_tokens):
             out = {k: v.float() for k, v in out.items()}
             p = torch.softmax(out["polarity"], -1).numpy()
+            if self._ngram_head is not None:  # a fine-tuned shop model: blend in its n-gram head
+                p = self._ngram_head.blend_proba([texts[i] for i in idx], p)
             pol[idx] = p
             emo[idx] = torch.sigmoid(out["emotions"]).numpy()
             review_valence = p[:, 2] - p[:, 0]

@@ -158,3 +158,34 @@ def test_finetune_runs_deterministically(tiny_model):
     assert m1.config.version.startswith("shop-test-untrained")
     with pytest.raises(InputError, match="not enough rated reviews"):
         finetune_polarity(texts[:3], [np.nan] * 3, users[:3], tiny_model, training=cfg, progress=False)
+
+
+def test_finetune_blends_a_shop_ngram_head_chosen_on_dev(tiny_model, tmp_path):
+    """The shop's words separate the classes and the tiny transformer cannot: the dev users choose
+    a blend with the n-gram head, the scorer applies it, and ``ngram_head=None`` leaves none."""
+    rng = np.random.default_rng(0)
+    marker = {5: "zorbex", 1: "quillap", 3: "vantorim"}  # shop words the transformer cannot know
+    filler = ["the", "strap", "cable", "tuner", "case", "pedal", "string", "bridge", "knob", "box", "arrived", "today", "with", "a", "manual"]
+    ratings = rng.choice([1, 3, 5], size=240)
+    texts = [" ".join(rng.choice(filler, 12)) + f" {marker[r]} " + " ".join(rng.choice(filler, 12)) for r in ratings]
+    users = np.array([f"u{i % 60}" for i in range(240)])
+    cfg = replace(SHOP_TRAINING, epochs=1, max_steps=2, eval_every=2, max_length=48, threads=1)
+    model, rep = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False)
+    assert model.ngram_head is not None and rep["ngram_blend"] == model.ngram_head.config.blend < 1.0
+    assert set(rep["ngram_blend_dev_macro_f1"]) == {"1.0", "0.9", "0.8", "0.7", "0.6", "0.5"}
+    assert rep["ngram_blend_dev_macro_f1"][str(rep["ngram_blend"])] > rep["ngram_blend_dev_macro_f1"]["1.0"]
+    assert rep["macro_f1"] > 0.9  # the held-out users, through the blend
+    folder = model.save_pretrained(tmp_path / "shop")
+    scored = TransformerScorer(folder, threads=1).score(texts[:20])
+    alone = TransformerScorer(tiny_model, threads=1)
+    base = EmotionEncoder.from_pretrained(folder)[0]
+    base.ngram_head = None
+    base.save_pretrained(tmp_path / "no_head")
+    assert not (tmp_path / "no_head" / "ngram_head.json").exists()
+    transformer_only = TransformerScorer(tmp_path / "no_head", threads=1).score(texts[:20])
+    p_t = transformer_only[["p_negative", "p_neutral", "p_positive"]].to_numpy()
+    expected = model.ngram_head.blend_proba(texts[:20], p_t)
+    assert np.allclose(scored[["p_negative", "p_neutral", "p_positive"]].to_numpy(), expected, atol=1e-4)
+    assert TransformerScorer(folder).version != TransformerScorer(tmp_path / "no_head").version != alone.version
+    no_head, rep2 = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False, ngram_head=None)
+    assert no_head.ngram_head is None and rep2["ngram_blend"] is None

@@ -1,0 +1,90 @@
+"""Is the shop n-gram head's gain real? A paired bootstrap over the Amazon test users.
+
+``benchmarks/sentiment_amazon.py`` saves the fine-tuned model with its n-gram head
+(``sentiment_amazon_model/``) and the same transformer without it, with the band chosen for it
+alone on the dev users (``sentiment_amazon_model_transformer_only/``). This script scores the
+held-out test users with both (``polarity_label``, fp32), and resamples the *users* (all of a
+user's reviews together) 2,000 times: the macro-F1 difference, its 95% interval and the share of
+resamples where the head does not help.
+
+    python benchmarks/sentiment_amazon.py --skip-frozen      # first (about 25 min)
+    python benchmarks/sentiment_amazon_blend.py [--threads 2] [--n-boot 2000]
+
+Prints the figures and writes ``benchmarks/results/sentiment_amazon_blend.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+from emorec import sentiment  # noqa: E402
+from emorec.jobs.loaders import load_reviews  # noqa: E402
+from emorec.jobs.pipeline import clean_reviews  # noqa: E402
+from emorec.sentiment.finetune import polarity_labels, split_by_user  # noqa: E402
+from emorec.sentiment.labels import POLARITY_LABELS  # noqa: E402
+from emorec.sentiment.metrics import classification_report  # noqa: E402
+from emorec.sentiment.transformer import TransformerScorer  # noqa: E402
+
+AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
+OUT = ROOT / "benchmarks/results"
+MODELS = {"with_ngram_head": OUT / "sentiment_amazon_model", "transformer_only": OUT / "sentiment_amazon_model_transformer_only"}
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
+    return classification_report(y, pred, POLARITY_LABELS)["macro_f1"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n-boot", type=int, default=2000)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if not AMAZON.exists():
+        print(f"SKIP: {AMAZON} not found (../shared/data is absent)")
+        return 0
+    missing = [str(p) for p in MODELS.values() if not (p / "config.json").exists()]
+    if missing:
+        print(f"SKIP: run benchmarks/sentiment_amazon.py first (missing {', '.join(missing)})")
+        return 0
+    reviews = clean_reviews(load_reviews(AMAZON)).reviews
+    texts = sentiment.review_text(reviews["title"], reviews["text"]).to_numpy(dtype=object)
+    users = reviews["user_id"].to_numpy(dtype=str)
+    y = polarity_labels(reviews["rating"].to_numpy(dtype=np.float64))
+    test = np.flatnonzero(split_by_user(users, seed=13) == "test")
+    y, users = y[test], users[test]
+    index = {k: i for i, k in enumerate(POLARITY_LABELS)}
+    pred = {name: TransformerScorer(path, threads=args.threads).score(list(texts[test]))["polarity_label"].map(index).to_numpy()
+            for name, path in MODELS.items()}
+    observed = {name: macro_f1(y, p) for name, p in pred.items()}
+    unique, inverse = np.unique(users, return_inverse=True)
+    rows_of = [np.flatnonzero(inverse == u) for u in range(len(unique))]
+    rng = np.random.default_rng(0)
+    diffs = np.empty(args.n_boot)
+    for b in range(args.n_boot):
+        rows = np.concatenate([rows_of[u] for u in rng.integers(0, len(unique), len(unique))])
+        diffs[b] = macro_f1(y[rows], pred["with_ngram_head"][rows]) - macro_f1(y[rows], pred["transformer_only"][rows])
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    result = {"n_test_reviews": len(test), "n_test_users": len(unique), "macro_f1": {k: round(v, 4) for k, v in observed.items()},
+              "difference": round(observed["with_ngram_head"] - observed["transformer_only"], 4),
+              "bootstrap": {"n_boot": args.n_boot, "resampled": "users", "ci95": [round(lo, 4), round(hi, 4)],
+                            "share_not_better": round(float((diffs <= 0).mean()), 4)}}
+    print(f"macro-F1 with the n-gram head {observed['with_ngram_head']:.4f}, transformer only {observed['transformer_only']:.4f}; "
+          f"difference {result['difference']:+.4f}, 95% interval over users [{lo:+.4f}, {hi:+.4f}], "
+          f"not better in {result['bootstrap']['share_not_better']:.1%} of {args.n_boot} resamples")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "sentiment_amazon_blend.json").write_text(json.dumps(result, indent=2))
+    print(f"wrote {OUT / 'sentiment_amazon_blend.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
