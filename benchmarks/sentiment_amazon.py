@@ -4,12 +4,13 @@ transformer (fp32 and int8), on the same user-disjoint split.
 
 Classes from stars (1-2 negative, 3 neutral, 4-5 positive); 20% of users held out for test,
 10% for early stopping and the fine-tuned model's ``polarity_label`` band, the rest train
-(``sentiment.finetune.split_by_user``, seed 13). Every row is the scorer's ``polarity_label``
+(``sentiment.finetune.split_by_user``, seed 13; ``--seed`` draws another split and training
+seed, and writes its results and models with a ``_seed<N>`` suffix). Every row is the scorer's ``polarity_label``
 (VADER: its own +-0.05 band; the shipped model: the band stored with it, chosen on GoEmotions,
 CARER and phrase dev data, never on Amazon; the fine-tuned model: the band chosen on the dev
 users); ``*_argmax`` rows take the argmax of the polarity head instead.
 
-    python benchmarks/sentiment_amazon.py [--max-train N] [--epochs 2] [--threads 2] [--skip-finetune] [--skip-frozen]
+    python benchmarks/sentiment_amazon.py [--max-train N] [--epochs 2] [--threads 2] [--seed 13] [--skip-finetune] [--skip-frozen]
 
 Prints the table and writes ``benchmarks/results/sentiment_amazon.json``; the fine-tuned model
 is saved to ``benchmarks/results/sentiment_amazon_model/`` (small: adapter and heads).
@@ -85,6 +86,7 @@ def main() -> int:
     ap.add_argument("--max-train", type=int, help="subsample training reviews")
     ap.add_argument("--epochs", type=int, default=SHOP_TRAINING.epochs)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=SHOP_TRAINING.seed, help="user split and training seed")
     ap.add_argument("--base-model", type=Path, default=SHIPPED_MODEL)
     ap.add_argument("--skip-finetune", action="store_true", help="only VADER, the shipped model and frozen embeddings")
     ap.add_argument("--skip-frozen", action="store_true", help="skip the frozen-embedding baseline")
@@ -100,7 +102,9 @@ def main() -> int:
     ratings = reviews["rating"].to_numpy(dtype=np.float64)
     users = reviews["user_id"].to_numpy(dtype=object)
     y = polarity_labels(ratings)
-    training = replace(SHOP_TRAINING, epochs=args.epochs, threads=args.threads)
+    training = replace(SHOP_TRAINING, epochs=args.epochs, threads=args.threads, seed=args.seed)
+    suffix = "" if args.seed == SHOP_TRAINING.seed else f"_seed{args.seed}"
+    result_file = OUT / f"sentiment_amazon{suffix}.json"
     role = split_by_user(users, seed=training.seed)
     test = np.flatnonzero(role == "test")
     fit_rows = np.flatnonzero(role != "test")
@@ -138,13 +142,13 @@ def main() -> int:
     results["target_zero_shot_met"] = results["shipped_zero_shot"]["macro_f1"] >= 0.60
     if args.skip_finetune:
         OUT.mkdir(parents=True, exist_ok=True)
-        (OUT / "sentiment_amazon.json").write_text(json.dumps(results, indent=2))
-        print(f"wrote {OUT / 'sentiment_amazon.json'}")
+        result_file.write_text(json.dumps(results, indent=2))
+        print(f"wrote {result_file}")
         return 0
 
     t = time.perf_counter()
     model, rep = finetune_polarity(texts, ratings, users, args.base_model, training=training, max_train=args.max_train)
-    folder = OUT / "sentiment_amazon_model"
+    folder = OUT / f"sentiment_amazon_model{suffix}"
     model.save_pretrained(folder)
     (folder / "eval.json").write_text(json.dumps(rep, indent=2))
     results["finetune_training"] = {k: rep[k] for k in ("split", "split_users", "best_dev_macro_f1", "steps", "seconds", "emotion_drift_mean_abs",
@@ -162,7 +166,7 @@ def main() -> int:
     if model.ngram_head is not None:  # the same fine-tuned transformer without its shop n-gram head (and its own dev band)
         model.ngram_head = None
         model.config = replace(model.config, polarity_thresholds=rep["transformer_only_polarity_thresholds"])
-        alone = model.save_pretrained(OUT / "sentiment_amazon_model_transformer_only")
+        alone = model.save_pretrained(OUT / f"sentiment_amazon_model{suffix}_transformer_only")
         t = time.perf_counter()
         s = TransformerScorer(alone, threads=args.threads).score(test_texts)
         report("finetuned_without_ngram_head_fp32", s["polarity_label"].map({k: i for i, k in enumerate(POLARITY_LABELS)}).to_numpy(),
@@ -171,8 +175,8 @@ def main() -> int:
     results["target_macro_f1"] = 0.70
     results["target_met"] = results["finetuned_transformer_fp32"]["macro_f1"] >= 0.70
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "sentiment_amazon.json").write_text(json.dumps(results, indent=2))
-    print(f"wrote {OUT / 'sentiment_amazon.json'}")
+    result_file.write_text(json.dumps(results, indent=2))
+    print(f"wrote {result_file}")
     return 0
 
 

@@ -182,3 +182,30 @@ def test_amazon_end_to_end(amazon_file, tmp_path, capsys):
     seen = set(zip(reviews.user_id, reviews.item_id))
     assert not any((u, i) in seen for u, i in zip(recs.user_id, recs.item_id))
     assert "reviewerName" not in reviews.columns
+
+
+def test_train_sentiment_publishes_the_shop_ngram_head_with_the_model(demo_ws, tmp_path):
+    """The workspace model folder carries the n-gram head that the dev users chose (and its
+    manifest covers it); without the head, no head files are published."""
+    import shutil
+    from dataclasses import replace
+
+    from emorec.jobs import pipeline
+    from emorec.sentiment.encoder import EmotionEncoder, EncoderConfig, load_base
+    from emorec.sentiment.finetune import SHOP_TRAINING
+
+    ws = Workspace(shutil.copytree(demo_ws.root, tmp_path / "ws"))  # the shared demo workspace keeps no model
+    base = tmp_path / "tiny"
+    EmotionEncoder(load_base()[1], EncoderConfig(version="test-untrained"), seed=3).save_pretrained(base)
+    training = replace(SHOP_TRAINING, epochs=1, max_steps=2, eval_every=2, max_length=32, threads=1)
+    res = pipeline.train_sentiment(ws, training, max_train=300, base_model=base, version="with-head")
+    folder = ws.model_path(pipeline.SENTIMENT_MODEL)
+    report = json.loads((folder / "eval.json").read_text())
+    assert set(report["ngram_blend_dev_macro_f1"]) == {"1.0", "0.9", "0.8", "0.7", "0.6", "0.5"}
+    has_head = report["ngram_blend"] is not None
+    assert (folder / "ngram_head.safetensors").exists() == has_head
+    assert ("n-gram head" in res.notes[0]) == has_head
+    pipeline.train_sentiment(ws, training, max_train=300, base_model=base, version="no-head", ngram_head=False)
+    folder = ws.model_path(pipeline.SENTIMENT_MODEL)
+    assert json.loads((folder / "eval.json").read_text())["ngram_blend"] is None
+    assert not (folder / "ngram_head.json").exists() and not (folder / "ngram_head.safetensors").exists()
