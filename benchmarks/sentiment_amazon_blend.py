@@ -7,10 +7,11 @@ held-out test users with both (``polarity_label``, fp32), and resamples the *use
 user's reviews together) 2,000 times: the macro-F1 difference, its 95% interval and the share of
 resamples where the head does not help.
 
-    python benchmarks/sentiment_amazon.py --skip-frozen      # first (about 25 min)
-    python benchmarks/sentiment_amazon_blend.py [--threads 2] [--n-boot 2000]
+    python benchmarks/sentiment_amazon.py --skip-frozen [--seed 13]     # first (about 25 min)
+    python benchmarks/sentiment_amazon_blend.py [--seed 13] [--threads 2] [--n-boot 2000]
 
-Prints the figures and writes ``benchmarks/results/sentiment_amazon_blend.json``.
+Prints the figures and writes ``benchmarks/results/sentiment_amazon_blend.json`` (with
+``--seed N`` other than 13: ``sentiment_amazon_blend_seed<N>.json``, from that split's models).
 """
 
 from __future__ import annotations
@@ -28,14 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 from emorec import sentiment  # noqa: E402
 from emorec.jobs.loaders import load_reviews  # noqa: E402
 from emorec.jobs.pipeline import clean_reviews  # noqa: E402
-from emorec.sentiment.finetune import polarity_labels, split_by_user  # noqa: E402
+from emorec.sentiment.finetune import SHOP_TRAINING, polarity_labels, split_by_user  # noqa: E402
 from emorec.sentiment.labels import POLARITY_LABELS  # noqa: E402
 from emorec.sentiment.metrics import classification_report  # noqa: E402
 from emorec.sentiment.transformer import TransformerScorer  # noqa: E402
 
 AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
 OUT = ROOT / "benchmarks/results"
-MODELS = {"with_ngram_head": OUT / "sentiment_amazon_model", "transformer_only": OUT / "sentiment_amazon_model_transformer_only"}
 
 
 def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
@@ -46,12 +46,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=SHOP_TRAINING.seed, help="the user split (and models) of sentiment_amazon.py --seed")
     args = ap.parse_args()
+    suffix = "" if args.seed == SHOP_TRAINING.seed else f"_seed{args.seed}"
+    models = {"with_ngram_head": OUT / f"sentiment_amazon_model{suffix}",
+              "transformer_only": OUT / f"sentiment_amazon_model{suffix}_transformer_only"}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if not AMAZON.exists():
         print(f"SKIP: {AMAZON} not found (../shared/data is absent)")
         return 0
-    missing = [str(p) for p in MODELS.values() if not (p / "config.json").exists()]
+    missing = [str(p) for p in models.values() if not (p / "config.json").exists()]
     if missing:
         print(f"SKIP: run benchmarks/sentiment_amazon.py first (missing {', '.join(missing)})")
         return 0
@@ -59,11 +63,11 @@ def main() -> int:
     texts = sentiment.review_text(reviews["title"], reviews["text"]).to_numpy(dtype=object)
     users = reviews["user_id"].to_numpy(dtype=str)
     y = polarity_labels(reviews["rating"].to_numpy(dtype=np.float64))
-    test = np.flatnonzero(split_by_user(users, seed=13) == "test")
+    test = np.flatnonzero(split_by_user(users, seed=args.seed) == "test")
     y, users = y[test], users[test]
     index = {k: i for i, k in enumerate(POLARITY_LABELS)}
     pred = {name: TransformerScorer(path, threads=args.threads).score(list(texts[test]))["polarity_label"].map(index).to_numpy()
-            for name, path in MODELS.items()}
+            for name, path in models.items()}
     observed = {name: macro_f1(y, p) for name, p in pred.items()}
     unique, inverse = np.unique(users, return_inverse=True)
     rows_of = [np.flatnonzero(inverse == u) for u in range(len(unique))]
@@ -81,8 +85,9 @@ def main() -> int:
           f"difference {result['difference']:+.4f}, 95% interval over users [{lo:+.4f}, {hi:+.4f}], "
           f"not better in {result['bootstrap']['share_not_better']:.1%} of {args.n_boot} resamples")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "sentiment_amazon_blend.json").write_text(json.dumps(result, indent=2))
-    print(f"wrote {OUT / 'sentiment_amazon_blend.json'}")
+    out = OUT / f"sentiment_amazon_blend{suffix}.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
     return 0
 
 
