@@ -13,7 +13,10 @@ users); ``*_argmax`` rows take the argmax of the polarity head instead.
     python benchmarks/sentiment_amazon.py [--max-train N] [--epochs 2] [--threads 2] [--seed 13] [--skip-finetune] [--skip-frozen]
 
 Prints the table and writes ``benchmarks/results/sentiment_amazon.json``; the fine-tuned model
-is saved to ``benchmarks/results/sentiment_amazon_model/`` (small: adapter and heads).
+is saved to ``benchmarks/results/sentiment_amazon_model/`` (small: adapter and heads, with the
+shop n-gram head when the dev users chose one), and then the same transformer without that head,
+with its own dev band, to ``sentiment_amazon_model_transformer_only/`` (its row:
+``finetuned_without_ngram_head_fp32``).
 """
 
 from __future__ import annotations

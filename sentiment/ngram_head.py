@@ -94,12 +94,16 @@ class NgramHead:
     def __init__(self, config: NgramHeadConfig | None = None) -> None:
         self.config = config or NgramHeadConfig()
 
-    # --- features ----------------------------------------------------------------------
-    def _features(self, texts: Sequence[str]) -> sp.csr_matrix:
-        counts = hashed_counts(texts, self.config.ngram_max, self.config.n_buckets).tocsc()[:, self.buckets_].tocsr()
-        counts.data = (1.0 + np.log(counts.data)) * self.idf_[counts.indices]
-        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(1)).ravel())
-        return sp.diags(1.0 / np.maximum(norms, 1e-12)) @ counts
+    # --- features ---------------------------------------------------------------------
+    def _features(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        """Sublinear tf-idf rows of unit norm over the kept buckets, from :func:`hashed_counts`."""
+        d = len(self.buckets_)
+        pos = np.minimum(np.searchsorted(self.buckets_, counts.indices), max(d - 1, 0))
+        kept = (self.buckets_[pos] == counts.indices) if d else np.zeros(len(counts.indices), bool)
+        rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+        x = sp.csr_matrix(((1.0 + np.log(counts.data[kept])) * self.idf_[pos[kept]], (rows[kept], pos[kept])), shape=(counts.shape[0], d))
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(1)).ravel())
+        return sp.diags(1.0 / np.maximum(norms, 1e-12)) @ x
 
     # --- training ----------------------------------------------------------------------
     def fit(self, texts: Sequence[str], y: np.ndarray) -> NgramHead:
@@ -116,17 +120,17 @@ class NgramHead:
         bad = np.flatnonzero((y < 0) | (y > 2))
         if len(bad):
             raise InputError(f"ngram head: label of record {int(bad[0])} is {int(y[bad[0]])}, expected 0, 1 or 2")
-        counts = np.bincount(y, minlength=3)
-        if (counts == 0).any():
-            raise InputError(f"ngram head: every polarity class needs a training review, got counts {counts.tolist()}")
+        class_counts = np.bincount(y, minlength=3)
+        if (class_counts == 0).any():
+            raise InputError(f"ngram head: every polarity class needs a training review, got counts {class_counts.tolist()}")
         cfg = self.config
-        raw = hashed_counts(texts, cfg.ngram_max, cfg.n_buckets)
-        df = np.bincount(raw.indices, minlength=cfg.n_buckets)
+        counts = hashed_counts(texts, cfg.ngram_max, cfg.n_buckets)
+        df = np.bincount(counts.indices, minlength=cfg.n_buckets)
         self.buckets_ = np.flatnonzero(df >= cfg.min_df).astype(np.int64)
         n = len(texts)
         self.idf_ = (np.log((1.0 + n) / (1.0 + df[self.buckets_])) + 1.0).astype(np.float64)
-        x = self._features(texts)
-        weight = (n / (3.0 * counts))[y]
+        x = self._features(counts)
+        weight = (n / (3.0 * class_counts))[y]
         onehot = np.eye(3)[y]
         d = x.shape[1]
 
@@ -155,7 +159,8 @@ class NgramHead:
             raise ConfigError("ngram head is not fitted: call fit() or load it with from_pretrained()")
         if not len(texts):
             return np.zeros((0, 3), np.float32)
-        z = np.asarray(self._features(texts) @ self.coef_.astype(np.float64)) + self.intercept_
+        x = self._features(hashed_counts(texts, self.config.ngram_max, self.config.n_buckets))
+        z = np.asarray(x @ self.coef_.astype(np.float64)) + self.intercept_
         z -= z.max(1, keepdims=True)
         p = np.exp(z)
         return (p / p.sum(1, keepdims=True)).astype(np.float32)

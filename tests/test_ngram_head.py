@@ -33,6 +33,8 @@ def test_head_learns_shop_words_and_blends():
     head.config = NgramHeadConfig(blend=0.25)
     assert np.allclose(head.blend_proba(test_texts, flat), 0.25 * flat + 0.75 * p, atol=1e-6)
     assert head.predict_proba([]).shape == (0, 3)
+    bare = NgramHead(NgramHeadConfig(min_df=10_000)).fit(texts, y)  # no bucket survives: intercepts only
+    assert len(bare.buckets_) == 0 and np.allclose(bare.predict_proba(test_texts), 1 / 3, atol=1e-3)
 
 
 def test_hashing_is_stable_and_counts_bigrams():
