@@ -659,6 +659,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--augment-reviews", type=int, default=a.reviews, help="synthetic whole reviews (default: %(default)s)")
     p.add_argument("--augment-feelings", type=int, default=a.feelings, help="synthetic feeling statements (default: %(default)s)")
     p.add_argument("--augment-facts", type=int, default=a.facts, help="synthetic factual lines (default: %(default)s)")
+    p.add_argument("--augment-long-reviews", type=int, default=a.long_reviews,
+                   help="synthetic long reviews diluted by story and fact (default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--max-train", type=int, default=None, help="train on a seeded sample of N texts")
@@ -681,7 +683,8 @@ def main(argv: list[str] | None = None) -> int:
                        eval_every=args.eval_every, emotion_weight=args.emotion_weight, max_steps=args.max_steps)
     encoder = replace(DEFAULT_ENCODER, lora_r=args.lora_r, lora_alpha=2.0 * args.lora_r, lora_targets=tuple(args.lora_targets.split(",")))
     augment = None if args.no_augment else AugmentConfig(phrases=args.augment_phrases, reviews=args.augment_reviews,
-                                                         feelings=args.augment_feelings, facts=args.augment_facts, seed=args.seed)
+                                                         feelings=args.augment_feelings, facts=args.augment_facts,
+                                                         long_reviews=args.augment_long_reviews, seed=args.seed)
     try:
         train_emotion_model(args.data, args.out, training, encoder, progress=not args.no_progress, max_train=args.max_train,
                             phrases=args.phrases, carer=args.carer, augment=augment)

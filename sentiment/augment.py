@@ -10,6 +10,8 @@ for emorec, not taken from any dataset; they and the word lists are data, in
   slang, labelled negative / positive (and some factual neutral lines);
 - ``review``: 2-5 sentence reviews put together from aspect sentences, labelled positive,
   negative, or neutral when they are lukewarm or evenly mixed (what 3 stars usually means);
+- ``long_review``: longer reviews diluted by story and fact around plain evaluative sentences
+  ("I had to send it back"), the way real reviews read (off by default);
 - ``feeling``: first-person feeling statements in a shopping context ("I was so relieved when
   the charger finally arrived"), labelled with one GoEmotions emotion and its polarity, so the
   emotion head sees emotions outside Reddit.
@@ -89,6 +91,9 @@ FEELINGS: dict[str, tuple[str, ...]] = {label: tuple(words) for label, words in 
 FEELING_TEMPLATES: tuple[str, ...] = tuple(_TEMPLATES["feeling"]["templates"])
 #: Factual, neutral lines.
 NEUTRAL_FACTS: tuple[str, ...] = tuple(_TEMPLATES["fact"]["templates"])
+#: Story sentences and plain evaluative sentences (no emotion word) of long reviews.
+STORY: tuple[str, ...] = tuple(_TEMPLATES["long_review"]["story"])
+PLAIN: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _TEMPLATES["long_review"]["plain"].items()}
 
 
 class AugmentConfig(StrictConfig):
@@ -104,6 +109,9 @@ class AugmentConfig(StrictConfig):
         First-person feeling statements with a GoEmotions label (emotions and polarity).
     facts
         Factual lines (neutral polarity, ``neutral`` emotion).
+    long_reviews
+        Long reviews of 3-13 sentences, mostly story and fact around plain evaluative sentences,
+        the way real reviews are written (polarity only; 0 in the shipped model's training data).
     seed
         Random seed.
     """
@@ -115,6 +123,7 @@ class AugmentConfig(StrictConfig):
     reviews: NonNegativeInt = 5000
     feelings: NonNegativeInt = 6000
     facts: NonNegativeInt = 500
+    long_reviews: NonNegativeInt = 0
     seed: int = 13
 
 
@@ -193,6 +202,38 @@ def _review(rng: np.random.Generator) -> tuple[str, int]:
     return " ".join(_fill(s, rng) for s in sentences), label
 
 
+def _pick(pool: tuple[str, ...], rng: np.random.Generator) -> str:
+    return pool[rng.integers(len(pool))]
+
+
+def _long_review(rng: np.random.Generator) -> tuple[str, int]:
+    """A review diluted by story and fact; its label rests on its evaluative sentences, which
+    are aspect sentences, plain ones without an emotion word, and for neutral reviews lukewarm,
+    hedged or evenly mixed ones."""
+    label = (NEG, NEU, POS)[rng.integers(3)]
+    aspects = list(ASPECT_SENTENCES)
+    context = STORY + NEUTRAL_FACTS
+    sentences = [_pick(OPENINGS[label], rng)] if rng.random() < 0.5 else []
+    sentences += [_pick(context, rng) for _ in range(int(rng.integers(1, 4)))]
+    for k in range(int(rng.integers(2, 5))):
+        pos, neg, luke = ASPECT_SENTENCES[aspects[rng.integers(len(aspects))]]
+        r = rng.random()
+        if label == NEU:
+            pool = (luke if r < 0.3 else HEDGES if r < 0.45 else PLAIN["mixed"] if r < 0.6
+                    else pos + PLAIN["positive"] if k % 2 == 0 else neg + PLAIN["negative"])
+        elif label == POS:
+            pool = PLAIN["positive"] if r < 0.4 else pos if r < 0.85 else luke
+        else:
+            pool = PLAIN["negative"] if r < 0.5 else neg if r < 0.9 else luke
+        sentences.append(_pick(pool, rng))
+        if rng.random() < 0.3:
+            sentences.append(_pick(context, rng))
+    closing = _pick(CLOSINGS[label], rng)
+    if closing and rng.random() < 0.7:
+        sentences.append(closing)
+    return _fill(" ".join(sentences), rng), label  # one product, part, person and time per review
+
+
 def _feeling(rng: np.random.Generator) -> tuple[str, int, str]:
     labels = list(FEELINGS)
     emotion = labels[rng.integers(len(labels))]
@@ -242,6 +283,8 @@ def generate(config: AugmentConfig | None = None):
         add(text, label, one_hot(emotion))
     for _ in range(config.facts):
         add(_vary(_fill(NEUTRAL_FACTS[rng.integers(len(NEUTRAL_FACTS))], rng), rng), NEU, one_hot("neutral"))
+    for _ in range(config.long_reviews):  # last: without them the other kinds are drawn as before
+        add(*_long_review(rng), unlabelled)
     keep = _first_of_each(texts)
     order = rng.permutation(len(keep))
     keep = keep[order]

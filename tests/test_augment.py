@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,46 @@ def test_templates_file_is_complete():
                                                    *augment.FEELING_TEMPLATES, *augment.NEUTRAL_FACTS]
     templates += [t for table in (augment.OPENINGS, augment.CLOSINGS) for texts in table.values() for t in texts]
     templates += [t for sentences in augment.ASPECT_SENTENCES.values() for texts in sentences for t in texts]
+    templates += [*augment.STORY, *(t for texts in augment.PLAIN.values() for t in texts)]
     assert len(templates) > 400 and all(t.format(**values) for t in templates if t)
     for t in augment.SARCASM_TEMPLATES:
         t.format(praise="x", praise_low="x", fail="x", fail_cap="x")
     assert {label for label, _ in augment.PHRASES} == {NEG, POS}
     assert set(augment.EMOJI) == {NEG, POS} and set(augment.OPENINGS) == set(augment.CLOSINGS) == {NEG, NEU, POS}
     assert set(augment.FEELINGS) <= set(GOEMOTIONS_LABELS) and all(len(w) >= 2 for w in augment.FEELINGS.values())
+    assert set(augment.PLAIN) == {"positive", "negative", "mixed"}
+
+
+def test_default_generation_is_the_shipped_models_training_data():
+    """The default config still writes what the shipped model was trained on: its ``config.json``
+    records the synthetic count after the reserved suite phrases were dropped."""
+    import json
+
+    from emorec.sentiment.transformer import SHIPPED_MODEL
+
+    composition = json.loads((Path(SHIPPED_MODEL) / "config.json").read_text())["extra"]["train_composition"]
+    ex = generate(AugmentConfig())
+    assert len(ex) == composition["synthetic"] + composition["synthetic_dropped_as_reserved_phrases"]
+
+
+def test_long_reviews_are_diluted_and_leave_the_other_kinds_alone():
+    from emorec.sentiment import augment
+
+    base = AugmentConfig(phrases=200, reviews=100, feelings=100, facts=20, seed=3)
+    plain = generate(base)
+    more = generate(base.model_copy(update={"long_reviews": 300}))
+    assert set(plain.texts) <= set(more.texts)  # drawn after the other kinds: those are unchanged
+    long = [(t, y) for t, y in zip(more.texts, more.polarity) if t not in set(plain.texts)]
+    assert len(long) > 250 and {y for _, y in long} == {NEG, NEU, POS}
+    sentences = np.array([len(re.findall(r"[.!?](?:\s|$)", t)) for t, _ in long])
+    assert sentences.min() >= 3 and np.median(sentences) >= 6
+    raw = " ".join([*augment.STORY, *augment.NEUTRAL_FACTS, *(t for texts in augment.PLAIN.values() for t in texts),
+                    *(t for sentences in augment.ASPECT_SENTENCES.values() for texts in sentences for t in texts)])
+    filled = [p for p in augment.PRODUCTS if not re.search(rf"\b{re.escape(p)}\b", raw)]  # never written literally
+    for text, _ in long:  # one product per review
+        named = {p for p in filled if re.search(rf"\b{re.escape(p)}\b", text)}
+        assert len(named) <= 1 or any(a in b for a in named for b in named if a != b), (text, named)
+    assert np.isnan(more.emotions[[more.texts.index(t) for t, _ in long]]).all()  # polarity only
 
 
 @pytest.mark.parametrize("cue, label", [

@@ -150,6 +150,17 @@ def test_main_reports_missing_data(tmp_path):
     assert main(["--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "out")]) == 2
 
 
+def test_main_hands_the_augment_counts_over(tiny, tmp_path, monkeypatch):
+    """``--augment-long-reviews`` reaches the augment config; the other counts keep their defaults."""
+    import emorec.jobs.train_emotions as job
+
+    seen: dict = {}
+    monkeypatch.setattr(job, "train_emotion_model", lambda *a, **k: seen.update(k))
+    assert main(["--data", str(tiny), "--out", str(tmp_path / "o"), "--augment-long-reviews", "7"]) == 0
+    assert seen["augment"] == AugmentConfig(long_reviews=7)
+    assert main(["--data", str(tiny), "--out", str(tmp_path / "o"), "--no-augment"]) == 0 and seen["augment"] is None
+
+
 def test_shipped_model_is_small_and_loads():
     assert SHIPPED.is_dir(), f"the shipped model is missing at {SHIPPED}"
     size = sum(p.stat().st_size for p in SHIPPED.iterdir())
