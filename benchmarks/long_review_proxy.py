@@ -48,7 +48,7 @@ from emorec.sentiment.augment import AugmentConfig, generate  # noqa: E402
 from emorec.sentiment.calibration import choose_polarity_band, polarity_decision  # noqa: E402
 from emorec.sentiment.encoder import EmotionEncoder, tokenize  # noqa: E402
 from emorec.sentiment.finetune import polarity_labels, split_by_user  # noqa: E402
-from emorec.sentiment.metrics import classification_report  # noqa: E402
+from emorec.sentiment.metrics import classification_report, multiclass_log_loss  # noqa: E402
 from emorec.sentiment.training import Examples, TrainingConfig, fit, predict  # noqa: E402
 from emorec.sentiment.transformer import SHIPPED_MODEL  # noqa: E402
 
@@ -64,7 +64,7 @@ def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
 
 
 def log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    return round(float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1.0)).mean()), 4)
+    return round(multiclass_log_loss(y, p, eps=1e-12), 4)
 
 
 def arm_reviews(arm: str, n: int) -> Examples | None:

@@ -38,7 +38,7 @@ from emorec.jobs.pipeline import clean_reviews  # noqa: E402
 from emorec.sentiment.calibration import choose_polarity_band, polarity_decision  # noqa: E402
 from emorec.sentiment.finetune import SHOP_TRAINING, polarity_labels, split_by_user  # noqa: E402
 from emorec.sentiment.labels import POLARITY_LABELS  # noqa: E402
-from emorec.sentiment.metrics import classification_report  # noqa: E402
+from emorec.sentiment.metrics import classification_report, multiclass_log_loss  # noqa: E402
 from emorec.sentiment.transformer import TransformerScorer  # noqa: E402
 
 AMAZON = ROOT.parent / "shared/data/amazon-musical-instruments-2014/reviews_Musical_Instruments_5.json.gz"
@@ -83,7 +83,7 @@ def main() -> int:
         dev_band, _ = choose_polarity_band({"dev": (valence[len(test):], y[dev])})
         _, oracle = choose_polarity_band({"test": (valence[:len(test)], y_test)})
         quality[name] = {  # figures that do not depend on the band train-sentiment chose
-            "test_log_loss": round(float(-np.log(np.clip(p[np.arange(len(test)), y_test], 1e-7, 1)).mean()), 4),
+            "test_log_loss": round(multiclass_log_loss(y_test, p[:len(test)]), 4),
             "test_argmax_macro_f1": round(macro_f1(y_test, p[:len(test)].argmax(1)), 4),
             "test_best_band_macro_f1": round(oracle["test"], 4),
             "band_from_dev_read_at_scorer_length": dev_band,

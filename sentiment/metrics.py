@@ -38,6 +38,19 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[s
     }
 
 
+def multiclass_log_loss(y_true: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> float:
+    """Mean negative log-probability of the true class; ``probs`` is ``(n, n_classes)``, clipped to ``[eps, 1]``.
+
+    (The binary one, on outcome probabilities, is :func:`emorec.recommender.metrics.log_loss`.)
+    """
+    y_true, probs = np.asarray(y_true, np.int64), np.asarray(probs, np.float64)
+    if probs.ndim != 2 or len(probs) != len(y_true):
+        raise ValueError(f"multiclass_log_loss: probabilities of shape {probs.shape} for {len(y_true)} labels")
+    if not len(y_true):
+        raise ValueError("multiclass_log_loss: no labels")
+    return float(-np.log(np.clip(probs[np.arange(len(y_true)), y_true], eps, 1.0)).mean())
+
+
 def multilabel_f1(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """Per-label F1 of binary indicator matrices ``(n, n_labels)``."""
     y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
