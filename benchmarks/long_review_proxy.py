@@ -48,6 +48,7 @@ from emorec.sentiment.augment import AugmentConfig, generate  # noqa: E402
 from emorec.sentiment.calibration import choose_polarity_band, polarity_decision  # noqa: E402
 from emorec.sentiment.encoder import EmotionEncoder, tokenize  # noqa: E402
 from emorec.sentiment.finetune import polarity_labels, split_by_user  # noqa: E402
+from emorec.sentiment.labels import POLARITY_LABELS  # noqa: E402
 from emorec.sentiment.metrics import classification_report, multiclass_log_loss  # noqa: E402
 from emorec.sentiment.training import Examples, TrainingConfig, fit, predict  # noqa: E402
 from emorec.sentiment.transformer import SHIPPED_MODEL  # noqa: E402
@@ -60,7 +61,7 @@ ARMS = ("shipped", "short_reviews", "long_reviews")
 
 
 def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
-    return round(classification_report(y, pred, ("negative", "neutral", "positive"))["macro_f1"], 4)
+    return round(classification_report(y, pred, POLARITY_LABELS)["macro_f1"], 4)
 
 
 def log_loss(y: np.ndarray, p: np.ndarray) -> float:

@@ -94,6 +94,10 @@ NEUTRAL_FACTS: tuple[str, ...] = tuple(_TEMPLATES["fact"]["templates"])
 #: Story sentences and plain evaluative sentences (no emotion word) of long reviews.
 STORY: tuple[str, ...] = tuple(_TEMPLATES["long_review"]["story"])
 PLAIN: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _TEMPLATES["long_review"]["plain"].items()}
+#: What surrounds a long review's evaluative sentences: story and factual lines.
+_LONG_CONTEXT: tuple[str, ...] = STORY + NEUTRAL_FACTS
+#: The (positive, negative, lukewarm) sentence pools of every aspect, in ``ASPECT_SENTENCES`` order.
+_ASPECT_TRIPLES = tuple(ASPECT_SENTENCES.values())
 
 
 class AugmentConfig(StrictConfig):
@@ -211,12 +215,10 @@ def _long_review(rng: np.random.Generator) -> tuple[str, int]:
     are aspect sentences, plain ones without an emotion word, and for neutral reviews lukewarm,
     hedged or evenly mixed ones."""
     label = (NEG, NEU, POS)[rng.integers(3)]
-    aspects = list(ASPECT_SENTENCES)
-    context = STORY + NEUTRAL_FACTS
     sentences = [_pick(OPENINGS[label], rng)] if rng.random() < 0.5 else []
-    sentences += [_pick(context, rng) for _ in range(int(rng.integers(1, 4)))]
+    sentences += [_pick(_LONG_CONTEXT, rng) for _ in range(int(rng.integers(1, 4)))]
     for k in range(int(rng.integers(2, 5))):
-        pos, neg, luke = ASPECT_SENTENCES[aspects[rng.integers(len(aspects))]]
+        pos, neg, luke = _pick(_ASPECT_TRIPLES, rng)
         r = rng.random()
         if label == NEU:
             pool = (luke if r < 0.3 else HEDGES if r < 0.45 else PLAIN["mixed"] if r < 0.6
@@ -227,7 +229,7 @@ def _long_review(rng: np.random.Generator) -> tuple[str, int]:
             pool = PLAIN["negative"] if r < 0.5 else neg if r < 0.9 else luke
         sentences.append(_pick(pool, rng))
         if rng.random() < 0.3:
-            sentences.append(_pick(context, rng))
+            sentences.append(_pick(_LONG_CONTEXT, rng))
     closing = _pick(CLOSINGS[label], rng)
     if closing and rng.random() < 0.7:
         sentences.append(closing)
