@@ -133,19 +133,20 @@ def main() -> int:
     parts = {"amazon_train_dev_sample": sample, "amazon_test_users": np.flatnonzero((role == "test") & (y >= 0))}
     if args.choose_on == "dev-users":
         parts["amazon_dev_users"] = np.flatnonzero((role == "dev") & (y >= 0))
-    read_parts = {name: (read(scorer, list(texts[rows])), y[rows]) for name, rows in parts.items()}
-    if args.choose_on == "offshop":
+    if args.choose_on == "offshop":  # checked before any review is read
         try:
-            choose = {name: (read(scorer, t), yy) for name, (t, yy) in offshop_domains().items()}
+            domains = offshop_domains()
         except FileNotFoundError as exc:
             print(f"SKIP: off-shop calibration data not found: {exc}")
             return 0
+    read_parts = {name: (read(scorer, list(texts[rows])), y[rows]) for name, rows in parts.items()}
+    if args.choose_on == "offshop":
+        choose = {name: (read(scorer, t), yy) for name, (t, yy) in domains.items()}
     else:
         choose = {"amazon_dev_users": read_parts["amazon_dev_users"]}
 
     rows: list[dict] = []
-    best: dict | None = None
-    best_score = -1.0
+    best, best_score = None, -1.0
     for pooling in POOLINGS:
         for w in LEXICON_WEIGHTS:
             band, scores = choose_polarity_band({k: (valence(rd, pooling, w), yy) for k, (rd, yy) in choose.items()})
@@ -160,7 +161,7 @@ def main() -> int:
             tv, ty = valence(read_parts["amazon_test_users"][0], pooling, w), read_parts["amazon_test_users"][1]
             row["amazon_test_users"] = round(macro_f1(ty, tv, band), 4)
             rows.append(row)
-            if best is None or score > best_score:  # ties keep the earlier (simpler) reading
+            if score > best_score:  # ties keep the earlier (simpler) reading
                 best, best_score = row, score
     print(f"{'reading':<8} {'vader w':>7} {'band':>13} {'choice':>7} {'amazon train+dev':>16} {'(best band)':>11} {'amazon test':>11}")
     for row in rows:
