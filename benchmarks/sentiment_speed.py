@@ -2,7 +2,7 @@
 and int8 (dynamic quantization) vs a plain Hugging Face loop, and the lexicon scorer, on real
 review texts, all in one run (so the ratios hold even on a shared machine).
 
-    python benchmarks/sentiment_speed.py [--n 1000] [--threads N] [--model DIR]
+    python benchmarks/sentiment_speed.py [--n 1000] [--threads N] [--streams S] [--model DIR]
 
 Prints reviews/s, real (non-padding) tokens/s and useful GFLOP/s next to this machine's
 measured fp32 matmul GFLOP/s, the speed-up of each path over the plain loop, the machine's
@@ -74,6 +74,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: the usable cores)")
     ap.add_argument("--model", type=Path, default=SHIPPED_MODEL)
     ap.add_argument("--precisions", default="fp32,bf16,int8", help="transformer paths to time (default: %(default)s)")
+    ap.add_argument("--streams", type=int, default=None,
+                    help="batches scored at once (default: the scorer's own, 2 on 2 or more threads)")
     args = ap.parse_args()
     args.threads = args.threads or available_cpus()
     torch.set_num_threads(args.threads)
@@ -108,11 +110,13 @@ def main() -> int:
     record("plain_hf_loop_batch32", time.perf_counter() - t)
 
     for precision in args.precisions.split(","):
-        scorer = TransformerScorer(args.model, max_length=MAX_LENGTH, precision=precision, threads=args.threads).load()
+        scorer = TransformerScorer(args.model, max_length=MAX_LENGTH, precision=precision, threads=args.threads,
+                                   streams=args.streams).load()
         scorer.score(texts[:16])  # warm-up
         t = time.perf_counter()
         scorer.score(texts)
         record(f"emorec_transformer_{precision}", time.perf_counter() - t)
+        result[f"emorec_transformer_{precision}"]["streams"] = scorer.resolved_streams()
 
     lex = sentiment.LexiconScorer()
     lex.score(texts[:16])

@@ -261,22 +261,65 @@ def collate(ids: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor
 
 
 def encode_batches(
-    model: nn.Module, ids: Sequence[Sequence[int]], max_tokens: int = 8192, max_batch: int = 64
+    model: nn.Module, ids: Sequence[Sequence[int]], max_tokens: int = 8192, max_batch: int = 64, streams: int = 1
 ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]]:
     """Run ``model`` over length-bucketed batches under ``inference_mode``.
 
-    Yields ``(indices, outputs, attention_mask)`` per batch; ``indices`` say which inputs the
-    rows belong to, so callers scatter results back into input order.
+    Yields ``(indices, outputs, attention_mask)`` per batch, in the order of
+    :func:`length_batches`; ``indices`` say which inputs the rows belong to, so callers scatter
+    results back into input order.
+
+    ``streams`` > 1 (CPU only) runs that many batches at once, each in its own thread with
+    torch's intra-op threads shared out among them (``torch.get_num_threads() // streams``
+    each, at least 1; torch releases the GIL inside its kernels). A BERT layer's matrices are
+    too small for two cores to share one product well: on a 2-core machine, two 1-thread
+    streams score about 1.3x as fast as one 2-thread stream (``benchmarks/sentiment_speed.py``).
+    At most ``streams + 1`` batches are in flight, and the caller's own work on a batch
+    overlaps the forward passes of the next ones. Until the generator is exhausted or closed,
+    torch's thread count is the per-stream one, so the caller's own torch work runs on those
+    threads too (the total never exceeds the threads it started with).
     """
     device = model_device(model)
+    batches = length_batches([len(x) for x in ids], max_tokens=max_tokens, max_batch=max_batch)
+    if streams > 1 and device.type == "cpu":
+        yield from _encode_concurrently(model, ids, batches, streams)
+        return
     with torch.inference_mode():
-        for idx in length_batches([len(x) for x in ids], max_tokens=max_tokens, max_batch=max_batch):
+        for idx in batches:
             input_ids, mask = collate([ids[i] for i in idx])
             if device.type == "cpu":
                 yield idx, model(input_ids, mask), mask
             else:  # outputs come back to the CPU, where callers turn them into numpy arrays
                 out = model(input_ids.to(device), mask.to(device))
                 yield idx, {k: v.float().cpu() for k, v in out.items()}, mask
+
+
+def _encode_concurrently(model: nn.Module, ids: Sequence[Sequence[int]], batches: Iterator[np.ndarray],
+                         streams: int) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]]:
+    """:func:`encode_batches` with ``streams`` forward passes running at once (CPU)."""
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    total = torch.get_num_threads()
+    per_stream = max(1, total // streams)
+
+    def forward(idx: np.ndarray) -> tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]:
+        input_ids, mask = collate([ids[i] for i in idx])
+        with torch.inference_mode():
+            return idx, model(input_ids, mask), mask
+
+    torch.set_num_threads(per_stream)
+    try:
+        with ThreadPoolExecutor(streams, thread_name_prefix="emorec-encode") as pool, torch.inference_mode():
+            pending: deque[Future] = deque()
+            for idx in batches:
+                pending.append(pool.submit(forward, idx))
+                if len(pending) > streams:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+    finally:
+        torch.set_num_threads(total)
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:

@@ -69,6 +69,11 @@ class TransformerScorer(Scorer):
         :func:`emorec.common.cpus.available_cpus`; torch's own default ignores CPU quotas).
     max_tokens
         Padded tokens per batch.
+    streams
+        Batches scored at once on the CPU, each in its own thread with ``threads // streams``
+        torch threads (see :func:`emorec.sentiment.encoder.encode_batches`). Default: 2 when
+        there are at least 2 threads (measured 1.3x faster than one stream on 2 cores), else 1.
+        Scores do not depend on it beyond float rounding.
     device
         ``"auto"`` (default): a CUDA GPU when torch sees one, else the CPU. int8 models always
         run on the CPU (dynamic int8 is a CPU kernel).
@@ -79,7 +84,7 @@ class TransformerScorer(Scorer):
 
     def __init__(self, model_path: str | Path | None = None, aspects=None, max_length: int = 256,
                  quantize: bool = False, threads: int | None = None, max_tokens: int = 8192,
-                 device: str = "auto", precision: str | None = None) -> None:
+                 device: str = "auto", precision: str | None = None, streams: int | None = None) -> None:
         super().__init__(aspects)
         self.model_path = Path(model_path) if model_path else SHIPPED_MODEL
         self.max_length = max_length
@@ -90,10 +95,13 @@ class TransformerScorer(Scorer):
             raise ConfigError(f"quantize=True means precision='int8', not {precision!r}")
         if threads is not None and int(threads) < 1:
             raise ConfigError(f"threads must be at least 1, got {threads}")
+        if streams is not None and int(streams) < 1:
+            raise ConfigError(f"streams must be at least 1, got {streams}")
         self.precision = precision
         self.quantize = precision == "int8"
         self.threads = threads
         self.max_tokens = max_tokens
+        self.streams = streams
         self.device = device
         self._model = None
         self._tokenizer = None
@@ -182,6 +190,18 @@ class TransformerScorer(Scorer):
             if wanted != before:
                 torch.set_num_threads(before)
 
+    def resolved_streams(self) -> int:
+        """Batches :meth:`score` runs at once: :attr:`streams`, else 2 on 2 or more threads, else 1.
+
+        bf16 keeps one stream: its autocast is per thread and would not reach the workers.
+        """
+        if self.precision == "bf16":
+            return 1
+        if self.streams is not None:
+            return int(self.streams)
+        threads = int(self.threads) if self.threads else available_cpus()
+        return 2 if threads >= 2 else 1
+
     def _autocast(self):
         if self.precision != "bf16":
             return contextlib.nullcontext()
@@ -206,7 +226,7 @@ class TransformerScorer(Scorer):
         pol = np.zeros((n, 3), np.float32)
         emo = np.zeros((n, len(cfg.emotion_labels)), np.float32)
         aspect_parts = []
-        for idx, out, _ in encode_batches(model, ids, max_tokens=self.max_tokens):
+        for idx, out, _ in encode_batches(model, ids, max_tokens=self.max_tokens, streams=self.resolved_streams()):
             out = {k: v.float() for k, v in out.items()}
             p = torch.softmax(out["polarity"], -1).numpy()
             if self._ngram_head is not None:  # a fine-tuned shop model: blend in its n-gram head

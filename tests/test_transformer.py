@@ -109,6 +109,53 @@ def test_progress_threads_and_precision(tiny_model):
     np.testing.assert_allclose(bf16.score(texts[:4]).p_positive, scorer.score(texts[:4]).p_positive, atol=0.05)
 
 
+def test_concurrent_streams_score_the_same_in_input_order(tiny_model):
+    texts = [("word " * (i % 13)).strip() or "ok" for i in range(40)] + ["", "a longer review about the strap and the case"]
+    one = TransformerScorer(tiny_model, threads=2, streams=1, max_tokens=24)
+    assert one.resolved_streams() == 1
+    assert TransformerScorer(tiny_model, threads=2).resolved_streams() == 2  # the default on 2 threads
+    assert TransformerScorer(tiny_model, threads=1).resolved_streams() == 1
+    assert TransformerScorer(tiny_model, threads=2, precision="bf16").resolved_streams() == 1  # autocast is per thread
+    with pytest.raises(ConfigError, match="streams"):
+        TransformerScorer(tiny_model, streams=0)
+    expected = one.score(texts)
+    before = torch.get_num_threads()
+    for streams in (2, 3):
+        calls = []
+        got = TransformerScorer(tiny_model, threads=2, streams=streams, max_tokens=24).score(texts, progress=calls.append)
+        assert torch.get_num_threads() == before
+        assert sum(calls) == len(texts) and len(calls) > 3  # per batch, the empty review counted too
+        pd_cols = [c for c in expected.columns if expected[c].dtype.kind == "f"]
+        np.testing.assert_allclose(got[pd_cols].to_numpy(), expected[pd_cols].to_numpy(), atol=1e-5, err_msg=str(streams))
+        assert got.polarity_label.tolist() == expected.polarity_label.tolist()
+
+
+def test_encode_batches_streams_keep_batch_order_and_raise_worker_errors():
+    from emorec.sentiment.encoder import encode_batches, length_batches
+
+    class Echo(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, input_ids, mask):
+            if (input_ids == 99).any():
+                raise ValueError("token 99")
+            return {"sum": (input_ids * mask).sum(1).float() * self.w}
+
+    ids = [[1] * (1 + i % 7) for i in range(30)]
+    order = [idx.tolist() for idx in length_batches([len(x) for x in ids], max_tokens=12, max_batch=64)]
+    before = torch.get_num_threads()
+    for streams in (1, 2, 4):
+        got = list(encode_batches(Echo(), ids, max_tokens=12, streams=streams))
+        assert [idx.tolist() for idx, _, _ in got] == order
+        for idx, out, _ in got:
+            assert out["sum"].tolist() == [float(len(ids[i])) for i in idx]
+    with pytest.raises(ValueError, match="token 99"):
+        list(encode_batches(Echo(), [*ids, [99]], max_tokens=12, streams=2))
+    assert torch.get_num_threads() == before
+
+
 def test_scorer_order_independent_and_quantized_close(tiny_model):
     texts = ["short", "a much longer review text that goes on and on about delivery", "mid length text here"]
     a = TransformerScorer(tiny_model).score(texts)
