@@ -273,7 +273,8 @@ def encode_batches(
     torch's intra-op threads shared out among them (``torch.get_num_threads() // streams``
     each, at least 1; torch releases the GIL inside its kernels). A BERT layer's matrices are
     too small for two cores to share one product well: on a 2-core machine, two 1-thread
-    streams score about 1.3x as fast as one 2-thread stream (``benchmarks/sentiment_speed.py``).
+    streams ran the forward pass up to 1.3x as fast as one 2-thread stream (README: "Two
+    batches at once").
     At most ``streams + 1`` batches are in flight, and the caller's own work on a batch
     overlaps the forward passes of the next ones. Until the generator is exhausted or closed,
     torch's thread count is the per-stream one, so the caller's own torch work runs on those
