@@ -144,7 +144,11 @@ def _score_args(p: argparse.ArgumentParser) -> None:
                    help="review scorer; auto = transformer (the workspace's fine-tuned model, else the shipped one), lexicon only when no model exists (default: %(default)s)")
     p.add_argument("--sentiment-model", type=Path, metavar="DIR", help="transformer model folder (default: the workspace's fine-tuned one, else the shipped emotion model)")
     p.add_argument("--aspects", type=Path, metavar="TOML", help="aspect config adding or overriding aspects ([aspects] name = [seed words])")
-    p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization of the transformer (faster on CPU)")
+    p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization of the transformer (faster on CPU); "
+                   "the same as --precision int8")
+    p.add_argument("--precision", choices=["fp32", "bf16", "int8"],
+                   help="the transformer's arithmetic: fp32 (default), bf16 (bfloat16 autocast: the fastest on CPUs with AMX "
+                        "and on GPUs) or int8 (dynamic quantization: the fastest on CPUs with AVX-512 VNNI and no AMX)")
     p.add_argument("--threads", type=_positive_int, metavar="N",
                    help="CPU threads for scoring: the transformer's torch threads, the lexicon's worker processes "
                         "(default: the cores this process may use, from its CPU affinity and cgroup quota; "
@@ -297,7 +301,8 @@ def _scorer(args, ws):
     threads = getattr(args, "threads", None)
     if threads is None and getattr(args, "engine", "embedded") == "spark":
         threads = 1  # Spark runs a task per core: one torch thread each never oversubscribes
-    return pipeline.resolve_scorer(ws, args.scorer, args.sentiment_model, args.aspects, args.quantize, threads)
+    return pipeline.resolve_scorer(ws, args.scorer, args.sentiment_model, args.aspects, args.quantize, threads,
+                                   precision=getattr(args, "precision", None))
 
 
 def _score(stages, args, ws):

@@ -235,7 +235,8 @@ SENTIMENT_MODEL = "sentiment"
 
 
 def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = None,
-                   aspects: Path | None = None, quantize: bool = False, threads: int | None = None) -> sentiment.Scorer:
+                   aspects: Path | None = None, quantize: bool = False, threads: int | None = None,
+                   precision: str | None = None) -> sentiment.Scorer:
     """The scorer a run uses.
 
     ``auto`` is the transformer with, in this order, ``model_path``, the workspace's fine-tuned
@@ -244,7 +245,10 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
     lexicon scorer, with a warning. ``transformer`` uses the same models but never falls back:
     a missing model is an error naming the path. ``aspects`` is a TOML file adding or
     overriding aspects. ``threads``: the transformer's torch threads (default: the cores this
-    process may use); the lexicon takes its worker processes from :func:`score`.
+    process may use); the lexicon takes its worker processes from :func:`score`. ``precision``:
+    the transformer's ``fp32`` (default), ``bf16`` or ``int8`` (``quantize=True`` means ``int8``);
+    either one given with ``name="lexicon"`` is a :class:`ConfigError` (with ``auto``, the
+    lexicon fallback ignores them).
     """
     from emorec.sentiment.aspects import AspectConfig
     from emorec.sentiment.transformer import SHIPPED_MODEL
@@ -253,6 +257,7 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
     tuned = None
     with contextlib.suppress(WorkspaceError):
         tuned = ws.model_path(SENTIMENT_MODEL)
+    fallback = name == "auto"
     if name == "auto":
         if model_path or tuned or (SHIPPED_MODEL / "config.json").exists():
             name = "transformer"
@@ -261,9 +266,12 @@ def resolve_scorer(ws: Workspace, name: str = "auto", model_path: Path | None = 
             name = "lexicon"
     if name == "transformer":
         path = Path(model_path) if model_path else tuned
-        return sentiment.get_scorer("transformer", model_path=path, aspects=aspect_config, quantize=quantize, threads=threads)
+        return sentiment.get_scorer("transformer", model_path=path, aspects=aspect_config, quantize=quantize, threads=threads,
+                                    precision=precision)
     if model_path:
         raise ConfigError(f"--sentiment-model is only used by the transformer scorer, not {name!r}")
+    if (quantize or precision) and not fallback:
+        raise ConfigError(f"--quantize and --precision are only used by the transformer scorer, not {name!r}")
     return sentiment.get_scorer(name, aspects=aspect_config)
 
 

@@ -9,6 +9,7 @@ mean-pooled token states, and aspect spans are pooled from the same token states
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -261,7 +262,8 @@ def collate(ids: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor
 
 
 def encode_batches(
-    model: nn.Module, ids: Sequence[Sequence[int]], max_tokens: int = 8192, max_batch: int = 64, streams: int = 1
+    model: nn.Module, ids: Sequence[Sequence[int]], max_tokens: int = 8192, max_batch: int = 64, streams: int = 1,
+    autocast: torch.dtype | None = None,
 ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]]:
     """Run ``model`` over length-bucketed batches under ``inference_mode``.
 
@@ -279,34 +281,48 @@ def encode_batches(
     overlaps the forward passes of the next ones. Until the generator is exhausted or closed,
     torch's thread count is the per-stream one, so the caller's own torch work runs on those
     threads too (the total never exceeds the threads it started with).
+
+    ``autocast`` (e.g. ``torch.bfloat16``) runs every forward pass under ``torch.autocast`` with
+    that dtype, in whichever thread runs it (autocast is per thread, so a caller's own
+    ``torch.autocast`` block would not reach the streams' threads).
     """
     device = model_device(model)
     batches = length_batches([len(x) for x in ids], max_tokens=max_tokens, max_batch=max_batch)
     if streams > 1 and device.type == "cpu":
-        yield from _encode_concurrently(model, ids, batches, streams)
+        yield from _encode_concurrently(model, ids, batches, streams, autocast)
         return
     with torch.inference_mode():
         for idx in batches:
             input_ids, mask = collate([ids[i] for i in idx])
-            if device.type == "cpu":
-                yield idx, model(input_ids, mask), mask
-            else:  # outputs come back to the CPU, where callers turn them into numpy arrays
-                out = model(input_ids.to(device), mask.to(device))
-                yield idx, {k: v.float().cpu() for k, v in out.items()}, mask
+            with _autocast(device, autocast):
+                if device.type == "cpu":
+                    out = model(input_ids, mask)
+                else:  # outputs come back to the CPU, where callers turn them into numpy arrays
+                    out = {k: v.float().cpu() for k, v in model(input_ids.to(device), mask.to(device)).items()}
+            yield idx, out, mask
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    """``torch.autocast(device.type, dtype)``, or no context when ``dtype`` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def _encode_concurrently(model: nn.Module, ids: Sequence[Sequence[int]], batches: Iterator[np.ndarray],
-                         streams: int) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]]:
+                         streams: int, autocast: torch.dtype | None = None
+                         ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]]:
     """:func:`encode_batches` with ``streams`` forward passes running at once (CPU)."""
     from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
     total = torch.get_num_threads()
     per_stream = max(1, total // streams)
+    cpu = torch.device("cpu")
 
     def forward(idx: np.ndarray) -> tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]:
         input_ids, mask = collate([ids[i] for i in idx])
-        with torch.inference_mode():
+        with torch.inference_mode(), _autocast(cpu, autocast):
             return idx, model(input_ids, mask), mask
 
     torch.set_num_threads(per_stream)

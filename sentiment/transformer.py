@@ -73,7 +73,8 @@ class TransformerScorer(Scorer):
         Batches scored at once on the CPU, each in its own thread with ``threads // streams``
         torch threads (see :func:`emorec.sentiment.encoder.encode_batches`). Default: 2 when
         there are at least 2 threads (on 2 cores, +5% fp32 and +13% int8 over one stream; README),
-        else 1. bf16 always uses one. Scores do not depend on it beyond float rounding.
+        else 1; bf16 runs its autocast in each stream's thread. Scores do not depend on it beyond
+        float rounding.
     device
         ``"auto"`` (default): a CUDA GPU when torch sees one, else the CPU. int8 models always
         run on the CPU (dynamic int8 is a CPU kernel).
@@ -194,12 +195,7 @@ class TransformerScorer(Scorer):
         return int(self.threads) if self.threads else available_cpus()
 
     def resolved_streams(self) -> int:
-        """Batches :meth:`score` runs at once: :attr:`streams`, else 2 on 2 or more threads, else 1.
-
-        bf16 keeps one stream: its autocast is per thread and would not reach the workers.
-        """
-        if self.precision == "bf16":
-            return 1
+        """Batches :meth:`score` runs at once: :attr:`streams`, else 2 on 2 or more threads, else 1."""
         if self.streams is not None:
             return int(self.streams)
         return 2 if self._thread_count() >= 2 else 1
@@ -228,7 +224,8 @@ class TransformerScorer(Scorer):
         pol = np.zeros((n, 3), np.float32)
         emo = np.zeros((n, len(cfg.emotion_labels)), np.float32)
         aspect_parts = []
-        for idx, out, _ in encode_batches(model, ids, max_tokens=self.max_tokens, streams=self.resolved_streams()):
+        for idx, out, _ in encode_batches(model, ids, max_tokens=self.max_tokens, streams=self.resolved_streams(),
+                                             autocast=torch.bfloat16 if self.precision == "bf16" else None):
             out = {k: v.float() for k, v in out.items()}
             p = torch.softmax(out["polarity"], -1).numpy()
             if self._ngram_head is not None:  # a fine-tuned shop model: blend in its n-gram head

@@ -81,3 +81,21 @@ def test_progress_is_logged_per_chunk_without_a_terminal(lexicon_ws, monkeypatch
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("score (lexicon):")]
     n = res.counts["scored"]
     assert len(lines) == -(-n // 100) and lines[-1].startswith(f"score (lexicon): {n:,} / {n:,} reviews (100%)")
+
+
+def test_precision_reaches_the_transformer_and_is_refused_for_the_lexicon(lexicon_ws, tmp_path):
+    from emorec.common.errors import ConfigError
+    from emorec.jobs.cli import build_parser
+
+    assert pipeline.resolve_scorer(lexicon_ws, "transformer", precision="bf16").precision == "bf16"
+    assert pipeline.resolve_scorer(lexicon_ws, "transformer", quantize=True).precision == "int8"
+    assert pipeline.resolve_scorer(lexicon_ws, "transformer").precision == "fp32"
+    with pytest.raises(ConfigError, match="int8"):
+        pipeline.resolve_scorer(lexicon_ws, "transformer", quantize=True, precision="bf16")
+    with pytest.raises(ConfigError, match="only used by the transformer scorer, not 'lexicon'"):
+        pipeline.resolve_scorer(lexicon_ws, "lexicon", precision="int8")
+    for command in ("score", "run"):
+        args = build_parser().parse_args([command, "-w", str(tmp_path), "--precision", "bf16"])
+        assert args.precision == "bf16"
+    with pytest.raises(SystemExit):
+        main(["score", "-w", str(tmp_path), "--precision", "fp16"])

@@ -115,7 +115,7 @@ def test_concurrent_streams_score_the_same_in_input_order(tiny_model):
     assert one.resolved_streams() == 1
     assert TransformerScorer(tiny_model, threads=2).resolved_streams() == 2  # the default on 2 threads
     assert TransformerScorer(tiny_model, threads=1).resolved_streams() == 1
-    assert TransformerScorer(tiny_model, threads=2, precision="bf16").resolved_streams() == 1  # autocast is per thread
+    assert TransformerScorer(tiny_model, threads=2, precision="bf16").resolved_streams() == 2  # autocast runs in each stream
     with pytest.raises(ConfigError, match="streams"):
         TransformerScorer(tiny_model, streams=0)
     expected = one.score(texts)
@@ -154,6 +154,26 @@ def test_encode_batches_streams_keep_batch_order_and_raise_worker_errors():
     with pytest.raises(ValueError, match="token 99"):
         list(encode_batches(Echo(), [*ids, [99]], max_tokens=12, streams=2))
     assert torch.get_num_threads() == before
+
+    class Autocast(torch.nn.Module):  # reports the autocast state of the thread that runs it
+        def forward(self, input_ids, mask):
+            on = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+            return {"on": torch.full((len(input_ids),), float(on))}
+
+    for streams in (1, 2):
+        for dtype, want in ((None, 0.0), (torch.bfloat16, 1.0)):
+            outs = [out["on"] for _, out, _ in encode_batches(Autocast(), ids, max_tokens=12, streams=streams, autocast=dtype)]
+            assert torch.cat(outs).eq(want).all(), (streams, dtype)
+
+
+def test_bf16_scores_the_same_on_one_or_two_streams(tiny_model):
+    texts = [("word " * (i % 13)).strip() or "ok" for i in range(30)] + ["a longer review about the strap and the case"]
+    fp32 = TransformerScorer(tiny_model, threads=2, max_tokens=24).score(texts)
+    one = TransformerScorer(tiny_model, threads=2, streams=1, precision="bf16", max_tokens=24).score(texts)
+    two = TransformerScorer(tiny_model, threads=2, streams=2, precision="bf16", max_tokens=24).score(texts)
+    np.testing.assert_allclose(two.valence, one.valence, atol=1e-6)  # the same arithmetic in the workers
+    assert not np.allclose(two.valence, fp32.valence, atol=1e-7)  # bf16 did reach the workers
+    np.testing.assert_allclose(two.valence, fp32.valence, atol=0.05)
 
 
 def test_scorer_order_independent_and_quantized_close(tiny_model):
