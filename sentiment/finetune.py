@@ -149,7 +149,8 @@ def finetune_polarity(
     before = predict(teacher, drift_ids)["emotions"]
     if distill:
         log.info("computing the base model's emotions on %d training reviews (distillation targets)", len(idx["train"]))
-        emotions = predict(teacher, tokenize(tokenizer, list(texts[idx["train"]]), training.max_length))["emotions"]
+        emotions = predict(teacher, tokenize(tokenizer, list(texts[idx["train"]]), training.max_length),
+                           precision=training.precision)["emotions"]
     del teacher
 
     dev_y = labels[idx["dev"]]

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from emorec.common.config import dataclass_from_dict
+from emorec.common.errors import ConfigError
 from emorec.common.progress import Progress
 
 from .encoder import EmotionEncoder, collate, encode_batches, length_batches, resolve_device, tokenize
@@ -48,6 +49,9 @@ class TrainingConfig:
     max_steps: int | None = None
     #: ``"auto"``: a CUDA GPU when torch sees one, else the CPU (``"cpu"``, ``"cuda:1"``, ...).
     device: str = "auto"
+    #: ``"fp32"``, or ``"bf16"``: forward passes under bfloat16 autocast (weights, gradients and
+    #: optimizer state stay fp32); faster on CPUs with AMX and on GPUs.
+    precision: str = "fp32"
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainingConfig:
@@ -90,15 +94,26 @@ def seed_everything(seed: int, threads: int | None = None) -> None:
         torch.set_num_threads(threads)
 
 
-def predict(model: EmotionEncoder, ids: list[list[int]], max_tokens: int = 8192) -> dict[str, np.ndarray]:
-    """Polarity probabilities and emotion probabilities, in input order."""
+TRAINING_PRECISIONS = ("fp32", "bf16")
+
+
+def _autocast_dtype(precision: str) -> torch.dtype | None:
+    """bfloat16 for ``"bf16"``, None for ``"fp32"``; :class:`ConfigError` for anything else."""
+    if precision not in TRAINING_PRECISIONS:
+        raise ConfigError(f"training precision must be one of {', '.join(TRAINING_PRECISIONS)}, got {precision!r}")
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+def predict(model: EmotionEncoder, ids: list[list[int]], max_tokens: int = 8192, precision: str = "fp32") -> dict[str, np.ndarray]:
+    """Polarity probabilities and emotion probabilities, in input order (``precision``: ``"fp32"``
+    or ``"bf16"`` autocast)."""
     model.eval()
     n = len(ids)
     pol = np.zeros((n, len(model.config.polarity_labels)), np.float32)
     emo = np.zeros((n, len(model.config.emotion_labels)), np.float32)
-    for idx, out, _ in encode_batches(model, ids, max_tokens=max_tokens):
-        pol[idx] = torch.softmax(out["polarity"], -1).numpy()
-        emo[idx] = torch.sigmoid(out["emotions"]).numpy()
+    for idx, out, _ in encode_batches(model, ids, max_tokens=max_tokens, autocast=_autocast_dtype(precision)):
+        pol[idx] = torch.softmax(out["polarity"].float(), -1).numpy()
+        emo[idx] = torch.sigmoid(out["emotions"].float()).numpy()
     return {"polarity": pol, "emotions": emo}
 
 
@@ -139,6 +154,7 @@ def fit(
         (each epoch when 0). Training stops early after ``patience`` evaluations without
         improvement, and the best adapter state is restored at the end.
     """
+    autocast = _autocast_dtype(config.precision)
     seed_everything(config.seed, config.threads)
     rng = np.random.default_rng(config.seed)
     train_ids = tokenize(tokenizer, train.texts, config.max_length)
@@ -175,7 +191,8 @@ def fit(
         model.train()
         for batch in _training_batches(lengths, rng, config.max_tokens, config.max_batch):
             input_ids, mask = collate([train_ids[i] for i in batch])
-            out = model(input_ids.to(device), mask.to(device))
+            with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+                out = {k: v.float() for k, v in model(input_ids.to(device), mask.to(device)).items()}
             loss = torch.zeros((), device=device)
             y = torch.as_tensor(polarity[batch], dtype=torch.long, device=device)
             if (y >= 0).any():
@@ -194,7 +211,7 @@ def fit(
             bar.bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             bar.update(1)
             if step % eval_every == 0 or step == total:
-                s = score(predict(model, dev_ids))
+                s = score(predict(model, dev_ids, precision=config.precision))
                 model.train()
                 result.history.append({"step": step, "epoch": epoch, "loss": float(loss.item()), "dev_score": s})
                 log.info("step %d epoch %d: dev score %.4f", step, epoch, s)

@@ -99,3 +99,10 @@ def test_precision_reaches_the_transformer_and_is_refused_for_the_lexicon(lexico
         assert args.precision == "bf16"
     with pytest.raises(SystemExit):
         main(["score", "-w", str(tmp_path), "--precision", "fp16"])
+    from emorec.jobs.cli import _sentiment_training
+
+    args = build_parser().parse_args(["train-sentiment", "-w", str(tmp_path), "--precision", "bf16"])
+    assert _sentiment_training(args).precision == "bf16"
+    assert _sentiment_training(build_parser().parse_args(["train-sentiment", "-w", str(tmp_path)])).precision == "fp32"
+    with pytest.raises(SystemExit):  # int8 is for scoring, not training
+        main(["train-sentiment", "-w", str(tmp_path), "--precision", "int8"])

@@ -227,6 +227,25 @@ def test_finetune_runs_deterministically(tiny_model):
         finetune_polarity(texts[:3], [np.nan] * 3, users[:3], tiny_model, training=cfg, progress=False)
 
 
+def test_finetune_in_bf16_trains_the_same_weights_closely_and_refuses_int8(tiny_model):
+    rng = np.random.default_rng(0)
+    words = {5: "love it great", 1: "awful broke terrible", 3: "it is okay I guess"}
+    ratings = rng.choice([1, 3, 5], size=120)
+    texts = [words[r] + f" number {i}" for i, r in enumerate(ratings)]
+    users = np.array([f"u{i % 30}" for i in range(120)])
+    cfg = replace(SHOP_TRAINING, epochs=1, max_steps=3, eval_every=3, max_length=32, threads=1)
+    fp32, _ = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False)
+    bf16, rep = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=replace(cfg, precision="bf16"),
+                                  progress=False)
+    assert rep["training"]["precision"] == "bf16" and rep["steps"] == 3
+    a, b = fp32.adapter_state(), bf16.adapter_state()
+    assert all(b[k].dtype == torch.float32 for k in b)  # the weights stay fp32; only the forward pass is bf16
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # bf16 did reach the forward pass
+    assert all(torch.allclose(a[k], b[k], atol=0.02) for k in a)
+    with pytest.raises(ConfigError, match="training precision"):
+        finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=replace(cfg, precision="int8"), progress=False)
+
+
 def test_finetune_blends_a_shop_ngram_head_chosen_on_dev(tiny_model, tmp_path):
     """The shop's words separate the classes and the tiny transformer cannot: the dev users choose
     a blend with the n-gram head, the scorer applies it, and ``ngram_head=None`` leaves none."""
