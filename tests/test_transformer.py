@@ -206,13 +206,19 @@ def test_split_by_user_is_disjoint_and_stable():
     assert (split_by_user(users[::-1], 0.2, 0.1, seed=1) == role[::-1]).all()
 
 
-def test_finetune_runs_deterministically(tiny_model):
+def _toy_shop():
+    """120 reviews of 30 users whose words give their stars away, and a 3-step training config."""
     rng = np.random.default_rng(0)
     words = {5: "love it great", 1: "awful broke terrible", 3: "it is okay I guess"}
     ratings = rng.choice([1, 3, 5], size=120)
     texts = [words[r] + f" number {i}" for i, r in enumerate(ratings)]
     users = np.array([f"u{i % 30}" for i in range(120)])
     cfg = replace(SHOP_TRAINING, epochs=1, max_steps=3, eval_every=3, max_length=32, threads=1)
+    return texts, ratings, users, cfg
+
+
+def test_finetune_runs_deterministically(tiny_model):
+    texts, ratings, users, cfg = _toy_shop()
     m1, rep = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False)
     m2, _ = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False)
     s1, s2 = m1.adapter_state(), m2.adapter_state()
@@ -228,12 +234,7 @@ def test_finetune_runs_deterministically(tiny_model):
 
 
 def test_finetune_in_bf16_trains_the_same_weights_closely_and_refuses_int8(tiny_model):
-    rng = np.random.default_rng(0)
-    words = {5: "love it great", 1: "awful broke terrible", 3: "it is okay I guess"}
-    ratings = rng.choice([1, 3, 5], size=120)
-    texts = [words[r] + f" number {i}" for i, r in enumerate(ratings)]
-    users = np.array([f"u{i % 30}" for i in range(120)])
-    cfg = replace(SHOP_TRAINING, epochs=1, max_steps=3, eval_every=3, max_length=32, threads=1)
+    texts, ratings, users, cfg = _toy_shop()
     fp32, _ = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False)
     bf16, rep = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=replace(cfg, precision="bf16"),
                                   progress=False)
