@@ -294,7 +294,7 @@ def encode_batches(
     with torch.inference_mode():
         for idx in batches:
             input_ids, mask = collate([ids[i] for i in idx])
-            with _autocast(device, autocast):
+            with autocast_context(device, autocast):
                 if device.type == "cpu":
                     out = model(input_ids, mask)
                 else:  # outputs come back to the CPU, where callers turn them into numpy arrays
@@ -302,7 +302,7 @@ def encode_batches(
             yield idx, out, mask
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None):
+def autocast_context(device: torch.device, dtype: torch.dtype | None):
     """``torch.autocast(device.type, dtype)``, or no context when ``dtype`` is None."""
     if dtype is None:
         return contextlib.nullcontext()
@@ -322,7 +322,7 @@ def _encode_concurrently(model: nn.Module, ids: Sequence[Sequence[int]], batches
 
     def forward(idx: np.ndarray) -> tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]:
         input_ids, mask = collate([ids[i] for i in idx])
-        with torch.inference_mode(), _autocast(cpu, autocast):
+        with torch.inference_mode(), autocast_context(cpu, autocast):
             return idx, model(input_ids, mask), mask
 
     torch.set_num_threads(per_stream)

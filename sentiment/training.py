@@ -23,7 +23,7 @@ from emorec.common.config import dataclass_from_dict
 from emorec.common.errors import ConfigError
 from emorec.common.progress import Progress
 
-from .encoder import EmotionEncoder, collate, encode_batches, length_batches, resolve_device, tokenize
+from .encoder import EmotionEncoder, autocast_context, collate, encode_batches, length_batches, resolve_device, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def fit(
         model.train()
         for batch in _training_batches(lengths, rng, config.max_tokens, config.max_batch):
             input_ids, mask = collate([train_ids[i] for i in batch])
-            with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+            with autocast_context(device, autocast):
                 out = {k: v.float() for k, v in model(input_ids.to(device), mask.to(device)).items()}
             loss = torch.zeros((), device=device)
             y = torch.as_tensor(polarity[batch], dtype=torch.long, device=device)

@@ -200,12 +200,13 @@ class TransformerScorer(Scorer):
             return int(self.streams)
         return 2 if self._thread_count() >= 2 else 1
 
-    def _autocast(self):
-        if self.precision != "bf16":
-            return contextlib.nullcontext()
-        from .encoder import model_device
+    def _autocast_dtype(self) -> torch.dtype | None:
+        return torch.bfloat16 if self.precision == "bf16" else None
 
-        return torch.autocast(model_device(self._model).type, dtype=torch.bfloat16)
+    def _autocast(self):
+        from .encoder import autocast_context, model_device
+
+        return autocast_context(model_device(self._model), self._autocast_dtype())
 
     def _score_nonempty(self, texts: list[str], progress=None) -> dict[str, np.ndarray]:
         with self._threads():
@@ -225,7 +226,7 @@ class TransformerScorer(Scorer):
         emo = np.zeros((n, len(cfg.emotion_labels)), np.float32)
         aspect_parts = []
         for idx, out, _ in encode_batches(model, ids, max_tokens=self.max_tokens, streams=self.resolved_streams(),
-                                             autocast=torch.bfloat16 if self.precision == "bf16" else None):
+                                             autocast=self._autocast_dtype()):
             out = {k: v.float() for k, v in out.items()}
             p = torch.softmax(out["polarity"], -1).numpy()
             if self._ngram_head is not None:  # a fine-tuned shop model: blend in its n-gram head
