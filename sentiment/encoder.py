@@ -302,6 +302,11 @@ def encode_batches(
             yield idx, out, mask
 
 
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a precision name: bfloat16 for ``"bf16"``, else None (no autocast)."""
+    return torch.bfloat16 if precision == "bf16" else None
+
+
 def autocast_context(device: torch.device, dtype: torch.dtype | None):
     """``torch.autocast(device.type, dtype)``, or no context when ``dtype`` is None."""
     if dtype is None:

@@ -23,7 +23,16 @@ from emorec.common.config import dataclass_from_dict
 from emorec.common.errors import ConfigError
 from emorec.common.progress import Progress
 
-from .encoder import EmotionEncoder, autocast_context, collate, encode_batches, length_batches, resolve_device, tokenize
+from .encoder import (
+    EmotionEncoder,
+    autocast_context,
+    autocast_dtype,
+    collate,
+    encode_batches,
+    length_batches,
+    resolve_device,
+    tokenize,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +107,10 @@ TRAINING_PRECISIONS = ("fp32", "bf16")
 
 
 def _autocast_dtype(precision: str) -> torch.dtype | None:
-    """bfloat16 for ``"bf16"``, None for ``"fp32"``; :class:`ConfigError` for anything else."""
+    """:func:`autocast_dtype` of a training precision; :class:`ConfigError` for one training cannot use."""
     if precision not in TRAINING_PRECISIONS:
         raise ConfigError(f"training precision must be one of {', '.join(TRAINING_PRECISIONS)}, got {precision!r}")
-    return torch.bfloat16 if precision == "bf16" else None
+    return autocast_dtype(precision)
 
 
 def predict(model: EmotionEncoder, ids: list[list[int]], max_tokens: int = 8192, precision: str = "fp32") -> dict[str, np.ndarray]:
@@ -192,7 +201,8 @@ def fit(
         for batch in _training_batches(lengths, rng, config.max_tokens, config.max_batch):
             input_ids, mask = collate([train_ids[i] for i in batch])
             with autocast_context(device, autocast):
-                out = {k: v.float() for k, v in model(input_ids.to(device), mask.to(device)).items()}
+                out = model(input_ids.to(device), mask.to(device))
+            out = {k: out[k].float() for k in ("polarity", "emotions")}  # the losses in fp32 (bf16 under autocast)
             loss = torch.zeros((), device=device)
             y = torch.as_tensor(polarity[batch], dtype=torch.long, device=device)
             if (y >= 0).any():

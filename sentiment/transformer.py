@@ -200,23 +200,14 @@ class TransformerScorer(Scorer):
             return int(self.streams)
         return 2 if self._thread_count() >= 2 else 1
 
-    def _autocast_dtype(self) -> torch.dtype | None:
-        return torch.bfloat16 if self.precision == "bf16" else None
-
-    def _autocast(self):
-        from .encoder import autocast_context, model_device
-
-        return autocast_context(model_device(self._model), self._autocast_dtype())
-
     def _score_nonempty(self, texts: list[str], progress=None) -> dict[str, np.ndarray]:
         with self._threads():
             self.load()
-            with self._autocast():
-                return self._score_loaded(texts, progress)
+            return self._score_loaded(texts, progress)
 
     def _score_loaded(self, texts: list[str], progress=None) -> dict[str, np.ndarray]:
         from .aspects import aspect_features
-        from .encoder import encode_batches
+        from .encoder import autocast_dtype, encode_batches
 
         model, cfg = self._model, self._config
         enc = self._tokenizer(texts, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
@@ -226,7 +217,7 @@ class TransformerScorer(Scorer):
         emo = np.zeros((n, len(cfg.emotion_labels)), np.float32)
         aspect_parts = []
         for idx, out, _ in encode_batches(model, ids, max_tokens=self.max_tokens, streams=self.resolved_streams(),
-                                             autocast=self._autocast_dtype()):
+                                             autocast=autocast_dtype(self.precision)):
             out = {k: v.float() for k, v in out.items()}
             p = torch.softmax(out["polarity"], -1).numpy()
             if self._ngram_head is not None:  # a fine-tuned shop model: blend in its n-gram head
