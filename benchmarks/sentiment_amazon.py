@@ -5,7 +5,8 @@ transformer (fp32 and int8), on the same user-disjoint split.
 Classes from stars (1-2 negative, 3 neutral, 4-5 positive); 20% of users held out for test,
 10% for early stopping and the fine-tuned model's ``polarity_label`` band, the rest train
 (``sentiment.finetune.split_by_user``, seed 13; ``--seed`` draws another split and training
-seed, and writes its results and models with a ``_seed<N>`` suffix). Every row is the scorer's ``polarity_label``
+seed, and writes its results and models with a ``_seed<N>`` suffix; ``--augment-long-reviews N``
+adds N synthetic long reviews to the fine-tuning, suffix ``_long<N>``). Every row is the scorer's ``polarity_label``
 (VADER: its own +-0.05 band; the shipped model: the band stored with it, chosen on GoEmotions,
 CARER and phrase dev data, never on Amazon; the fine-tuned model: the band chosen on the dev
 users); ``*_argmax`` rows take the argmax of the polarity head instead.
@@ -93,6 +94,8 @@ def main() -> int:
     ap.add_argument("--base-model", type=Path, default=SHIPPED_MODEL)
     ap.add_argument("--skip-finetune", action="store_true", help="only VADER, the shipped model and frozen embeddings")
     ap.add_argument("--skip-frozen", action="store_true", help="skip the frozen-embedding baseline")
+    ap.add_argument("--augment-long-reviews", type=int, default=0, metavar="N",
+                    help="synthetic long reviews added to the fine-tuning (train-sentiment --augment-long-reviews)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if not AMAZON.exists():
@@ -106,7 +109,7 @@ def main() -> int:
     users = reviews["user_id"].to_numpy(dtype=object)
     y = polarity_labels(ratings)
     training = replace(SHOP_TRAINING, epochs=args.epochs, threads=args.threads, seed=args.seed)
-    suffix = "" if args.seed == SHOP_TRAINING.seed else f"_seed{args.seed}"
+    suffix = ("" if args.seed == SHOP_TRAINING.seed else f"_seed{args.seed}") + (f"_long{args.augment_long_reviews}" if args.augment_long_reviews else "")
     result_file = OUT / f"sentiment_amazon{suffix}.json"
     role = split_by_user(users, seed=training.seed)
     test = np.flatnonzero(role == "test")
@@ -150,12 +153,13 @@ def main() -> int:
         return 0
 
     t = time.perf_counter()
-    model, rep = finetune_polarity(texts, ratings, users, args.base_model, training=training, max_train=args.max_train)
+    model, rep = finetune_polarity(texts, ratings, users, args.base_model, training=training, max_train=args.max_train,
+                                   long_reviews=args.augment_long_reviews)
     folder = OUT / f"sentiment_amazon_model{suffix}"
     model.save_pretrained(folder)
     (folder / "eval.json").write_text(json.dumps(rep, indent=2))
     results["finetune_training"] = {k: rep[k] for k in ("split", "split_users", "best_dev_macro_f1", "steps", "seconds", "emotion_drift_mean_abs",
-                                                        "training", "polarity_thresholds", "augment_examples", "ngram_blend",
+                                                        "training", "polarity_thresholds", "augment_examples", "augment_long_reviews", "ngram_blend",
                                                         "ngram_blend_dev_macro_f1")}
     print(f"fine-tuning took {rep['seconds']:.0f}s ({rep['steps']} steps), band {rep['polarity_thresholds']}", flush=True)
     for quantize in (False, True):

@@ -87,14 +87,22 @@ def _version() -> str:
 
 
 # --- argument parsing -----------------------------------------------------------------
-def _positive_int(text: str) -> int:
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _whole_number(text, 1)
+
+
+def _non_negative_int(text: str) -> int:
+    return _whole_number(text, 0)
 
 
 def _common() -> argparse.ArgumentParser:
@@ -213,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "weights stay fp32; default: %(default)s)")
     p.add_argument("--no-ngram-head", action="store_true",
                    help="the transformer alone: no shop n-gram head blended with its polarity (default: blended when it helps on the dev users)")
+    p.add_argument("--augment-long-reviews", type=_non_negative_int, default=0, metavar="N",
+                   help="also train on N synthetic long reviews diluted by story and fact (polarity only; default: "
+                        "%(default)s; see the README for what 1500 did)")
 
     # its own options are parsed by jobs.train_emotions (main() hands them over before parsing)
     p = sub.add_parser("train-emotions", help="reproduce the shipped emotion model from GoEmotions (see its MODEL_CARD.md)")
@@ -421,7 +432,7 @@ def cmd_stage(args, ws, out) -> int:
             result = _score(stages, args, ws)
         elif args.command == "train-sentiment":
             result = pipeline.train_sentiment(ws, _sentiment_training(args), args.max_train, version=run.run_id,
-                                              ngram_head=not args.no_ngram_head)
+                                              ngram_head=not args.no_ngram_head, long_reviews=args.augment_long_reviews)
         elif args.command == "profile":
             result = stages.profile(ws, ProfileConfig(half_life_days=args.half_life_days))
         elif args.command == "train":

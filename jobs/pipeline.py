@@ -366,9 +366,10 @@ def score(ws: Workspace, scorer: sentiment.Scorer | None = None, workers: int | 
 
 
 def train_sentiment(ws: Workspace, training=None, max_train: int | None = None, base_model: Path | None = None,
-                    version: str = "latest", ngram_head: bool = True) -> StageResult:
+                    version: str = "latest", ngram_head: bool = True, long_reviews: int = 0) -> StageResult:
     """Fine-tune the transformer's polarity on the stored reviews' stars (with a shop n-gram head
-    blended in when it helps on the dev users, unless ``ngram_head`` is False); publish it."""
+    blended in when it helps on the dev users, unless ``ngram_head`` is False, and with
+    ``long_reviews`` synthetic long reviews added to the training reviews); publish it."""
     import json
 
     from emorec.sentiment.finetune import SHOP_NGRAM_HEAD, finetune_polarity
@@ -380,7 +381,8 @@ def train_sentiment(ws: Workspace, training=None, max_train: int | None = None, 
         texts = sentiment.review_text(reviews["title"], reviews["text"]).tolist()
         model, report = finetune_polarity(texts, reviews["rating"].to_numpy(dtype=np.float64, na_value=np.nan),
                                           reviews["user_id"].to_numpy(dtype=object), base_model or SHIPPED_MODEL,
-                                          training=training, max_train=max_train, ngram_head=SHOP_NGRAM_HEAD if ngram_head else None)
+                                          training=training, max_train=max_train, ngram_head=SHOP_NGRAM_HEAD if ngram_head else None,
+                                          long_reviews=long_reviews)
         with ws.new_model_version(SENTIMENT_MODEL, version) as folder:
             model.save_pretrained(folder)
             (folder / "eval.json").write_text(json.dumps(report, indent=2))

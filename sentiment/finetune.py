@@ -86,6 +86,7 @@ def finetune_polarity(
     progress: bool = True,
     augment_share: float = AUGMENT_SHARE,
     ngram_head: NgramHeadConfig | None = SHOP_NGRAM_HEAD,
+    long_reviews: int = 0,
 ) -> tuple[EmotionEncoder, dict]:
     """Fine-tune ``base_model`` on star-labelled reviews.
 
@@ -110,6 +111,10 @@ def finetune_polarity(
         Settings of the shop n-gram head fitted on the training reviews and blended with the
         polarity head (its ``blend`` is chosen on the dev users from :data:`BLEND_GRID`);
         None for none.
+    long_reviews
+        Synthetic long reviews (``AugmentConfig.long_reviews``: story and fact around evaluative
+        sentences, polarity only) added to the training reviews; 0 for none. They are drawn after
+        the idioms, so the idioms are the same with or without them.
 
     Returns
     -------
@@ -161,13 +166,15 @@ def finetune_polarity(
     train_texts = list(texts[idx["train"]])
     train_y = labels[idx["train"]]
     n_augment = min(MAX_AUGMENT, int(round(augment_share * len(train_texts))))
-    if n_augment:
-        synthetic = generate(AugmentConfig(phrases=n_augment, reviews=0, feelings=0, facts=0, seed=training.seed))
+    if n_augment or long_reviews:
+        synthetic = generate(AugmentConfig(phrases=n_augment, reviews=0, feelings=0, facts=0, long_reviews=long_reviews,
+                                           seed=training.seed))
         train_texts += synthetic.texts
         train_y = np.concatenate([train_y, synthetic.polarity])
         if emotions is not None:
             emotions = np.concatenate([emotions, np.full((len(synthetic), emotions.shape[1]), np.nan, np.float32)])
-        log.info("added %d synthetic idiom examples to %d shop reviews", len(synthetic), len(idx["train"]))
+        log.info("added %d synthetic examples (idioms%s) to %d shop reviews", len(synthetic),
+                 " and long reviews" if long_reviews else "", len(idx["train"]))
     train_ex = Examples(train_texts, train_y, emotions)
     dev_ex = Examples(list(texts[idx["dev"]]), dev_y)
     result = fit(model, tokenizer, train_ex, dev_ex, training, dev_score, progress=progress)
@@ -187,6 +194,8 @@ def finetune_polarity(
         "polarity_thresholds": band,
         "argmax": {k: argmax[k] for k in ("accuracy", "macro_f1", "per_class")},
         "augment_examples": n_augment,
+        "augment_long_reviews": long_reviews,
+        "synthetic_examples": len(train_texts) - len(idx["train"]),
         "ngram_blend": model.ngram_head.config.blend if model.ngram_head is not None else None,
         "ngram_blend_dev_macro_f1": blend_scores,
         "transformer_only_polarity_thresholds": transformer_band,

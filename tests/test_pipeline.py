@@ -186,7 +186,8 @@ def test_amazon_end_to_end(amazon_file, tmp_path, capsys):
 
 def test_train_sentiment_publishes_the_shop_ngram_head_with_the_model(demo_ws, tmp_path):
     """The workspace model folder carries the n-gram head that the dev users chose (and its
-    manifest covers it); without the head, no head files are published."""
+    manifest covers it); without the head, no head files are published. Long synthetic reviews
+    reach the training when asked for."""
     import shutil
     from dataclasses import replace
 
@@ -205,7 +206,9 @@ def test_train_sentiment_publishes_the_shop_ngram_head_with_the_model(demo_ws, t
     has_head = report["ngram_blend"] is not None
     assert (folder / "ngram_head.safetensors").exists() == has_head
     assert ("n-gram head" in res.notes[0]) == has_head
-    pipeline.train_sentiment(ws, training, max_train=300, base_model=base, version="no-head", ngram_head=False)
+    assert report["augment_long_reviews"] == 0
+    pipeline.train_sentiment(ws, training, max_train=300, base_model=base, version="no-head", ngram_head=False, long_reviews=10)
     folder = ws.model_path(pipeline.SENTIMENT_MODEL)
-    assert json.loads((folder / "eval.json").read_text())["ngram_blend"] is None
+    report = json.loads((folder / "eval.json").read_text())
+    assert report["ngram_blend"] is None and report["augment_long_reviews"] == 10
     assert not (folder / "ngram_head.json").exists() and not (folder / "ngram_head.safetensors").exists()

@@ -43,6 +43,16 @@ def test_threads_must_be_positive(tmp_path):
         main(["score", "-w", str(tmp_path), "--threads", "0"])
 
 
+def test_train_sentiment_long_reviews_must_be_a_count(tmp_path, capsys):
+    from emorec.jobs.cli import build_parser
+
+    assert build_parser().parse_args(["train-sentiment", "-w", str(tmp_path)]).augment_long_reviews == 0
+    assert build_parser().parse_args(["train-sentiment", "-w", str(tmp_path), "--augment-long-reviews", "1500"]).augment_long_reviews == 1500
+    with pytest.raises(SystemExit):
+        main(["train-sentiment", "-w", str(tmp_path), "--augment-long-reviews", "-1"])
+    assert "--augment-long-reviews: must be at least 0, got -1" in capsys.readouterr().err
+
+
 def test_workers_default_to_the_usable_cores(lexicon_ws, monkeypatch):
     seen = {}
 

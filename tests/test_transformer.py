@@ -233,6 +233,31 @@ def test_finetune_runs_deterministically(tiny_model):
         finetune_polarity(texts[:3], [np.nan] * 3, users[:3], tiny_model, training=cfg, progress=False)
 
 
+def test_finetune_adds_long_reviews_after_the_same_idioms(tiny_model, monkeypatch):
+    import emorec.sentiment.finetune as finetune
+
+    texts, ratings, users, cfg = _toy_shop()
+    seen = []
+    real = finetune.fit
+
+    def spy(model, tokenizer, train, *args, **kwargs):
+        seen.append(train)
+        return real(model, tokenizer, train, *args, **kwargs)
+
+    monkeypatch.setattr(finetune, "fit", spy)
+    _, plain = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False)
+    _, rep = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False, long_reviews=20)
+    n_shop = rep["split"]["train"]
+    assert rep["augment_long_reviews"] == 20 and plain["augment_long_reviews"] == 0
+    assert rep["synthetic_examples"] == plain["synthetic_examples"] + 20 == len(seen[1].texts) - n_shop
+    assert seen[1].texts[:n_shop] == seen[0].texts[:n_shop]  # the shop's reviews first, as before
+    idioms, with_long = set(seen[0].texts[n_shop:]), seen[1].texts[n_shop:]
+    assert idioms < set(with_long)  # the same idioms, and 20 texts more: the long reviews
+    longer = [t for t in with_long if t not in idioms]
+    assert len(longer) == 20 and min(len(t.split()) for t in longer) >= 10  # 3-13 sentences each
+    assert set(seen[1].polarity[n_shop:].tolist()) <= {0, 1, 2}
+
+
 def test_finetune_in_bf16_trains_the_same_weights_closely_and_refuses_int8(tiny_model):
     texts, ratings, users, cfg = _toy_shop()
     fp32, _ = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False)
