@@ -7,15 +7,19 @@ import difflib
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
+from .seeds import MAX_SEED
 
-__all__ = ["StrictConfig", "dataclass_from_dict", "package_toml", "unknown_field_message"]
+__all__ = ["Seed", "StrictConfig", "dataclass_from_dict", "explain_validation", "package_toml", "unknown_field_message"]
 
 T = TypeVar("T")
+
+#: A random seed field of a pydantic config (``0 .. MAX_SEED``, :mod:`common.seeds`).
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description="random seed, 0 to 2**32 - 1")]
 
 
 class StrictConfig(BaseModel):
@@ -53,6 +57,16 @@ class StrictConfig(BaseModel):
             On an unknown field (the message lists the valid ones) or an invalid value.
         """
         return cls.model_validate(dict(data or {}))
+
+
+def explain_validation(exc: ValidationError) -> str:
+    """pydantic's errors on one line: ``field: message; field: message``."""
+    parts = []
+    for e in exc.errors():
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        loc = ".".join(str(x) for x in e["loc"])
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
 
 
 def unknown_field_message(unknown: list[str], valid: list[str], what: str = "config") -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 from emorec.common.errors import ConfigError, EmorecError
 
 from . import evaluate_commands, forget_commands, profile_commands
+from .arguments import non_negative_int, positive_int, random_seed
 
 log = logging.getLogger("emorec")
 
@@ -87,24 +88,6 @@ def _version() -> str:
 
 
 # --- argument parsing -----------------------------------------------------------------
-def _whole_number(text: str, least: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    return _whole_number(text, 1)
-
-
-def _non_negative_int(text: str) -> int:
-    return _whole_number(text, 0)
-
-
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("-w", "--workspace", type=Path, default=DEFAULT_WORKSPACE, help="workspace folder (default: %(default)s)")
@@ -140,11 +123,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="--model auto: training time the chosen model may need (default: 60)")
     p.add_argument("--model-params", type=json.loads, default=None, metavar="JSON",
                    help='model parameters, e.g. \'{"l2": 200}\' (ease) or \'{"emotion_features": false}\' (hybrid)')
-    p.add_argument("--factors", type=int, help="latent factors of the models that have them (als, bpr; default: the "
+    p.add_argument("--factors", type=positive_int, help="latent factors of the models that have them (als, bpr; default: the "
                    "model's, 64)")
-    p.add_argument("--iterations", type=int, help="training iterations of the models that have them (als: 15, bpr: 100 "
+    p.add_argument("--iterations", type=positive_int, help="training iterations of the models that have them (als: 15, bpr: 100 "
                    "by default)")
-    p.add_argument("--seed", type=int, default=42, help="random seed of the models that have one (default: %(default)s)")
+    p.add_argument("--seed", type=random_seed, default=42, help="random seed of the models that have one (default: %(default)s)")
 
 
 def _score_args(p: argparse.ArgumentParser) -> None:
@@ -157,7 +140,7 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16", "int8"],
                    help="the transformer's arithmetic: fp32 (default), bf16 (bfloat16 autocast: the fastest on CPUs with AMX "
                         "and on GPUs) or int8 (dynamic quantization: the fastest on CPUs with AVX-512 VNNI and no AMX)")
-    p.add_argument("--threads", type=_positive_int, metavar="N",
+    p.add_argument("--threads", type=positive_int, metavar="N",
                    help="CPU threads for scoring: the transformer's torch threads, the lexicon's worker processes "
                         "(default: the cores this process may use, from its CPU affinity and cgroup quota; "
                         "1 per Spark task with --engine spark)")
@@ -188,17 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", parents=[common], help="all stages: ingest, score, profile, train, recommend (demo shop if no --reviews)")
     _ingest_args(p, required=False)
-    p.add_argument("--demo-users", type=int, default=1000, help="size of the generated demo shop when no --reviews (default: %(default)s)")
-    p.add_argument("-n", "--top-n", type=int, default=10, help="items per user (default: %(default)s)")
+    p.add_argument("--demo-users", type=positive_int, default=1000, help="size of the generated demo shop when no --reviews (default: %(default)s)")
+    p.add_argument("-n", "--top-n", type=positive_int, default=10, help="items per user (default: %(default)s)")
     _score_args(p)
     _profile_args(p)
     _train_args(p)
     _engine_args(p)
 
     p = sub.add_parser("demo", parents=[common], help="write a generated demo shop to disk")
-    p.add_argument("--users", type=int, default=1000, help="number of users (default: %(default)s)")
-    p.add_argument("--items", type=int, default=300, help="number of items (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
+    p.add_argument("--users", type=positive_int, default=1000, help="number of users (default: %(default)s)")
+    p.add_argument("--items", type=positive_int, default=300, help="number of items (default: %(default)s)")
+    p.add_argument("--seed", type=random_seed, default=42, help="random seed (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("emorec-demo"), help="output folder (default: %(default)s)")
 
     p = sub.add_parser("ingest", parents=[common], help="load and validate review files into the workspace")
@@ -210,18 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(p)
 
     p = sub.add_parser("train-sentiment", parents=[common], help="fine-tune the transformer on the shop's reviews (stars as labels)")
-    p.add_argument("--epochs", type=int, default=2, help="training epochs (default: %(default)s)")
-    p.add_argument("--max-train", type=int, help="subsample the training reviews to bound CPU time")
-    p.add_argument("--max-length", type=int, default=160, help="tokens per review while training (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=13, help="random seed (default: %(default)s)")
-    p.add_argument("--threads", type=int, help="torch threads (fix it for bit-identical reruns)")
+    p.add_argument("--epochs", type=positive_int, default=2, help="training epochs (default: %(default)s)")
+    p.add_argument("--max-train", type=positive_int, help="subsample the training reviews to bound CPU time")
+    p.add_argument("--max-length", type=positive_int, default=160, help="tokens per review while training (default: %(default)s)")
+    p.add_argument("--seed", type=random_seed, default=13, help="random seed (default: %(default)s)")
+    p.add_argument("--threads", type=positive_int, help="torch threads (fix it for bit-identical reruns)")
     p.add_argument("--device", default="auto", help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:1, ...")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="forward passes in fp32 or under bfloat16 autocast (faster on CPUs with AMX and on GPUs; the "
                         "weights stay fp32; default: %(default)s)")
     p.add_argument("--no-ngram-head", action="store_true",
                    help="the transformer alone: no shop n-gram head blended with its polarity (default: blended when it helps on the dev users)")
-    p.add_argument("--augment-long-reviews", type=_non_negative_int, default=0, metavar="N",
+    p.add_argument("--augment-long-reviews", type=non_negative_int, default=0, metavar="N",
                    help="also train on N synthetic long reviews diluted by story and fact (polarity only; default: "
                         "%(default)s; see the README for what 1500 did)")
 
@@ -239,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("recommend", parents=[common], help="top-N lists: one user (--user) or all users into the workspace")
     p.add_argument("--user", action="append", metavar="ID", help="print the list of this user (repeatable); without it, lists for all users are written")
-    p.add_argument("-n", "--top-n", type=int, default=10, help="items per user (default: %(default)s)")
+    p.add_argument("-n", "--top-n", type=positive_int, default=10, help="items per user (default: %(default)s)")
     p.add_argument("--exclude", nargs="+", metavar="ITEM", help="item ids never to recommend")
     p.add_argument("--include-seen", action="store_true", help="allow items the user already reviewed")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
@@ -247,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("similar", parents=[common], help="items similar to an item, by the trained model's item similarity")
     p.add_argument("--item", required=True, metavar="ID", help="the item id")
-    p.add_argument("-n", "--top-n", type=int, default=10, help="similar items to list (default: %(default)s)")
+    p.add_argument("-n", "--top-n", type=positive_int, default=10, help="similar items to list (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
 
     p = sub.add_parser("query", parents=[common], help="run SQL (DuckDB) over the workspace tables")
@@ -565,15 +548,6 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _validation_message(exc) -> str:
-    """A pydantic ``ValidationError`` as one line naming each field (``model_params.l2: ...``)."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(x) for x in err.get("loc", ())) or exc.title
-        parts.append(f"{where}: {err.get('msg', '')}")
-    return f"invalid {exc.title} configuration: " + "; ".join(parts)
-
-
 def _dispatch(args, out) -> int:
     from .store import Workspace
 
@@ -619,8 +593,10 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:  # pydantic's ValidationError from a user's configuration
             from pydantic import ValidationError
 
+            from emorec.common.config import explain_validation
+
             if isinstance(exc, ValidationError):
-                raise ConfigError(_validation_message(exc)) from exc
+                raise ConfigError(f"invalid {exc.title} configuration: {explain_validation(exc)}") from exc
             raise
     except EmorecError as exc:
         if args.verbose:

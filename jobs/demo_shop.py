@@ -113,7 +113,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from emorec.common.config import StrictConfig, package_toml
+from emorec.common.config import Seed, StrictConfig, package_toml
 from emorec.common.errors import ConfigError, InputError
 from emorec.common.time import SECONDS_PER_DAY
 from emorec.jobs.contract import ITEM_COLUMNS, REVIEW_COLUMNS, conform
@@ -221,7 +221,7 @@ class DemoConfig(StrictConfig):
     n_items: int = Field(300, ge=10)
     mean_reviews_per_user: float = Field(8.0, gt=0)
     min_reviews_per_user: int = Field(3, ge=1)
-    seed: int = Field(42, ge=0)
+    seed: Seed = 42
     start: str = "2022-01-01"
     days: int = Field(730, ge=1)
     typo_rate: Share = 0.03

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from emorec.common.errors import ConfigError, InputError, WorkspaceError
 
+from .arguments import positive_int, random_seed
+
 if TYPE_CHECKING:  # imported when the command runs, so that `emorec --help` starts at once
     from .evaluation.config import ExperimentConfig
     from .evaluation.runner import EvaluationInputs
@@ -151,11 +153,11 @@ def add_parsers(subparsers, common_parent: argparse.ArgumentParser) -> None:
                    help="override the config's split (default in the config: leave_last_out)")
     p.add_argument("--cutoff", metavar="DATE", help="global_cutoff: reviews after DATE are the test set (train: at or before it)")
     p.add_argument("--fraction", type=float, help="random_holdout: share of each user's reviews held out")
-    p.add_argument("--seed", type=int, help="override the config's seed (split, sampling, bootstrap, tuning)")
-    p.add_argument("--k", type=int, nargs="+", dest="ks", metavar="K", help="cut-offs, e.g. --k 5 10 20")
+    p.add_argument("--seed", type=random_seed, help="override the config's seed (split, sampling, bootstrap, tuning)")
+    p.add_argument("--k", type=positive_int, nargs="+", dest="ks", metavar="K", help="cut-offs, e.g. --k 5 10 20")
     p.add_argument("--metric", dest="primary", metavar="NAME@K", help="primary metric, e.g. ndcg@10")
     p.add_argument("--baseline", metavar="VARIANT", help="the variant the others are compared with (default: the first)")
-    p.add_argument("--max-users", type=int, metavar="N", help="evaluate a seeded sample of N test users")
+    p.add_argument("--max-users", type=positive_int, metavar="N", help="evaluate a seeded sample of N test users")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: <workspace>/evaluations/<run id>)")
 
 

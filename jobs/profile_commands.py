@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from emorec.common.errors import ConfigError
 
+from .arguments import positive_int, random_seed
+
 if TYPE_CHECKING:  # imported when a command runs, so that `emorec --help` starts at once
     import pandas as pd
 
@@ -219,19 +221,19 @@ def add_parsers(subparsers, common_parent: argparse.ArgumentParser) -> None:
     p.add_argument("--salt-file", type=Path, metavar="PATH", help="file holding the secret salt (must be outside --out)")
     p.add_argument("--report", type=Path, metavar="HTML", help="write the self-contained HTML segment report here")
     p.add_argument("--as-of", metavar="DATE", help="reference date for days_since_last_review (default: the newest review)")
-    p.add_argument("--clusters", type=int, metavar="K", help="fixed number of clusters (default: chosen by silhouette in 2..8)")
-    p.add_argument("--seed", type=int, default=0, help="clustering seed (default: %(default)s)")
+    p.add_argument("--clusters", type=positive_int, metavar="K", help="fixed number of clusters (default: chosen by silhouette in 2..8)")
+    p.add_argument("--seed", type=random_seed, default=0, help="clustering seed (default: %(default)s)")
 
     p = subparsers.add_parser("care", parents=[common_parent], help="care queue: customers to contact first, with their complaint")
-    p.add_argument("--top", type=int, default=50, help="number of customers (default: %(default)s)")
+    p.add_argument("--top", type=positive_int, default=50, help="number of customers (default: %(default)s)")
     p.add_argument("--window-days", type=float, default=30, help="only reviews from the last N days count (default: %(default)s)")
     p.add_argument("--as-of", metavar="DATE", help="end of the window (default: the newest review)")
 
     p = subparsers.add_parser("monitor", parents=[common_parent], help="complaint monitor: alerts on bursts of negative reviews")
     p.add_argument("--freq", choices=["W", "M"], default="W", help="W = weeks, M = months (default: %(default)s)")
-    p.add_argument("--window", type=int, default=8, help="baseline periods (default: %(default)s)")
+    p.add_argument("--window", type=positive_int, default=8, help="baseline periods (default: %(default)s)")
     p.add_argument("--z", type=float, default=3.0, help="alert threshold in rolling standard deviations (default: %(default)s)")
-    p.add_argument("--min-reviews", type=int, default=5, help="minimum reviews in a period to alert (default: %(default)s)")
+    p.add_argument("--min-reviews", type=positive_int, default=5, help="minimum reviews in a period to alert (default: %(default)s)")
 
 
 def _config(args) -> dict:

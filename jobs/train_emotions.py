@@ -37,14 +37,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
-from emorec.common.errors import InputError
+from emorec.common.config import explain_validation
+from emorec.common.errors import ConfigError, EmorecError, InputError
 from emorec.sentiment import calibration
 from emorec.sentiment.augment import AugmentConfig, generate, normalize
 from emorec.sentiment.encoder import EmotionEncoder, EncoderConfig, load_base, tokenize
 from emorec.sentiment.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS, POLARITY_LABELS
 from emorec.sentiment.metrics import classification_report, group_labels, multilabel_f1, tune_thresholds
 from emorec.sentiment.training import Examples, TrainingConfig, fit, predict, seed_everything
+
+from .arguments import non_negative_int, positive_int, random_seed
 
 log = logging.getLogger(__name__)
 
@@ -655,23 +659,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--carer", type=Path, help="CARER folder (../shared/data/carer-val): a seeded half calibrates thresholds, "
                    "the other half is reported; never trained on")
     p.add_argument("--no-augment", action="store_true", help="train without the synthetic e-commerce examples")
-    p.add_argument("--augment-phrases", type=int, default=a.phrases, help="synthetic one-line idioms (default: %(default)s)")
-    p.add_argument("--augment-reviews", type=int, default=a.reviews, help="synthetic whole reviews (default: %(default)s)")
-    p.add_argument("--augment-feelings", type=int, default=a.feelings, help="synthetic feeling statements (default: %(default)s)")
-    p.add_argument("--augment-facts", type=int, default=a.facts, help="synthetic factual lines (default: %(default)s)")
-    p.add_argument("--augment-long-reviews", type=int, default=a.long_reviews,
+    p.add_argument("--augment-phrases", type=non_negative_int, default=a.phrases, help="synthetic one-line idioms (default: %(default)s)")
+    p.add_argument("--augment-reviews", type=non_negative_int, default=a.reviews, help="synthetic whole reviews (default: %(default)s)")
+    p.add_argument("--augment-feelings", type=non_negative_int, default=a.feelings, help="synthetic feeling statements (default: %(default)s)")
+    p.add_argument("--augment-facts", type=non_negative_int, default=a.facts, help="synthetic factual lines (default: %(default)s)")
+    p.add_argument("--augment-long-reviews", type=non_negative_int, default=a.long_reviews,
                    help="synthetic long reviews diluted by story and fact (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--max-train", type=int, default=None, help="train on a seeded sample of N texts")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch threads (fixed for reproducible weights)")
+    p.add_argument("--seed", type=random_seed, default=d.seed)
+    p.add_argument("--epochs", type=positive_int, default=d.epochs)
+    p.add_argument("--max-train", type=positive_int, default=None, help="train on a seeded sample of N texts")
+    p.add_argument("--threads", type=positive_int, default=d.threads, help="torch threads (fixed for reproducible weights)")
     p.add_argument("--device", default="cpu", help="cpu (default: the shipped model's bits are CPU bits), cuda, auto")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default=d.precision,
+                   help="forward passes in fp32 or under bfloat16 autocast (faster on CPUs with AMX and on GPUs; the weights "
+                        "stay fp32; the shipped model's bits need fp32; default: %(default)s)")
     p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--max-length", type=int, default=d.max_length)
-    p.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between dev evaluations (0: each epoch)")
+    p.add_argument("--max-length", type=positive_int, default=d.max_length)
+    p.add_argument("--eval-every", type=non_negative_int, default=d.eval_every, help="steps between dev evaluations (0: each epoch)")
     p.add_argument("--emotion-weight", type=float, default=d.emotion_weight)
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--lora-r", type=int, default=DEFAULT_ENCODER.lora_r)
+    p.add_argument("--max-steps", type=positive_int, default=None)
+    p.add_argument("--lora-r", type=positive_int, default=DEFAULT_ENCODER.lora_r)
     p.add_argument("--lora-targets", default=",".join(DEFAULT_ENCODER.lora_targets), help="comma-separated module name suffixes")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -679,18 +686,22 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "train.tsv").exists():
         log.error("no GoEmotions data at %s", args.data)
         return 2
-    training = replace(d, seed=args.seed, epochs=args.epochs, threads=args.threads, device=args.device, lr=args.lr, max_length=args.max_length,
-                       eval_every=args.eval_every, emotion_weight=args.emotion_weight, max_steps=args.max_steps)
-    encoder = replace(DEFAULT_ENCODER, lora_r=args.lora_r, lora_alpha=2.0 * args.lora_r, lora_targets=tuple(args.lora_targets.split(",")))
-    augment = None if args.no_augment else AugmentConfig(phrases=args.augment_phrases, reviews=args.augment_reviews,
-                                                         feelings=args.augment_feelings, facts=args.augment_facts,
-                                                         long_reviews=args.augment_long_reviews, seed=args.seed)
     try:
+        training = replace(d, seed=args.seed, epochs=args.epochs, threads=args.threads, device=args.device, lr=args.lr,
+                           max_length=args.max_length, eval_every=args.eval_every, emotion_weight=args.emotion_weight,
+                           max_steps=args.max_steps, precision=args.precision)
+        encoder = replace(DEFAULT_ENCODER, lora_r=args.lora_r, lora_alpha=2.0 * args.lora_r, lora_targets=tuple(args.lora_targets.split(",")))
+        try:
+            augment = None if args.no_augment else AugmentConfig(phrases=args.augment_phrases, reviews=args.augment_reviews,
+                                                                 feelings=args.augment_feelings, facts=args.augment_facts,
+                                                                 long_reviews=args.augment_long_reviews, seed=args.seed)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid augment config: {explain_validation(exc)}") from None
         train_emotion_model(args.data, args.out, training, encoder, progress=not args.no_progress, max_train=args.max_train,
                             phrases=args.phrases, carer=args.carer, augment=augment)
-    except InputError as exc:
+    except EmorecError as exc:
         log.error("%s", exc)
-        return 2
+        return exc.exit_code
     return 0
 
 

@@ -37,6 +37,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import silhouette_score
 
 from emorec.common.errors import ConfigError, InputError
+from emorec.common.seeds import check_seed
 
 __all__ = ["ClusterResult", "cluster_features", "cluster_users", "kmeans", "readable_feature"]
 
@@ -219,6 +220,7 @@ def cluster_users(
     """
     if "user_id" not in profiles.columns:
         raise InputError("the profile table has no user_id column")
+    seed = check_seed(seed, "clustering seed")
     profiles = profiles.reset_index(drop=True)
     n = len(profiles)
     feats = cluster_features(profiles)

@@ -10,6 +10,8 @@ from implicit.cpu.als import AlternatingLeastSquares
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
+from emorec.common.config import Seed
+
 from .base import FactorModel, register
 from .config import ModelConfig
 from .training_data import TrainingData
@@ -23,7 +25,7 @@ class ALSConfig(ModelConfig):
     regularization: float = Field(0.05, ge=0)
     alpha: float = Field(2.0, gt=0, description="confidence = alpha * interaction weight (implicit's convention)")
     iterations: int = Field(15, ge=1)
-    seed: int = 42
+    seed: Seed = 42
     num_threads: int = Field(0, ge=0, description="0 = all cores; results do not depend on it")
 
 

@@ -10,6 +10,8 @@ from implicit.cpu.bpr import BayesianPersonalizedRanking
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
+from emorec.common.config import Seed
+
 from .base import FactorModel, register
 from .config import ModelConfig
 from .training_data import TrainingData
@@ -23,7 +25,7 @@ class BPRConfig(ModelConfig):
     learning_rate: float = Field(0.01, gt=0)
     regularization: float = Field(0.01, ge=0)
     iterations: int = Field(100, ge=1)
-    seed: int = 42
+    seed: Seed = 42
     num_threads: int = Field(1, ge=0, description="1 = deterministic; 0 = all cores (Hogwild, not reproducible)")
 
 

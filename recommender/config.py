@@ -13,7 +13,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import ValidationError
 
-from emorec.common.config import StrictConfig
+from emorec.common.config import StrictConfig, explain_validation
 from emorec.common.errors import ConfigError
 
 C = TypeVar("C", bound="ModelConfig")
@@ -31,16 +31,6 @@ class ModelConfig(StrictConfig):
             super().__init__(**data)
         except ValidationError as exc:
             raise ConfigError(f"invalid {type(self).config_name()} config: {explain_validation(exc)}") from None
-
-
-def explain_validation(exc: ValidationError) -> str:
-    """pydantic's errors on one line: ``field: message; field: message``."""
-    parts = []
-    for e in exc.errors():
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        loc = ".".join(str(x) for x in e["loc"])
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
 
 
 def resolve_config(cls: type[C], config: Any, params: Mapping[str, Any], what: str) -> C:

@@ -73,6 +73,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field, field_validator, model_validator
 
+from emorec.common.config import Seed
 from emorec.common.errors import ArtifactError, ConfigError, InputError, NothingToLearnError
 from emorec.common.tensors import load_tensors, save_tensors
 
@@ -171,7 +172,7 @@ class HybridConfig(ModelConfig):
     early_stopping_share: float = Field(0.0, ge=0, lt=1, description="share of queries held out to pick the number of "
                                         "trees (0: use n_estimators; with ~1k queries the pick is noisy)")
     early_stopping_rounds: int = Field(50, ge=1)
-    seed: int = 0
+    seed: Seed = 0
     num_threads: int = Field(1, ge=1, description="LightGBM training threads; 1 is fastest on a shared machine (OpenMP "
                              "oversubscription)")
     predict_threads: int | None = Field(None, ge=1, description="LightGBM threads when scoring a large batch (20k+ "

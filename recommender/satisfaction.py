@@ -96,7 +96,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from emorec.common.config import StrictConfig
+from emorec.common.config import Seed, StrictConfig
 from emorec.common.errors import ArtifactError, ConfigError, InputError, NothingToLearnError
 from emorec.common.tensors import load_tensors, save_tensors
 from emorec.common.time import SECONDS_PER_DAY as DAY
@@ -148,7 +148,7 @@ class MFConfig(StrictConfig):
     factors: int = Field(8, ge=1, le=256)
     l2: float = Field(10.0, gt=0)
     iterations: int = Field(15, ge=1, le=200)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class LightGBMConfig(StrictConfig):
@@ -166,7 +166,7 @@ class LightGBMConfig(StrictConfig):
     #: Rounds without validation gain before stopping (only when ``fit`` gets validation pairs).
     early_stopping_rounds: int = Field(50, ge=1)
     num_threads: int = Field(1, ge=0)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class MonitorFeatureConfig(StrictConfig):

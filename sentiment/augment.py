@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import ConfigDict, NonNegativeInt
 
-from emorec.common.config import StrictConfig, package_toml
+from emorec.common.config import Seed, StrictConfig, package_toml
 
 from .labels import GOEMOTIONS_LABELS, POLARITY_LABELS, SENTIMENT_GROUPS
 
@@ -128,7 +128,7 @@ class AugmentConfig(StrictConfig):
     feelings: NonNegativeInt = 6000
     facts: NonNegativeInt = 500
     long_reviews: NonNegativeInt = 0
-    seed: int = 13
+    seed: Seed = 13
 
 
 def _fill(template: str, rng: np.random.Generator) -> str:

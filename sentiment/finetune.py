@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emorec.common.errors import InputError
+from emorec.common.errors import ConfigError, InputError
 
 from .augment import AugmentConfig, generate
 from .calibration import choose_polarity_band, polarity_decision
@@ -129,8 +129,12 @@ def finetune_polarity(
     ------
     InputError
         When a split has no rated review.
+    ConfigError
+        When an argument is out of range (shares, ``max_train``, ``augment_share``,
+        ``long_reviews``); a bad ``training`` is refused when it is built.
     """
     training = training or SHOP_TRAINING
+    _check_finetune_args(test_share, dev_share, max_train, augment_share, long_reviews)
     seed_everything(training.seed, training.threads)
     started = time.perf_counter()
     labels = polarity_labels(ratings)
@@ -213,6 +217,22 @@ def finetune_polarity(
         "seconds": round(time.perf_counter() - started, 1),
     })
     return model, report
+
+
+def _check_finetune_args(test_share: float, dev_share: float, max_train: int | None, augment_share: float, long_reviews: int) -> None:
+    """:class:`ConfigError` naming the first argument of :func:`finetune_polarity` that no run can use."""
+    problems = []
+    if not (0 < test_share < 1 and 0 < dev_share < 1 and test_share + dev_share < 1):
+        problems.append(f"test_share and dev_share must each be above 0 and leave users to train on (together below 1), "
+                        f"got test_share={test_share!r}, dev_share={dev_share!r}")
+    if max_train is not None and (isinstance(max_train, bool) or not isinstance(max_train, int | np.integer) or max_train < 1):
+        problems.append(f"max_train must be a whole number of at least 1 (or None), got {max_train!r}")
+    if not augment_share >= 0:
+        problems.append(f"augment_share must be at least 0, got {augment_share!r}")
+    if isinstance(long_reviews, bool) or not isinstance(long_reviews, int | np.integer) or long_reviews < 0:
+        problems.append(f"long_reviews must be a whole number of at least 0, got {long_reviews!r}")
+    if problems:
+        raise ConfigError("fine-tuning: " + "; ".join(problems))
 
 
 def _blend(head: NgramHead | None, texts: list[str], probs: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from emorec.common.config import dataclass_from_dict
 from emorec.common.errors import ConfigError
 from emorec.common.progress import Progress
+from emorec.common.seeds import check_seed
 
 from .encoder import (
     EmotionEncoder,
@@ -35,6 +37,12 @@ from .encoder import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Precisions a training run's forward passes can use.
+TRAINING_PRECISIONS = ("fp32", "bf16")
+#: Tokens per text while training: at least the two special tokens and one word, at most the
+#: 512 positions of a BERT-style base such as MiniLM.
+MIN_TRAINING_TOKENS, MAX_TRAINING_TOKENS = 3, 512
 
 
 @dataclass
@@ -61,6 +69,40 @@ class TrainingConfig:
     #: ``"fp32"``, or ``"bf16"``: forward passes under bfloat16 autocast (weights, gradients and
     #: optimizer state stay fp32); faster on CPUs with AMX and on GPUs.
     precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        """Refuse settings no training can run with, naming the field (:class:`ConfigError`)."""
+        def need(ok: bool, name: str, rule: str) -> None:
+            if not ok:
+                raise ConfigError(f"training config: {name} must be {rule}, got {getattr(self, name)!r}")
+
+        def whole(name: str, least: int, most: int | None = None, optional: bool = False) -> None:
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            rule = f"a whole number from {least} to {most}" if most is not None else f"a whole number of at least {least}"
+            need(isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least and (most is None or value <= most),
+                 name, rule + (" (or None)" if optional else ""))
+
+        def number(name: str, ok, rule: str) -> None:
+            value = getattr(self, name)
+            need(isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and ok(value), name, rule)
+
+        whole("epochs", 1)
+        number("lr", lambda v: v > 0, "a number above 0")
+        number("weight_decay", lambda v: v >= 0, "a number of at least 0")
+        number("warmup_ratio", lambda v: 0 <= v < 1, "a number from 0 up to (not including) 1")
+        whole("max_length", MIN_TRAINING_TOKENS, MAX_TRAINING_TOKENS)
+        whole("max_tokens", 1)
+        whole("max_batch", 1)
+        whole("eval_every", 0)
+        whole("patience", 1)
+        number("polarity_weight", lambda v: v >= 0, "a number of at least 0")
+        number("emotion_weight", lambda v: v >= 0, "a number of at least 0")
+        check_seed(self.seed, "training config: seed")
+        whole("threads", 1, optional=True)
+        whole("max_steps", 1, optional=True)
+        need(self.precision in TRAINING_PRECISIONS, "precision", f"one of {', '.join(TRAINING_PRECISIONS)}")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainingConfig:
@@ -102,8 +144,6 @@ def seed_everything(seed: int, threads: int | None = None) -> None:
     if threads:
         torch.set_num_threads(threads)
 
-
-TRAINING_PRECISIONS = ("fp32", "bf16")
 
 
 def _autocast_dtype(precision: str) -> torch.dtype | None:

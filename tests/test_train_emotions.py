@@ -106,6 +106,17 @@ def test_tiny_training_is_deterministic_and_loadable(tiny, tmp_path):
     assert band["negative"] < band["positive"] and report["thresholds"]["domains"]["polarity"] == ["goemotions_dev"]
 
 
+def test_tiny_training_under_bf16_records_its_precision(tiny, tmp_path):
+    """``train-emotions --precision bf16``: the steps run under bfloat16 autocast, the saved model and its
+    report say so, and the thresholds are still chosen (from fp32 predictions)."""
+    training = replace(DEFAULT_TRAINING, max_steps=2, eval_every=2, threads=1, precision="bf16")
+    report = train_emotion_model(tiny, tmp_path / "m", training, progress=False)
+    assert report["training"]["precision"] == "bf16" and report["steps"] == 2
+    model, _ = EmotionEncoder.from_pretrained(tmp_path / "m")
+    assert model.config.extra["training"]["precision"] == "bf16"
+    assert len(model.config.emotion_thresholds) == 28 and model.config.polarity_thresholds is not None
+
+
 def test_tiny_training_with_phrases_and_carer(tiny, tmp_path):
     """The phrase suite and CARER calibrate (never train); eval.json reports their held-out parts."""
     carer = tmp_path / "carer"

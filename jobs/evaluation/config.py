@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from emorec.common.config import StrictConfig, unknown_field_message
+from emorec.common.config import Seed, StrictConfig, explain_validation, unknown_field_message
 from emorec.common.errors import ConfigError
 from emorec.recommender.outcomes import OutcomeConfig
 
@@ -179,7 +179,7 @@ class ExperimentConfig(_Strict):
     baseline: str | None = None
     ks: list[int] = Field(default_factory=lambda: [5, 10, 20])
     primary_metric: str = "ndcg@10"
-    seed: int = 0
+    seed: Seed = 0
     split: SplitConfig = Field(default_factory=SplitConfig)
     stats: StatsConfig = Field(default_factory=StatsConfig)
     breakdown: BreakdownConfig = Field(default_factory=BreakdownConfig)
@@ -290,16 +290,7 @@ def load_config(source: str | Path | Mapping[str, Any]) -> ExperimentConfig:
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {_explain(exc)}") from None
-
-
-def _explain(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
+        raise ConfigError(f"{where}: {explain_validation(exc)}") from None
 
 
 def service_config(variant: VariantConfig, params: Mapping[str, Any] | None = None):
@@ -310,7 +301,7 @@ def service_config(variant: VariantConfig, params: Mapping[str, Any] | None = No
     try:
         return ServiceConfig(model=variant.model, params=merged)
     except ValidationError as exc:
-        raise ConfigError(f"variant {variant.name!r} (model {variant.model!r}): {_explain(exc)}") from None
+        raise ConfigError(f"variant {variant.name!r} (model {variant.model!r}): {explain_validation(exc)}") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"variant {variant.name!r} (model {variant.model!r}): {exc}") from None
 

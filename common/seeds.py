@@ -1,0 +1,25 @@
+"""Random seeds: the one range every emorec component accepts.
+
+numpy's generators take seeds from 0 to 2**32 - 1, and so do torch, LightGBM and implicit as
+emorec passes them on. A seed outside it is refused where it enters (a config field typed
+:data:`emorec.common.config.Seed`, :func:`check_seed`, or the command line's ``random_seed``),
+with a message naming the setting, instead of failing deep inside a library.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+from .errors import ConfigError
+
+__all__ = ["MAX_SEED", "check_seed"]
+
+#: The largest random seed.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: int, where: str = "seed") -> int:
+    """``seed`` as an int when it is a whole number in ``0 .. MAX_SEED``, else :class:`ConfigError` naming ``where``."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= MAX_SEED:
+        raise ConfigError(f"{where}: a random seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+    return int(seed)
