@@ -5,13 +5,16 @@ transformer (fp32 and int8), on the same user-disjoint split.
 Classes from stars (1-2 negative, 3 neutral, 4-5 positive); 20% of users held out for test,
 10% for early stopping and the fine-tuned model's ``polarity_label`` band, the rest train
 (``sentiment.finetune.split_by_user``, seed 13; ``--seed`` draws another split and training
-seed, and writes its results and models with a ``_seed<N>`` suffix; ``--augment-long-reviews N``
-adds N synthetic long reviews to the fine-tuning, suffix ``_long<N>``). Every row is the scorer's ``polarity_label``
+seed, and writes its results and models with a ``_seed<N>`` suffix). The fine-tuning adds
+``train-sentiment``'s default synthetic long reviews (1,500 here); ``--augment-long-reviews N``
+adds N instead (0: none, the setting before 2026-12-02) and writes with a ``_long<N>`` suffix.
+Every row is the scorer's ``polarity_label``
 (VADER: its own +-0.05 band; the shipped model: the band stored with it, chosen on GoEmotions,
 CARER and phrase dev data, never on Amazon; the fine-tuned model: the band chosen on the dev
 users); ``*_argmax`` rows take the argmax of the polarity head instead.
 
     python benchmarks/sentiment_amazon.py [--max-train N] [--epochs 2] [--threads 2] [--seed 13] [--skip-finetune] [--skip-frozen]
+                                          [--augment-long-reviews N]
 
 Prints the table and writes ``benchmarks/results/sentiment_amazon.json``; the fine-tuned model
 is saved to ``benchmarks/results/sentiment_amazon_model/`` (small: adapter and heads, with the
@@ -94,8 +97,9 @@ def main() -> int:
     ap.add_argument("--base-model", type=Path, default=SHIPPED_MODEL)
     ap.add_argument("--skip-finetune", action="store_true", help="only VADER, the shipped model and frozen embeddings")
     ap.add_argument("--skip-frozen", action="store_true", help="skip the frozen-embedding baseline")
-    ap.add_argument("--augment-long-reviews", type=int, default=0, metavar="N",
-                    help="synthetic long reviews added to the fine-tuning (train-sentiment --augment-long-reviews)")
+    ap.add_argument("--augment-long-reviews", type=int, default=None, metavar="N",
+                    help="synthetic long reviews added to the fine-tuning (train-sentiment --augment-long-reviews; "
+                         "default: train-sentiment's, 1500 on this file; 0 for none)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if not AMAZON.exists():
@@ -109,7 +113,7 @@ def main() -> int:
     users = reviews["user_id"].to_numpy(dtype=object)
     y = polarity_labels(ratings)
     training = replace(SHOP_TRAINING, epochs=args.epochs, threads=args.threads, seed=args.seed)
-    suffix = ("" if args.seed == SHOP_TRAINING.seed else f"_seed{args.seed}") + (f"_long{args.augment_long_reviews}" if args.augment_long_reviews else "")
+    suffix = ("" if args.seed == SHOP_TRAINING.seed else f"_seed{args.seed}") + (f"_long{args.augment_long_reviews}" if args.augment_long_reviews is not None else "")
     result_file = OUT / f"sentiment_amazon{suffix}.json"
     role = split_by_user(users, seed=training.seed)
     test = np.flatnonzero(role == "test")

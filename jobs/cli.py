@@ -204,9 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "weights stay fp32; default: %(default)s)")
     p.add_argument("--no-ngram-head", action="store_true",
                    help="the transformer alone: no shop n-gram head blended with its polarity (default: blended when it helps on the dev users)")
-    p.add_argument("--augment-long-reviews", type=non_negative_int, default=0, metavar="N",
-                   help="also train on N synthetic long reviews diluted by story and fact (polarity only; default: "
-                        "%(default)s; see the README for what 1500 did)")
+    p.add_argument("--augment-long-reviews", type=non_negative_int, default=None, metavar="N",
+                   help="train on N synthetic long reviews diluted by story and fact as well (polarity only; default: a "
+                        "quarter of the training reviews, at most 1500; 0 for none)")
 
     # its own options are parsed by jobs.train_emotions (main() hands them over before parsing)
     p = sub.add_parser("train-emotions", help="reproduce the shipped emotion model from GoEmotions (see its MODEL_CARD.md)")

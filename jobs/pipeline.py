@@ -366,10 +366,11 @@ def score(ws: Workspace, scorer: sentiment.Scorer | None = None, workers: int | 
 
 
 def train_sentiment(ws: Workspace, training=None, max_train: int | None = None, base_model: Path | None = None,
-                    version: str = "latest", ngram_head: bool = True, long_reviews: int = 0) -> StageResult:
+                    version: str = "latest", ngram_head: bool = True, long_reviews: int | None = None) -> StageResult:
     """Fine-tune the transformer's polarity on the stored reviews' stars (with a shop n-gram head
     blended in when it helps on the dev users, unless ``ngram_head`` is False, and with
-    ``long_reviews`` synthetic long reviews added to the training reviews); publish it."""
+    ``long_reviews`` synthetic long reviews added to the training reviews: None for the default
+    share, :data:`sentiment.finetune.LONG_REVIEW_SHARE`, 0 for none); publish it."""
     import json
 
     from emorec.sentiment.finetune import SHOP_NGRAM_HEAD, finetune_polarity

@@ -139,7 +139,7 @@ def test_training_config_takes_numpy_numbers_and_none():
 @pytest.mark.parametrize("kwargs, message", [
     ({"max_train": -5}, "max_train must be a whole number of at least 1 (or None), got -5"),
     ({"max_train": 0}, "max_train must be a whole number of at least 1"),
-    ({"long_reviews": -1}, "long_reviews must be a whole number of at least 0, got -1"),
+    ({"long_reviews": -1}, "long_reviews must be a whole number of at least 0 (or None), got -1"),
     ({"augment_share": -0.1}, "augment_share must be at least 0"),
     ({"test_share": 0.0}, "test_share and dev_share must each be above 0"),
     ({"test_share": 0.6, "dev_share": 0.4}, "together below 1"),

@@ -206,7 +206,7 @@ def test_train_sentiment_publishes_the_shop_ngram_head_with_the_model(demo_ws, t
     has_head = report["ngram_blend"] is not None
     assert (folder / "ngram_head.safetensors").exists() == has_head
     assert ("n-gram head" in res.notes[0]) == has_head
-    assert report["augment_long_reviews"] == 0
+    assert report["augment_long_reviews"] == round(0.25 * report["split"]["train"])  # the default share
     pipeline.train_sentiment(ws, training, max_train=300, base_model=base, version="no-head", ngram_head=False, long_reviews=10)
     folder = ws.model_path(pipeline.SENTIMENT_MODEL)
     report = json.loads((folder / "eval.json").read_text())

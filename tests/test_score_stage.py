@@ -46,7 +46,8 @@ def test_threads_must_be_positive(tmp_path):
 def test_train_sentiment_long_reviews_must_be_a_count(tmp_path, capsys):
     from emorec.jobs.cli import build_parser
 
-    assert build_parser().parse_args(["train-sentiment", "-w", str(tmp_path)]).augment_long_reviews == 0
+    assert build_parser().parse_args(["train-sentiment", "-w", str(tmp_path)]).augment_long_reviews is None  # the default share
+    assert build_parser().parse_args(["train-sentiment", "-w", str(tmp_path), "--augment-long-reviews", "0"]).augment_long_reviews == 0
     assert build_parser().parse_args(["train-sentiment", "-w", str(tmp_path), "--augment-long-reviews", "1500"]).augment_long_reviews == 1500
     with pytest.raises(SystemExit):
         main(["train-sentiment", "-w", str(tmp_path), "--augment-long-reviews", "-1"])

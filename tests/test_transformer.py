@@ -245,7 +245,7 @@ def test_finetune_adds_long_reviews_after_the_same_idioms(tiny_model, monkeypatc
         return real(model, tokenizer, train, *args, **kwargs)
 
     monkeypatch.setattr(finetune, "fit", spy)
-    _, plain = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False)
+    _, plain = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False, long_reviews=0)
     _, rep = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False, long_reviews=20)
     n_shop = rep["split"]["train"]
     assert rep["augment_long_reviews"] == 20 and plain["augment_long_reviews"] == 0
@@ -256,6 +256,11 @@ def test_finetune_adds_long_reviews_after_the_same_idioms(tiny_model, monkeypatc
     longer = [t for t in with_long if t not in idioms]
     assert len(longer) == 20 and min(len(t.split()) for t in longer) >= 10  # 3-13 sentences each
     assert set(seen[1].polarity[n_shop:].tolist()) <= {0, 1, 2}
+    # the default: a quarter of the shop's training reviews (at most 1,500), after the same idioms
+    _, default = finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=cfg, progress=False)
+    expected = min(finetune.MAX_LONG_REVIEWS, round(finetune.LONG_REVIEW_SHARE * n_shop))
+    assert expected > 0 and default["augment_long_reviews"] == expected
+    assert default["synthetic_examples"] == plain["synthetic_examples"] + expected and set(seen[2].texts[n_shop:]) > idioms
 
 
 def test_finetune_in_bf16_trains_the_same_weights_closely_and_refuses_int8(tiny_model):
@@ -268,7 +273,7 @@ def test_finetune_in_bf16_trains_the_same_weights_closely_and_refuses_int8(tiny_
     assert all(b[k].dtype == torch.float32 for k in b)  # the weights stay fp32; only the forward pass is bf16
     assert any(not torch.equal(a[k], b[k]) for k in a)  # bf16 did reach the forward pass
     assert all(torch.allclose(a[k], b[k], atol=0.02) for k in a)
-    with pytest.raises(ConfigError, match="training precision"):
+    with pytest.raises(ConfigError, match="precision must be one of fp32, bf16"):
         finetune_polarity(texts, ratings.astype(float), users, tiny_model, training=replace(cfg, precision="int8"), progress=False)
 
 
