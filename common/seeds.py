@@ -12,14 +12,20 @@ import numbers
 
 from .errors import ConfigError
 
-__all__ = ["MAX_SEED", "check_seed"]
+__all__ = ["MAX_SEED", "check_seed", "is_whole_number"]
 
 #: The largest random seed.
 MAX_SEED = 2**32 - 1
 
 
+def is_whole_number(value, least: int, most: int | None = None) -> bool:
+    """Whether ``value`` is an integer (Python or numpy, not a bool) from ``least`` (to ``most``)."""
+    return (isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= least
+            and (most is None or int(value) <= most))
+
+
 def check_seed(seed: int, where: str = "seed") -> int:
     """``seed`` as an int when it is a whole number in ``0 .. MAX_SEED``, else :class:`ConfigError` naming ``where``."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= MAX_SEED:
+    if not is_whole_number(seed, 0, MAX_SEED):
         raise ConfigError(f"{where}: a random seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
     return int(seed)

@@ -37,10 +37,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import ValidationError
 
-from emorec.common.config import explain_validation
-from emorec.common.errors import ConfigError, EmorecError, InputError
+from emorec.common.errors import EmorecError, InputError
 from emorec.sentiment import calibration
 from emorec.sentiment.augment import AugmentConfig, generate, normalize
 from emorec.sentiment.encoder import EmotionEncoder, EncoderConfig, load_base, tokenize
@@ -691,12 +689,9 @@ def main(argv: list[str] | None = None) -> int:
                            max_length=args.max_length, eval_every=args.eval_every, emotion_weight=args.emotion_weight,
                            max_steps=args.max_steps, precision=args.precision)
         encoder = replace(DEFAULT_ENCODER, lora_r=args.lora_r, lora_alpha=2.0 * args.lora_r, lora_targets=tuple(args.lora_targets.split(",")))
-        try:
-            augment = None if args.no_augment else AugmentConfig(phrases=args.augment_phrases, reviews=args.augment_reviews,
-                                                                 feelings=args.augment_feelings, facts=args.augment_facts,
-                                                                 long_reviews=args.augment_long_reviews, seed=args.seed)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid augment config: {explain_validation(exc)}") from None
+        augment = None if args.no_augment else AugmentConfig(phrases=args.augment_phrases, reviews=args.augment_reviews,
+                                                             feelings=args.augment_feelings, facts=args.augment_facts,
+                                                             long_reviews=args.augment_long_reviews, seed=args.seed)
         train_emotion_model(args.data, args.out, training, encoder, progress=not args.no_progress, max_train=args.max_train,
                             phrases=args.phrases, carer=args.carer, augment=augment)
     except EmorecError as exc:

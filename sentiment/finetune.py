@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from emorec.common.errors import ConfigError, InputError
+from emorec.common.seeds import is_whole_number
 
 from .augment import AugmentConfig, generate
 from .calibration import choose_polarity_band, polarity_decision
@@ -234,11 +235,11 @@ def _check_finetune_args(test_share: float, dev_share: float, max_train: int | N
     if not (0 < test_share < 1 and 0 < dev_share < 1 and test_share + dev_share < 1):
         problems.append(f"test_share and dev_share must each be above 0 and leave users to train on (together below 1), "
                         f"got test_share={test_share!r}, dev_share={dev_share!r}")
-    if max_train is not None and (isinstance(max_train, bool) or not isinstance(max_train, int | np.integer) or max_train < 1):
+    if max_train is not None and not is_whole_number(max_train, 1):
         problems.append(f"max_train must be a whole number of at least 1 (or None), got {max_train!r}")
     if not augment_share >= 0:
         problems.append(f"augment_share must be at least 0, got {augment_share!r}")
-    if long_reviews is not None and (isinstance(long_reviews, bool) or not isinstance(long_reviews, int | np.integer) or long_reviews < 0):
+    if long_reviews is not None and not is_whole_number(long_reviews, 0):
         problems.append(f"long_reviews must be a whole number of at least 0 (or None), got {long_reviews!r}")
     if problems:
         raise ConfigError("fine-tuning: " + "; ".join(problems))

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from emorec.common.config import dataclass_from_dict
 from emorec.common.errors import ConfigError
 from emorec.common.progress import Progress
-from emorec.common.seeds import check_seed
+from emorec.common.seeds import check_seed, is_whole_number
 
 from .encoder import (
     EmotionEncoder,
@@ -81,8 +81,7 @@ class TrainingConfig:
             if optional and value is None:
                 return
             rule = f"a whole number from {least} to {most}" if most is not None else f"a whole number of at least {least}"
-            need(isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least and (most is None or value <= most),
-                 name, rule + (" (or None)" if optional else ""))
+            need(is_whole_number(value, least, most), name, rule + (" (or None)" if optional else ""))
 
         def number(name: str, ok, rule: str) -> None:
             value = getattr(self, name)

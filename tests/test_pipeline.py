@@ -206,7 +206,9 @@ def test_train_sentiment_publishes_the_shop_ngram_head_with_the_model(demo_ws, t
     has_head = report["ngram_blend"] is not None
     assert (folder / "ngram_head.safetensors").exists() == has_head
     assert ("n-gram head" in res.notes[0]) == has_head
-    assert report["augment_long_reviews"] == round(0.25 * report["split"]["train"])  # the default share
+    from emorec.sentiment.finetune import LONG_REVIEW_SHARE, MAX_LONG_REVIEWS
+
+    assert report["augment_long_reviews"] == min(MAX_LONG_REVIEWS, round(LONG_REVIEW_SHARE * report["split"]["train"]))  # the default
     pipeline.train_sentiment(ws, training, max_train=300, base_model=base, version="no-head", ngram_head=False, long_reviews=10)
     folder = ws.model_path(pipeline.SENTIMENT_MODEL)
     report = json.loads((folder / "eval.json").read_text())
