@@ -193,7 +193,7 @@ def test_train_sentiment_publishes_the_shop_ngram_head_with_the_model(demo_ws, t
 
     from emorec.jobs import pipeline
     from emorec.sentiment.encoder import EmotionEncoder, EncoderConfig, load_base
-    from emorec.sentiment.finetune import SHOP_TRAINING
+    from emorec.sentiment.finetune import LONG_REVIEW_SHARE, MAX_LONG_REVIEWS, SHOP_TRAINING
 
     ws = Workspace(shutil.copytree(demo_ws.root, tmp_path / "ws"))  # the shared demo workspace keeps no model
     base = tmp_path / "tiny"
@@ -206,8 +206,6 @@ def test_train_sentiment_publishes_the_shop_ngram_head_with_the_model(demo_ws, t
     has_head = report["ngram_blend"] is not None
     assert (folder / "ngram_head.safetensors").exists() == has_head
     assert ("n-gram head" in res.notes[0]) == has_head
-    from emorec.sentiment.finetune import LONG_REVIEW_SHARE, MAX_LONG_REVIEWS
-
     assert report["augment_long_reviews"] == min(MAX_LONG_REVIEWS, round(LONG_REVIEW_SHARE * report["split"]["train"]))  # the default
     pipeline.train_sentiment(ws, training, max_train=300, base_model=base, version="no-head", ngram_head=False, long_reviews=10)
     folder = ws.model_path(pipeline.SENTIMENT_MODEL)
