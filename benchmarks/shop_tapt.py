@@ -21,7 +21,8 @@ are read as ``train-sentiment`` reports them (160 tokens):
 
     python benchmarks/shop_tapt.py [--seed 13] [--mlm-epochs 2] [--warm-steps 150] [--lr 5e-4] [--skip-mlm]
 
-About 60 minutes on one core (30 of them the masked-LM pass). Prints the figures and writes
+About 60-70 minutes on one core with a second run beside it (30 of them the masked-LM pass;
+``--skip-mlm`` about 40). Prints the figures and writes
 ``benchmarks/results/shop_tapt[_seed<N>][_baseline].json``; the models go to the folder of the same
 name. Skips with a message when ``../shared/data`` is absent.
 """
@@ -94,11 +95,21 @@ def mask_batch(ids: torch.Tensor, attn: torch.Tensor, gen: torch.Generator, mask
     return inp, labels
 
 
-def mlm_loss(model, head, ids, attn, labels):
+def mlm_loss(head: MLMHead, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of the masked positions only (the decoder runs on those rows alone)."""
-    h = model.bert(input_ids=ids, attention_mask=attn).last_hidden_state
     sel = labels != -100
-    return F.cross_entropy(head(h[sel]), labels[sel])
+    return F.cross_entropy(head(hidden[sel]), labels[sel])
+
+
+def masked_batches(ids_list, tok, special: set[int], rng: np.random.Generator, gen: torch.Generator):
+    """Endless shuffled, length-bucketed training batches, masked afresh: ``(inputs, mask, labels)``.
+    Each phase starts its own generator on the shared ``rng`` / ``gen``, so it starts a new epoch."""
+    lengths = np.array([len(x) for x in ids_list])
+    while True:
+        for b in _training_batches(lengths, rng, SHOP_TRAINING.max_tokens, SHOP_TRAINING.max_batch):
+            ids, attn = collate([ids_list[i] for i in b])
+            inp, labels = mask_batch(ids, attn, gen, tok.mask_token_id, tok.vocab_size, special)
+            yield inp, attn, labels
 
 
 def eval_mlm(model, head, tok, ids_list, special, seed=0):
@@ -112,9 +123,55 @@ def eval_mlm(model, head, tok, ids_list, special, seed=0):
             inp, labels = mask_batch(ids, attn, gen, tok.mask_token_id, tok.vocab_size, special)
             k = int((labels != -100).sum())
             if k:
-                tot += float(mlm_loss(model, head, inp, attn, labels)) * k
+                hidden = model.bert(input_ids=inp, attention_mask=attn).last_hidden_state
+                tot += float(mlm_loss(head, hidden, labels)) * k
                 n += k
     return tot / max(n, 1)
+
+
+def adapt(model, tok, train_ids, dev_ids, args, info: dict) -> None:
+    """Train a masked-LM head alone on the frozen encoder, then with the LoRA adapters."""
+    special = {tok.cls_token_id, tok.sep_token_id, tok.pad_token_id}
+    head = MLMHead(model.bert.embeddings.word_embeddings.weight.detach())
+    rng, gen = np.random.default_rng(args.seed), torch.Generator().manual_seed(args.seed)
+    batches = masked_batches(train_ids, tok, special, rng, gen)
+    opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=0.0)
+    for step in range(1, args.warm_steps + 1):  # phase 1: the head alone
+        inp, attn, labels = next(batches)
+        with torch.no_grad():
+            hidden = model.bert(input_ids=inp, attention_mask=attn).last_hidden_state
+        loss = mlm_loss(head, hidden, labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 25 == 0:
+            log.info("head warm-up step %d loss %.3f", step, loss.item())
+    info["dev_mlm_loss_after_head_warmup"] = eval_mlm(model, head, tok, dev_ids, special)
+    log.info("dev MLM loss after warm-up %.4f", info["dev_mlm_loss_after_head_warmup"])
+    lora = [p for n, p in model.named_parameters() if "lora_" in n]  # phase 2: adapters and head
+    params = lora + list(head.parameters())
+    opt = torch.optim.AdamW([{"params": lora, "lr": args.lr}, {"params": list(head.parameters()), "lr": 1e-3}], weight_decay=0.01)
+    per_epoch = len(_training_batches(np.array([len(x) for x in train_ids]), np.random.default_rng(0),
+                                      SHOP_TRAINING.max_tokens, SHOP_TRAINING.max_batch))
+    total = max(1, int(per_epoch * args.mlm_epochs))
+    warm = max(1, int(0.06 * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+    batches = masked_batches(train_ids, tok, special, rng, gen)
+    model.train()
+    for step in range(1, total + 1):
+        inp, attn, labels = next(batches)
+        loss = mlm_loss(head, model.bert(input_ids=inp, attention_mask=attn).last_hidden_state, labels)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        if step % 50 == 0:
+            log.info("MLM step %d / %d loss %.3f", step, total, loss.item())
+    info["mlm_steps"] = total
+    info["dev_mlm_loss_after_tapt"] = eval_mlm(model, head, tok, dev_ids, special)
+    log.info("dev MLM loss after TAPT %.4f", info["dev_mlm_loss_after_tapt"])
+    model.eval()
 
 
 def main() -> int:
@@ -145,79 +202,24 @@ def main() -> int:
         info.update({"mlm_epochs": args.mlm_epochs, "lr": args.lr, "warm_steps": args.warm_steps})
     base = SHIPPED_MODEL
     t0 = time.perf_counter()
+    model, tok = EmotionEncoder.from_pretrained(SHIPPED_MODEL)
     if not args.skip_mlm:
-        model, tok = EmotionEncoder.from_pretrained(SHIPPED_MODEL)
-        special = {tok.cls_token_id, tok.sep_token_id, tok.pad_token_id}
-        train_ids = tokenize(tok, [t for t, r in zip(texts, role) if r == "train"], 160)
-        dev_ids = tokenize(tok, [t for t, r in zip(texts, role) if r == "dev"], 160)
-        emb = model.bert.embeddings.word_embeddings.weight.detach()
-        head = MLMHead(emb)
-        lengths = np.array([len(x) for x in train_ids])
-        rng = np.random.default_rng(args.seed)
-        gen = torch.Generator().manual_seed(args.seed)
-        # phase 1: the head alone (encoder frozen, no grad through it)
-        opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=0.0)
-        step = 0
-        while step < args.warm_steps:
-            for b in _training_batches(lengths, rng, 4096, 32):
-                ids, attn = collate([train_ids[i] for i in b])
-                inp, labels = mask_batch(ids, attn, gen, tok.mask_token_id, tok.vocab_size, special)
-                with torch.no_grad():
-                    h = model.bert(input_ids=inp, attention_mask=attn).last_hidden_state
-                sel = labels != -100
-                loss = F.cross_entropy(head(h[sel]), labels[sel])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                step += 1
-                if step % 25 == 0:
-                    log.info("head warm-up step %d loss %.3f", step, loss.item())
-                if step >= args.warm_steps:
-                    break
-        info["dev_mlm_loss_after_head_warmup"] = eval_mlm(model, head, tok, dev_ids, special)
-        log.info("dev MLM loss after warm-up %.4f", info["dev_mlm_loss_after_head_warmup"])
-        # phase 2: LoRA + head
-        lora = [p for n, p in model.named_parameters() if "lora_" in n]
-        opt = torch.optim.AdamW([{"params": lora, "lr": args.lr}, {"params": list(head.parameters()), "lr": 1e-3}], weight_decay=0.01)
-        per_epoch = len(_training_batches(lengths, np.random.default_rng(0), 4096, 32))
-        total = int(per_epoch * args.mlm_epochs)
-        warm = max(1, int(0.06 * total))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
-        step = 0
-        model.train()
-        while step < total:
-            for b in _training_batches(lengths, rng, 4096, 32):
-                ids, attn = collate([train_ids[i] for i in b])
-                inp, labels = mask_batch(ids, attn, gen, tok.mask_token_id, tok.vocab_size, special)
-                loss = mlm_loss(model, head, inp, attn, labels)
-                opt.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(lora + list(head.parameters()), 1.0)
-                opt.step()
-                sched.step()
-                step += 1
-                if step % 50 == 0:
-                    log.info("MLM step %d / %d loss %.3f", step, total, loss.item())
-                if step >= total:
-                    break
-        info["mlm_steps"] = total
-        info["dev_mlm_loss_after_tapt"] = eval_mlm(model, head, tok, dev_ids, special)
-        log.info("dev MLM loss after TAPT %.4f", info["dev_mlm_loss_after_tapt"])
-        model.eval()
+        length = SHOP_TRAINING.max_length
+        adapt(model, tok, tokenize(tok, [t for t, r in zip(texts, role) if r == "train"], length),
+              tokenize(tok, [t for t, r in zip(texts, role) if r == "dev"], length), args, info)
         model.config = replace(model.config, version=model.config.version + "-tapt")
         base = out / "tapt_base"
         model.save_pretrained(base)
         info["mlm_seconds"] = round(time.perf_counter() - t0, 1)
-        del model, head
+    del model
     training = replace(SHOP_TRAINING, threads=1, seed=args.seed, max_steps=args.max_steps)
     ft, rep = finetune_polarity(texts, ratings, users, base, training=training, max_train=args.max_train)
     ft.save_pretrained(out / "finetuned")
     (out / "eval.json").write_text(json.dumps(rep, indent=2, default=str))
-    # transformer alone on the test users (its own dev band), at 160 tokens
-    _, tok = EmotionEncoder.from_pretrained(SHIPPED_MODEL)
+    # transformer alone on the test users (its own dev band), at the training length
     labels = polarity_labels(ratings)
     test = np.flatnonzero((role == "test") & (labels >= 0))
-    p = predict(ft, tokenize(tok, [texts[i] for i in test], 160))["polarity"]
+    p = predict(ft, tokenize(tok, [texts[i] for i in test], training.max_length))["polarity"]
     alone = classification_report(labels[test], polarity_decision(_valence(p), rep["transformer_only_polarity_thresholds"]), POLARITY_LABELS)
     info.update({"dev_transformer": rep["best_dev_macro_f1"], "dev_blend": rep["ngram_blend_dev_macro_f1"], "blend": rep["ngram_blend"],
                  "test_shipped": rep["macro_f1"], "test_transformer_alone": alone["macro_f1"], "test_argmax": rep["argmax"]["macro_f1"],
